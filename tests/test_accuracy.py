@@ -1,0 +1,57 @@
+"""Regression bars for the shipped model, on data it never trained on: the MNIST test split,
+scan-like renders of the test split, and digits real people drew (wild-dev)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import MAKE_SCANS, MNIST, WILD, need
+from watcher import evaluate as E
+from watcher import model as M
+
+
+@pytest.fixture(scope="module")
+def clf() -> M.Classifier:
+    return M.load(M.SHIPPED_MODEL)
+
+
+def test_mnist_test_split(clf: M.Classifier) -> None:
+    rep, *_ = E.evaluate_mnist(clf, need(MNIST), 0.9)
+    assert rep.accuracy >= 0.996, rep.lines()
+    assert rep.ece < 0.02, rep.lines()
+
+
+def test_rendered_scans_of_the_test_split(clf: M.Classifier, tmp_path_factory: pytest.TempPathFactory) -> None:
+    out = tmp_path_factory.mktemp("scans")
+    subprocess.run([sys.executable, str(need(MAKE_SCANS)), "--mnist", str(need(MNIST)), "--split", "test",
+                    "--count", "2000", "--seed", "1", "--out", str(out)], check=True)
+    rep, *_ = E.evaluate_folder(clf, out / "labels.csv", 0.9)
+    assert rep.n == 2000
+    assert rep.accuracy >= 0.99, rep.lines()
+
+
+def test_wild_dev(clf: M.Classifier) -> None:
+    rep, *_ = E.evaluate_folder(clf, need(WILD) / "labels.csv", 0.9)
+    assert rep.n == 270
+    assert rep.accuracy >= 0.97, rep.lines()
+
+
+def test_evaluate_command_writes_pictures(tmp_path: Path) -> None:
+    from conftest import EXE, REPO
+
+    r = subprocess.run([*EXE, "evaluate", "--labels", str(need(WILD) / "labels.csv"), "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    for word in ("accuracy", "calibration (ECE)", "sent to review", "per class", "not scored"):
+        assert word in r.stdout
+    import cv2
+
+    for name in ("confusion.png", "misread.png"):
+        img = cv2.imread(str(tmp_path / name))
+        assert img is not None and img.shape[0] > 100 and img.shape[1] > 100
+    assert np.isfinite(float(r.stdout.split("accuracy")[1].split()[0]))

@@ -1,0 +1,157 @@
+"""Decoding untrusted files: formats read, limits checked before decoding, failures as data."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from watcher import decode
+from watcher.errors import (
+    CorruptImage,
+    EmptyFile,
+    FileFailure,
+    NoDigitFound,
+    NotAnImage,
+    NotRegularFile,
+    TooLarge,
+)
+from watcher.normalise import normalise
+
+LIMIT_BYTES, LIMIT_PIXELS = 50_000_000, 64_000_000
+
+
+def digit_image() -> np.ndarray:
+    img = np.full((60, 50), 255, np.uint8)
+    cv2.putText(img, "4", (8, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.8, 0, 5)
+    return img
+
+
+def pil_bytes(img: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def grey_pil() -> Image.Image:
+    return Image.fromarray(digit_image())
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "TIFF", "WEBP", "GIF"])
+def test_common_formats_decode_to_the_same_digit(fmt: str) -> None:
+    data = pil_bytes(grey_pil().convert("RGB"), fmt)
+    img = decode.decode(data, LIMIT_PIXELS)
+    assert img.shape[:2] == (60, 50)
+    ref = normalise(digit_image())
+    assert float(np.corrcoef(normalise(img).ravel(), ref.ravel())[0, 1]) > 0.95
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "CMYK", "I;16"])
+def test_unusual_modes_are_read(mode: str) -> None:
+    base = grey_pil()
+    if mode == "I;16":
+        im = Image.fromarray(digit_image().astype(np.uint16) * 257)
+        fmt = "PNG"
+    else:
+        im = base.convert(mode)
+        fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "LA" else "PNG")
+    img = decode.decode(pil_bytes(im, fmt), LIMIT_PIXELS)
+    assert float(np.corrcoef(normalise(img).ravel(), normalise(digit_image()).ravel())[0, 1]) > 0.95
+
+
+def test_animated_gif_uses_first_frame() -> None:
+    frames = [grey_pil(), Image.new("L", (50, 60), 255)]
+    data = pil_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    normalise(decode.decode(data, LIMIT_PIXELS))  # a digit, not the blank second frame
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    def chunk(t: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + t + data + struct.pack(">I", zlib.crc32(t + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    with pytest.raises(TooLarge, match="30000x30000"):
+        decode.decode(png_claiming(30000, 30000), LIMIT_PIXELS)
+    jpeg = pil_bytes(Image.new("L", (4000, 4000), 255), "JPEG")
+    with pytest.raises(TooLarge):
+        decode.decode(jpeg, 1_000_000)
+
+
+@pytest.mark.parametrize(("data", "kind"), [
+    (b"", EmptyFile),
+    (b"hello, this is not an image\n" * 20, NotAnImage),
+    (b"<!doctype html><html><body>not a jpeg</body></html>", NotAnImage),
+    (b"\xff\xd8\xff\xe0" + os.urandom(300), CorruptImage),
+    (b"\x89PNG\r\n\x1a\n" + os.urandom(200), CorruptImage),
+])
+def test_broken_inputs_raise_their_failure(data: bytes, kind: type[FileFailure]) -> None:
+    with pytest.raises(kind):
+        decode.decode(data, LIMIT_PIXELS)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_files_are_corrupt(fmt: str) -> None:
+    data = pil_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), dtype=np.uint8)), fmt)
+    with pytest.raises(CorruptImage):
+        decode.decode(data[: len(data) // 2], LIMIT_PIXELS)
+
+
+def test_read_bytes_refuses_links_and_limits_size(tmp_path: Path) -> None:
+    target = tmp_path / "target.png"
+    target.write_bytes(pil_bytes(grey_pil(), "PNG"))
+    os.symlink(target, tmp_path / "link.png")
+    with pytest.raises(NotRegularFile):
+        decode.read_bytes(str(tmp_path / "link.png"), LIMIT_BYTES)
+    with pytest.raises(TooLarge):
+        decode.read_bytes(str(target), 10)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(EmptyFile):
+        decode.read_bytes(str(tmp_path / "empty.png"), LIMIT_BYTES)
+    os.mkfifo(tmp_path / "fifo.png")
+    with pytest.raises(NotRegularFile):
+        decode.read_bytes(str(tmp_path / "fifo.png"), LIMIT_BYTES)
+    assert decode.read_bytes(str(target), LIMIT_BYTES) == target.read_bytes()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=4096), st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"II*\x00"]))
+def test_fuzz_decoder_raises_only_file_failures(data: bytes, prefix: bytes) -> None:
+    try:
+        normalise(decode.decode(prefix + data, LIMIT_PIXELS))
+    except FileFailure:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 80), st.integers(1, 80), st.sampled_from([1, 2, 3, 4]), st.sampled_from(["u8", "u16", "f32"]),
+       st.integers(0, 2**32 - 1))
+def test_fuzz_normaliser_on_random_arrays(h: int, w: int, c: int, dtype: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if c == 1 else (h, w, c)
+    arr: np.ndarray
+    if dtype == "u8":
+        arr = rng.integers(0, 256, shape, dtype=np.uint8)
+    elif dtype == "u16":
+        arr = rng.integers(0, 65536, shape, dtype=np.uint16)
+    else:
+        arr = (rng.random(shape) * rng.choice([1.0, 255.0])).astype(np.float32)
+    if rng.random() < 0.5:  # sparse strokes rather than pure noise
+        arr = (arr * (rng.random(shape) < 0.05)).astype(arr.dtype)
+    try:
+        x = normalise(arr)
+    except NoDigitFound:
+        return
+    assert x.shape == (28, 28) and np.isfinite(x).all() and 0 <= x.min() and x.max() <= 1

@@ -1,0 +1,136 @@
+"""Normalisation on synthetic pictures; no TensorFlow involved."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from watcher.errors import NoDigitFound
+from watcher.normalise import normalise, to_grey
+
+
+def seven(size: int = 200, thickness: int = 14) -> np.ndarray:
+    """A '7' drawn dark on white paper, size x size."""
+    img = np.full((size, size), 255, np.uint8)
+    s = size / 200
+    pts = np.array([[60, 50], [140, 50], [90, 160]], float) * s
+    p = pts.astype(int)
+    cv2.line(img, tuple(p[0]), tuple(p[1]), 0, max(1, int(thickness * s)), cv2.LINE_AA)
+    cv2.line(img, tuple(p[1]), tuple(p[2]), 0, max(1, int(thickness * s)), cv2.LINE_AA)
+    return img
+
+
+def similar(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two 28x28 maps, allowing the one-pixel shift that centring may round to."""
+    best = -1.0
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            best = max(best, float(np.corrcoef(np.roll(a, (dy, dx), (0, 1)).ravel(), b.ravel())[0, 1]))
+    return best
+
+
+def framing_ok(x: np.ndarray) -> None:
+    """MNIST framing: 28x28 in [0,1], the digit inside a 20x20 box, centre of mass near the middle."""
+    assert x.shape == (28, 28) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
+    ys, xs = np.nonzero(x > 0.05)
+    assert ys.max() - ys.min() <= 21 and xs.max() - xs.min() <= 21
+    assert max(ys.max() - ys.min(), xs.max() - xs.min()) >= 18  # fitted to the box, not left small
+    cy, cx = (np.indices(x.shape) * x).reshape(2, -1).sum(1) / x.sum()
+    assert abs(cy - 14) < 1.5 and abs(cx - 14) < 1.5
+
+
+def test_dark_on_light_and_light_on_dark_give_the_same_result() -> None:
+    img = seven()
+    a, b = normalise(img), normalise(255 - img)
+    framing_ok(a)
+    assert np.abs(a - b).max() < 0.05
+
+
+def test_mnist_digits_pass_through_nearly_unchanged(mnist: dict[str, np.ndarray]) -> None:
+    x = mnist["x_test"][:200]
+    out = np.stack([normalise(im) for im in x])
+    corr = np.corrcoef(out.ravel(), (x / 255.0).ravel())[0, 1]
+    assert corr > 0.98
+
+
+def test_off_centre_digit_on_a_big_canvas_is_found_and_centred() -> None:
+    canvas = np.full((1200, 1600), 250, np.uint8)
+    canvas[900:1100, 1300:1500] = seven()[:, :]
+    centred = normalise(seven())
+    found = normalise(canvas)
+    framing_ok(found)
+    assert np.abs(found - centred).mean() < 0.03
+
+
+def test_colour_and_uneven_lighting() -> None:
+    ink = 1.0 - cv2.cvtColor(seven(400, 20), cv2.COLOR_GRAY2BGR).astype(np.float32) / 255
+    img = ink * np.array([0.6, 0.3, 0.1]) + (1 - ink) * np.array([0.8, 0.93, 1.0])  # blue ink on cream (BGR)
+    xx = np.mgrid[0:400, 0:400][1] / 400.0
+    img = img * (1.0 - 0.45 * xx)[..., None]  # light falls off to the right
+    x = normalise((img * 255).astype(np.uint8))
+    framing_ok(x)
+    assert similar(x, normalise(seven(400, 20))) > 0.95
+
+
+def test_alpha_is_flattened_onto_white() -> None:
+    ink = 255 - seven()
+    rgba = np.zeros((200, 200, 4), np.uint8)
+    rgba[..., :3] = 0  # black everywhere: only alpha says where the strokes are
+    rgba[..., 3] = ink
+    framing_ok(normalise(rgba))
+    rgba2 = np.zeros((200, 200, 4), np.uint8)
+    rgba2[..., :3] = 30
+    rgba2[..., 3] = 255
+    rgba2[ink < 128, 3] = 0  # transparent paper, opaque dark strokes
+    assert np.abs(normalise(rgba) - normalise(rgba2)).mean() < 0.05
+
+
+def test_sixteen_bit_and_float_images() -> None:
+    img = seven()
+    framing_ok(normalise(img.astype(np.uint16) * 257))
+    framing_ok(normalise(img.astype(np.float32) / 255))
+    assert to_grey(img.astype(np.uint16) * 257).max() == pytest.approx(1.0)
+
+
+def test_specks_and_scanner_edge_shadow_are_ignored() -> None:
+    clean = seven(300)
+    dirty = clean.copy()
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        cv2.circle(dirty, (int(rng.integers(0, 300)), int(rng.integers(0, 300))), 2, 60, -1)
+    dirty[:, :8] = 20  # dark band down the left edge
+    a, b = normalise(clean), normalise(dirty)
+    framing_ok(b)
+    assert np.abs(a - b).mean() < 0.03
+
+
+def test_a_box_drawn_round_the_digit_is_ignored() -> None:
+    img = np.full((300, 300), 255, np.uint8)
+    img[50:250, 50:250] = seven()
+    boxed = img.copy()
+    cv2.rectangle(boxed, (15, 15), (285, 285), 0, 3)
+    framing_ok(normalise(boxed))
+    assert np.abs(normalise(img) - normalise(boxed)).mean() < 0.02
+
+
+@pytest.mark.parametrize("name", ["blank", "grey", "noise", "smudge", "dot"])
+def test_no_digit_is_no_digit(name: str) -> None:
+    rng = np.random.default_rng(1)
+    img = {
+        "blank": np.full((400, 300), 255, np.uint8),
+        "grey": np.full((50, 50), 128, np.uint8),
+        "noise": rng.integers(0, 256, (200, 200), dtype=np.uint8),
+        "smudge": cv2.GaussianBlur(cv2.circle(np.full((300, 300), 255, np.uint8), (150, 150), 40, 90, -1), (0, 0), 6),
+        "dot": cv2.circle(np.full((600, 600), 255, np.uint8), (300, 300), 4, 0, -1),
+    }[name]
+    with pytest.raises(NoDigitFound):
+        normalise(img)
+
+
+def test_thin_pencil_line_is_thickened_like_mnist() -> None:
+    thin = seven(600, 2)  # a 1-2 px line on a large canvas
+    x = normalise(thin)
+    framing_ok(x)
+    assert (x > 0.5).sum() > 40  # strokes survive downscaling with MNIST-like weight

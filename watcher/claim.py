@@ -1,0 +1,192 @@
+"""Claiming files for work, and moving them out when their row is durable.
+
+Invariant: a file is in exactly one place: the inbox, the work folder (claimed), or one result
+folder (processed/, review/, failed/).
+
+- claim: append `claim-id<TAB>relative path` to the work folder's journal, then rename the file
+  into the work folder under its claim id. The rename is atomic; a file another process (or a
+  second event) already claimed simply is not there any more.
+- finish: after the row is fsynced, move the file to its result folder without overwriting
+  (hard link, then unlink; a link that already exists from a crash is recognised).
+- recover (start-up): every file left in the work folder is either finished (its claim has a
+  row: just move it) or redone (no row yet). So a crash anywhere yields one row and one copy.
+
+The work folder lives in the outbox when inbox and outbox share a filesystem (so claiming and
+finishing are both renames), otherwise in a hidden folder of the inbox.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+
+STATUS_DIRS = {"ok": "processed", "review": "review", "error": "failed"}
+JOURNAL = "claims.log"
+
+
+@dataclass
+class Claim:
+    id: str
+    rel: str  # path relative to the inbox, as it arrived (may hold surrogate-escaped bytes)
+    path: Path  # where the claimed file is now (in the work folder)
+    claimed_at: float
+
+
+class WorkFolder:
+    def __init__(self, inbox: Path, outbox: Path) -> None:
+        self.inbox = inbox
+        self.outbox = outbox
+        self.cross_fs = os.stat(inbox).st_dev != os.stat(outbox).st_dev
+        self.dir = inbox / ".digit-watcher-work" if self.cross_fs else outbox / ".work"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._journal = open(self.dir / JOURNAL, "ab", buffering=0)
+        self._ids = itertools.count()
+        self._prefix = f"{time.time_ns():x}-{os.getpid():x}"
+        self._copies: dict[str, Path] = {}
+
+    # ---- claiming ------------------------------------------------------------------------------
+
+    def claim(self, rel: str) -> Claim | None:
+        """Take one inbox file for work; None when it is gone (claimed already, or deleted)."""
+        cid = f"{self._prefix}-{next(self._ids):x}"
+        self._journal.write(cid.encode() + b"\t" + os.fsencode(rel).hex().encode() + b"\n")
+        dst = self.dir / cid
+        try:
+            os.rename(self.inbox / rel, dst)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            # this one file cannot be moved (its folder is read-only, say): it stays where it
+            # is, and the next rescan tries again
+            logger.error("{}: cannot claim: {}", rel, exc.strerror)
+            return None
+        return Claim(cid, rel, dst, time.monotonic())
+
+    def sync(self) -> None:
+        """Make this batch's claims durable (journal and folder) before any row refers to them."""
+        os.fsync(self._journal.fileno())
+        _fsync_dir(self.dir)
+
+    # ---- finishing -----------------------------------------------------------------------------
+
+    def finish(self, claim: Claim, status: str) -> Path:
+        """Move a claimed file to the result folder for `status`, keeping its subfolder and never
+        overwriting an existing file (a numbered suffix is added instead)."""
+        target = self.outbox / STATUS_DIRS[status] / claim.rel
+        if not self.cross_fs:
+            return move_no_clobber(claim.path, target)
+        # Across filesystems the copy cannot be recognised by inode after a crash, so the
+        # journal records where it is going before it gets there.
+        done = self._copies.get(claim.id)
+        if done is not None and done.exists() and done.stat().st_size == claim.path.stat().st_size:
+            os.unlink(claim.path)
+            return done
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(claim.path, tmp, follow_symlinks=False)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        for cand in _candidates(target):
+            if cand.exists():
+                continue
+            self._journal.write(f"{claim.id}\t=\t".encode() + os.fsencode(str(cand)).hex().encode() + b"\n")
+            try:
+                os.link(tmp, cand)
+            except FileExistsError:
+                continue
+            os.unlink(tmp)
+            os.unlink(claim.path)
+            return cand
+        raise AssertionError("unreachable")
+
+    # ---- recovery ------------------------------------------------------------------------------
+
+    def journal(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        try:
+            data = (self.dir / JOURNAL).read_bytes()
+        except FileNotFoundError:
+            return out
+        for line in data.split(b"\n"):
+            cid, _, hexrel = line.partition(b"\t")
+            if hexrel.startswith(b"=\t"):  # a cross-filesystem copy in progress
+                try:
+                    self._copies[cid.decode()] = Path(os.fsdecode(bytes.fromhex(hexrel[2:].decode())))
+                except ValueError:
+                    pass
+                continue
+            try:
+                out[cid.decode()] = os.fsdecode(bytes.fromhex(hexrel.decode()))
+            except ValueError:
+                continue  # a torn last line
+        return out
+
+    def leftovers(self) -> list[Claim]:
+        """Files claimed by an earlier run that did not finish, with the path they arrived as."""
+        names = self.journal()
+        found = []
+        for entry in os.scandir(self.dir):
+            if entry.name == JOURNAL or entry.name.startswith("."):
+                continue
+            rel = names.get(entry.name, f"recovered/{entry.name}")
+            found.append(Claim(entry.name, rel, Path(entry.path), time.monotonic()))
+        return sorted(found, key=lambda c: c.id)
+
+    def compact(self) -> None:
+        """Empty the journal when nothing is claimed (called between batches)."""
+        if any(e.name != JOURNAL for e in os.scandir(self.dir)):
+            return
+        if os.fstat(self._journal.fileno()).st_size > 0:
+            os.ftruncate(self._journal.fileno(), 0)
+
+    def close(self) -> None:
+        self._journal.close()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _candidates(target: Path) -> itertools.chain[Path]:
+    stem, suffix = target.stem, target.suffix
+    numbered = (target.with_name(f"{stem}~{n}{suffix}") for n in itertools.count(1))
+    return itertools.chain([target], numbered)
+
+
+def move_no_clobber(src: Path, target: Path) -> Path:
+    """Move src to target, or target~N if taken. Hard link + unlink makes 'create if absent'
+    atomic; if a crash left src already linked at one of the names, that name is the answer.
+    Both paths must be on one filesystem (WorkFolder.finish handles the other case)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for cand in _candidates(target):
+        try:
+            os.link(src, cand, follow_symlinks=False)
+        except FileExistsError:
+            try:
+                if os.path.samefile(src, cand):
+                    os.unlink(src)
+                    return cand
+            except FileNotFoundError:
+                pass
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                if cand.exists():
+                    continue
+                os.rename(src, cand)  # filesystems without hard links
+                return cand
+            raise
+        os.unlink(src)
+        return cand
+    raise AssertionError("unreachable")

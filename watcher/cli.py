@@ -1,0 +1,167 @@
+"""The `digit-watcher` command: a thin layer over the library. Start-up errors print one clear
+message on stderr and exit non-zero (codes in `errors`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from loguru import logger
+
+from watcher.errors import StartupError
+from watcher.settings import Settings
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text", log_file: Path | None = None,
+                  rotation: str = "10 MB", retention: int = 5) -> None:
+    """Human-readable on a terminal, JSON lines when asked (journald, log shippers); a log file
+    rotates by size."""
+    logger.remove()
+    serialize = fmt == "json"
+    text = "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <7}</level> {message}"
+    logger.add(sys.stderr, level=level, serialize=serialize, format=text if not serialize else "{message}",
+               colorize=None if not serialize else False, backtrace=False, diagnose=False)
+    if log_file is not None:
+        logger.add(str(log_file), level=level, serialize=serialize, rotation=rotation, retention=retention,
+                   enqueue=True, backtrace=False, diagnose=False)
+
+
+def _settings(a: argparse.Namespace) -> Settings:
+    from watcher.settings import load
+
+    return load(getattr(a, "config", None), inbox=getattr(a, "inbox", None), outbox=getattr(a, "outbox", None),
+                model=getattr(a, "model", None), watch_mode=getattr(a, "watch_mode", None),
+                log_level=getattr(a, "log_level", None), log_format=getattr(a, "log_format", None),
+                metrics=True if getattr(a, "metrics", False) else None)
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    s = _settings(a)
+    setup_logging(s.log_level, s.log_format, s.log_file, s.log_rotation, s.log_retention)
+    from watcher import model as M
+    from watcher.daemon import Daemon, install_signal_handlers
+
+    clf = M.load(M.newest_version(s.model_path))
+    d = Daemon(s, clf, once=a.once)
+    install_signal_handlers(d)
+    return d.run()
+
+
+def cmd_check_config(a: argparse.Namespace) -> int:
+    s = _settings(a)
+    eff = json.loads(s.model_dump_json())
+    eff["model"] = str(s.model_path)
+    for k, v in eff.items():
+        print(f"{k} = {json.dumps(v)}")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    s = _settings(a)
+    setup_logging("WARNING")
+    from watcher import model as M
+    from watcher.pipeline import classify, make_row, prepare_all
+    from watcher.results import HEADER, encode_rows
+
+    clf = M.load(M.newest_version(s.model_path), verify=False)
+    paths = [str(p) for p in a.files]
+    prepared = prepare_all(paths, s.max_file_bytes, s.max_pixels, None)
+    answers = classify(prepared, clf.predict)
+    rows = [make_row(p, "", pr, ans, s.review_threshold, clf.version) for p, pr, ans in zip(paths, prepared, answers, strict=True)]
+    sys.stdout.buffer.write(HEADER + encode_rows(rows))
+    sys.stdout.flush()
+    return 1 if any(r.status == "error" for r in rows) else 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from watcher.train import train
+
+    r = train(a.data, a.out, epochs=a.epochs, seed=a.seed, limit=a.limit, verbose=1 if sys.stderr.isatty() else 2)
+    print(f"test accuracy {r.mnist_test_accuracy:.4f}  calibration error {r.test_ece:.4f}  "
+          f"temperature {r.temperature:.3f}  ({r.seconds:.0f}s)")
+    print(f"saved {r.model} (version {r.version}) and {Path(r.model).with_suffix('.json')}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from watcher import evaluate as E
+    from watcher import model as M
+    from watcher.settings import load
+
+    s = load(a.config, model=a.model)
+    clf = M.load(M.newest_version(s.model_path), verify=False)
+    threshold = s.review_threshold if a.threshold is None else a.threshold
+    if a.labels is not None:
+        rep, x, probs, found, labels = E.evaluate_folder(clf, a.labels, threshold)
+    else:
+        rep, x, probs, found, labels = E.evaluate_mnist(clf, a.data, threshold)
+    for line in rep.lines():
+        print(line)
+    cm, sheet = E.write_pictures(rep, x, probs, found, labels, a.out)
+    print(f"wrote {cm} and {sheet}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="digit-watcher", description="Recognise handwritten digits dropped into a folder.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", type=Path, help="TOML config file (default: config/digit-watcher.toml of the repo)")
+        sp.add_argument("--model", type=Path, help="a .keras model file (default: the shipped model)")
+
+    r = sub.add_parser("run", help="watch the inbox and classify every image that arrives")
+    common(r)
+    r.add_argument("--inbox", type=Path)
+    r.add_argument("--outbox", type=Path)
+    r.add_argument("--once", action="store_true", help="process what is in the inbox, then exit")
+    r.add_argument("--watch-mode", choices=["native", "polling"], help="polling for NFS/SMB mounts")
+    r.add_argument("--log-level")
+    r.add_argument("--log-format", choices=["text", "json"])
+    r.add_argument("--metrics", action="store_true", help="serve /metrics and /healthz")
+    r.set_defaults(fn=cmd_run)
+
+    c = sub.add_parser("check-config", help="validate and print the effective configuration")
+    common(c)
+    c.add_argument("--inbox", type=Path)
+    c.add_argument("--outbox", type=Path)
+    c.set_defaults(fn=cmd_check_config)
+
+    pr = sub.add_parser("predict", help="classify files once; CSV rows on stdout")
+    common(pr)
+    pr.add_argument("files", nargs="+", type=Path)
+    pr.set_defaults(fn=cmd_predict)
+
+    t = sub.add_parser("train", help="train a model from MNIST's train split")
+    t.add_argument("--data", type=Path, help="MNIST npz in the Keras layout (default: Keras' download)")
+    t.add_argument("--out", type=Path, required=True, help="where to save the .keras model")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=int, help="use only the first N train images (quick checks)")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("evaluate", help="accuracy, calibration and pictures on a labeled set")
+    common(e)
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="MNIST npz: its test split is evaluated")
+    src.add_argument("--labels", type=Path, help="a labels.csv (file,label) beside its images")
+    e.add_argument("--out", type=Path, default=Path("evaluation"), help="folder for the PNGs")
+    e.add_argument("--threshold", type=float, help="review threshold (default: the configured one)")
+    e.set_defaults(fn=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        return int(a.fn(a))
+    except StartupError as exc:
+        print(f"digit-watcher: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+if __name__ == "__main__":
+    sys.exit(main())

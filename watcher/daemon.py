@@ -1,0 +1,309 @@
+"""The daemon loop: intake -> claim -> prepare -> classify -> record -> move, one batch at a time.
+
+Threads, simply: watchdog's observer thread only notes paths; this loop (the main thread) owns
+claiming, the model, the CSV and the moves; a small thread pool decodes and normalises (OpenCV
+releases the GIL); a reloader thread prepares new models. Signals set a flag; the loop finishes
+the batch in flight, then exits.
+
+Exactly once: a file's row is fsynced before the file leaves the work folder, and at start-up
+every claimed file is either moved (its row exists) or processed again (it has none).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter as Tally
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from loguru import logger
+from watchdog.observers.api import BaseObserver
+
+from watcher import model as M
+from watcher.claim import Claim, WorkFolder
+from watcher.errors import FolderError
+from watcher.events import Handler, Intake, make_observer, scan
+from watcher.pipeline import classify, make_row, prepare_all
+from watcher.results import ResultsFile, Row, claims_recorded
+from watcher.service import HttpEndpoint, Metrics, Notifier
+from watcher.settings import Settings
+
+STUCK_AFTER_S = 120.0  # /healthz fails when the loop has not come round for this long
+
+
+@dataclass
+class Counts:
+    processed: int = 0
+    review: int = 0
+    failed: int = 0
+    by_status: Tally[str] = field(default_factory=Tally)
+
+
+def ensure_folders(s: Settings) -> tuple[Path, Path]:
+    """Absolute inbox and outbox, created if missing; FolderError if unusable."""
+    out = []
+    for name, p in (("inbox", s.inbox), ("outbox", s.outbox)):
+        p = p.expanduser().absolute()
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FolderError(f"{name} {p} cannot be created: {exc.strerror}") from exc
+        if not p.is_dir():
+            raise FolderError(f"{name} {p} is not a folder")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise FolderError(f"{name} {p} is not writable by this user")
+        out.append(p)
+    return out[0], out[1]
+
+
+class Daemon:
+    def __init__(self, settings: Settings, classifier: M.Classifier, once: bool = False) -> None:
+        self.s = settings
+        self.clf = classifier
+        self.once = once
+        self.inbox, self.outbox = ensure_folders(settings)
+        self.intake = Intake(self.inbox, settings.settle_s)
+        self.work = WorkFolder(self.inbox, self.outbox)
+        self.sink = ResultsFile(self.outbox / "results.csv")
+        self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="decode")
+        self.notify = Notifier()
+        self.metrics = Metrics()
+        self.metrics.set_model(classifier.version)
+        self.counts = Counts()
+        self.stopping = threading.Event()
+        self.heartbeat = time.monotonic()
+        self.observer: BaseObserver | None = None
+        self.http: HttpEndpoint | None = None
+        self.reloader: M.Reloader | None = None
+        self.redo: list[Claim] = []  # claimed files that still need a row (recovered, or a failed write)
+        self.unmoved: list[tuple[Claim, str]] = []  # rows recorded, files still to move
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def request_stop(self, signum: int, _frame: FrameType | None = None) -> None:
+        if not self.stopping.is_set():
+            logger.info("{} received: finishing the batch in flight, then stopping", signal.Signals(signum).name)
+            self.notify.send("STOPPING=1")
+        self.stopping.set()
+        self.intake.wake.set()
+
+    def run(self) -> int:
+        logger.info("digit-watcher starting: model {} ({}), inbox {}, outbox {}, watch {}",
+                    self.clf.version, self.clf.path, self.inbox, self.outbox, self.s.watch_mode)
+        self.recover()
+        if not self.once:
+            self.start_observer()
+            if self.s.metrics:
+                self.http = HttpEndpoint(self.s.metrics_host, self.s.metrics_port, self.metrics, self.health)
+                self.http.start()
+                logger.info("metrics on http://{}:{}/metrics", self.s.metrics_host, self.http.port)
+            self.reloader = M.Reloader(self.s.model_path, self.clf, self.s.model_poll_s, self._reload_result)
+            self.reloader.start()
+        found = scan(self.inbox, self.intake)
+        logger.info("ready: {} file(s) already in the inbox{}", found, "" if self.once else ", watching for more")
+        self.notify.send("READY=1\nSTATUS=" + self.status())
+        try:
+            self.loop()
+        finally:
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        self.notify.send("STOPPING=1")
+        if self.observer is not None:
+            self.observer.stop()
+        if self.reloader is not None:
+            self.reloader.stop()
+        if self.http is not None:
+            self.http.stop()
+        self.pool.shutdown(wait=True)
+        self.sink.close()
+        self.work.close()
+        logger.info("stopped: {}", self.status())
+
+    def start_observer(self) -> None:
+        mode = self.s.watch_mode
+        obs = make_observer(mode, self.s.poll_interval_s)
+        obs.schedule(Handler(self.intake), str(self.inbox), recursive=True)
+        try:
+            obs.start()
+        except OSError as exc:
+            if mode == "polling":
+                raise FolderError(f"cannot watch {self.inbox}: {exc}") from exc
+            why = ("the inotify watch limit (fs.inotify.max_user_watches) is exhausted"
+                   if exc.errno == 28 else "too many inotify instances (fs.inotify.max_user_instances)"
+                   if exc.errno == 24 else str(exc))
+            logger.error("cannot watch {} with inotify: {}; falling back to polling every {}s",
+                         self.inbox, why, self.s.poll_interval_s)
+            obs = make_observer("polling", self.s.poll_interval_s)
+            obs.schedule(Handler(self.intake), str(self.inbox), recursive=True)
+            obs.start()
+        self.observer = obs
+
+    # ---- start-up recovery ---------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Finish or redo what an earlier run claimed and did not move out."""
+        left = self.work.leftovers()
+        if not left:
+            self.work.compact()
+            return
+        recorded = claims_recorded(self.sink.path)
+        moved = 0
+        for c in left:
+            status = recorded.get(c.id)
+            if status in ("ok", "review", "error"):
+                self.work.finish(c, status)
+                moved += 1
+            else:
+                self.redo.append(c)
+        logger.warning("recovered {} file(s) from an interrupted run: {} already recorded and now moved, "
+                       "{} to process again", len(left), moved, len(self.redo))
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        next_rescan = time.monotonic() + self.s.rescan_interval_s
+        backoff = 0.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            self.heartbeat = now
+            self.notify.ping(self.status())
+            self.metrics.queue.set(len(self.intake))
+            self.maybe_swap_model()
+            if not self.once and now >= next_rescan:
+                self.supervise_observer()
+                scan(self.inbox, self.intake)
+                next_rescan = now + self.s.rescan_interval_s
+            if backoff:
+                if self.stopping.wait(backoff):
+                    break
+            try:
+                if self.unmoved:
+                    self.move_out([])
+                if self.redo:
+                    batch, self.redo = self.redo[: self.s.batch_max], self.redo[self.s.batch_max:]
+                    self.process(batch)
+                    backoff = 0.0
+                    continue
+                self.intake.wake.clear()
+                ready, next_check = self.intake.take_ready(self.s.batch_max)
+                if ready and len(ready) < self.s.batch_max and self.s.batch_wait_ms > 0:
+                    # a burst is arriving: give it a moment to fill the batch
+                    if self.intake.wake.wait(self.s.batch_wait_ms / 1000):
+                        self.intake.wake.clear()
+                        more, next_check = self.intake.take_ready(self.s.batch_max - len(ready))
+                        ready += more
+                if ready:
+                    claims = [c for c in (self.work.claim(rel) for rel in ready) if c is not None]
+                    if claims:
+                        self.work.sync()
+                        self.process(claims)
+                    backoff = 0.0
+                    continue
+                if self.once and len(self.intake) == 0:
+                    break
+                self.work.compact()
+                timeout = min(0.5, max(0.0, next_rescan - now))
+                if self.notify.ping_every:
+                    timeout = min(timeout, self.notify.ping_every)
+                if next_check is not None:
+                    timeout = min(timeout, max(0.0, next_check - time.monotonic()))
+                self.intake.wake.wait(timeout)
+            except OSError as exc:
+                # the outbox is unwritable or the disk is full: claim nothing new, keep what we
+                # have claimed, try again with backoff
+                backoff = min(60.0, max(1.0, backoff * 2))
+                logger.critical("cannot record results ({}): {}; nothing is lost, retrying in {:.0f}s",
+                                exc.strerror or exc, getattr(exc, "filename", "") or self.outbox, backoff)
+
+    def process(self, claims: list[Claim]) -> None:
+        """Prepare, classify and record one batch; then move its files out."""
+        t0 = time.perf_counter()
+        prepared = prepare_all([str(c.path) for c in claims], self.s.max_file_bytes, self.s.max_pixels, self.pool)
+        answers = classify(prepared, self.clf.predict)
+        rows = [make_row(c.rel, c.id, p, a, self.s.review_threshold, self.clf.version)
+                for c, p, a in zip(claims, prepared, answers, strict=True)]
+        try:
+            self.sink.append(rows)
+        except OSError:
+            self.redo = claims + self.redo  # nothing recorded: redo the whole batch later
+            raise
+        dt = time.perf_counter() - t0
+        self.metrics.batch_size.observe(len(claims))
+        self.metrics.batch_seconds.observe(dt)
+        for _c, p, r in zip(claims, prepared, rows, strict=True):
+            self.account(r, (p.seconds * 1000) + dt * 1000 / len(claims))
+        self.move_out(list(zip(claims, (r.status for r in rows), strict=True)))
+
+    def move_out(self, items: list[tuple[Claim, str]]) -> None:
+        todo, self.unmoved = self.unmoved + items, []
+        for i, (c, status) in enumerate(todo):
+            try:
+                self.work.finish(c, status)
+            except OSError:
+                self.unmoved = todo[i:]
+                raise
+
+    def account(self, r: Row, ms: float) -> None:
+        self.metrics.files.labels(r.status).inc()
+        if r.status == "error":
+            self.counts.failed += 1
+            logger.warning("{}: error: {} ({:.1f} ms)", r.file, r.error, ms)
+            return
+        self.metrics.digits.labels(r.digit).inc()
+        if r.status == "review":
+            self.counts.review += 1
+            logger.info("{} -> {} ({}) review, {:.1f} ms", r.file, r.digit, r.confidence, ms)
+        else:
+            self.counts.processed += 1
+            logger.info("{} -> {} ({}) {:.1f} ms", r.file, r.digit, r.confidence, ms)
+
+    # ---- health, model swaps -------------------------------------------------------------------
+
+    def status(self) -> str:
+        c = self.counts
+        return f"processed={c.processed} review={c.review} failed={c.failed} queued={len(self.intake)}"
+
+    def health(self) -> str | None:
+        if time.monotonic() - self.heartbeat > STUCK_AFTER_S:
+            return f"processing loop stuck for {time.monotonic() - self.heartbeat:.0f}s"
+        if self.observer is not None and not self.observer.is_alive():
+            return "folder watcher stopped"
+        return None
+
+    def supervise_observer(self) -> None:
+        """A polling emitter dies for good on one OSError (a mount hiccup): restart it."""
+        if self.observer is not None and not self.observer.is_alive():
+            logger.error("the folder watcher stopped; restarting it")
+            self.start_observer()
+            return
+        if self.observer is not None:
+            for em in list(self.observer.emitters):
+                if not em.is_alive():
+                    logger.error("the folder watcher's emitter stopped; restarting the watcher")
+                    self.observer.stop()
+                    self.start_observer()
+                    return
+
+    def maybe_swap_model(self) -> None:
+        if self.reloader is None:
+            return
+        new = self.reloader.take()
+        if new is not None:
+            old, self.clf = self.clf, new
+            self.metrics.set_model(new.version)
+            logger.info("model swapped: {} -> {}", old.version, new.version)
+
+    def _reload_result(self, ok: bool, what: str) -> None:
+        self.metrics.reloads.labels("ok" if ok else "rejected").inc()
+
+
+def install_signal_handlers(d: Daemon) -> None:
+    signal.signal(signal.SIGTERM, d.request_stop)
+    signal.signal(signal.SIGINT, d.request_stop)

@@ -1,0 +1,167 @@
+"""Untrusted file -> pixel array, with every limit checked before a pixel is allocated.
+
+The daemon reads the bytes itself (never `cv2.imread(path)`, which has crashed whole processes
+on odd paths) through a descriptor opened with O_NOFOLLOW, so a symlink is an error and its
+target is never touched. The header's claimed size is checked against `max_pixels` before
+decoding (decompression bombs). OpenCV decodes; Pillow is the fallback for what OpenCV refuses
+(some palette, CMYK and animated files; the first frame is used).
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import stat
+import struct
+
+import cv2
+import numpy as np
+
+from watcher.errors import (
+    CorruptImage,
+    EmptyFile,
+    FileFailure,
+    FileVanished,
+    NotAnImage,
+    NotRegularFile,
+    TooLarge,
+    Unreadable,
+)
+
+SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"BM", "bmp"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"RIFF", "webp"),
+)
+
+
+def read_bytes(path: str | bytes, max_bytes: int) -> bytes:
+    """The file's bytes, refusing links, non-regular files and files over `max_bytes`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError as exc:
+        raise FileVanished() from exc
+    except PermissionError as exc:
+        raise Unreadable() from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFile("symbolic link (not followed)") from exc
+        raise Unreadable(f"cannot open: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile()
+        if st.st_size == 0:
+            raise EmptyFile()
+        if st.st_size > max_bytes:
+            raise TooLarge(f"file too large ({st.st_size} bytes, limit {max_bytes})")
+        chunks = []
+        left = st.st_size + 1
+        while left > 0:
+            b = os.read(fd, min(left, 1 << 20))
+            if not b:
+                break
+            chunks.append(b)
+            left -= len(b)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise Unreadable(f"cannot read: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    if not data:
+        raise EmptyFile()
+    if len(data) > max_bytes:
+        raise TooLarge(f"file too large (over {max_bytes} bytes)")
+    return data
+
+
+def sniff(data: bytes) -> str:
+    for sig, kind in SIGNATURES:
+        if data.startswith(sig):
+            if kind == "webp" and data[8:12] != b"WEBP":
+                continue
+            return kind
+    raise NotAnImage("not an image (unknown file format)")
+
+
+def claimed_size(data: bytes, kind: str) -> tuple[int, int]:
+    """Width and height the header claims, read without decoding pixels."""
+    if kind == "png":
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise CorruptImage("corrupt PNG header")
+        w, h = struct.unpack(">II", data[16:24])
+        return int(w), int(h)
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, before decoding
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return int(im.size[0]), int(im.size[1])
+    except Exception as exc:
+        raise CorruptImage(f"corrupt {kind.upper()} header") from exc
+
+
+def _pillow(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as src:
+        src.seek(0)
+        im: Image.Image = src
+        if im.mode in ("P", "PA"):
+            im = im.convert("RGBA")
+        elif im.mode == "CMYK":
+            im = im.convert("RGB")
+        elif im.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F"):
+            im = im.convert("RGBA")
+        a = np.asarray(im)
+    if a.ndim == 3 and a.shape[2] >= 3:  # Pillow is RGB(A); the rest of the pipeline is OpenCV's BGR(A)
+        a = a[:, :, [2, 1, 0] + ([3] if a.shape[2] == 4 else [])]
+    if a.dtype == np.int32:
+        a = np.clip(a, 0, 65535).astype(np.uint16)
+    return np.ascontiguousarray(a)
+
+
+def decode(data: bytes, max_pixels: int) -> np.ndarray:
+    """Bytes -> array (grey, BGR or BGRA; uint8 or uint16). Raises a FileFailure."""
+    if not data:
+        raise EmptyFile()
+    kind = sniff(data)
+    w, h = claimed_size(data, kind)
+    if w <= 0 or h <= 0:
+        raise CorruptImage(f"corrupt {kind.upper()} header (size {w}x{h})")
+    if w * h > max_pixels:
+        raise TooLarge(f"image too large ({w}x{h} pixels, limit {max_pixels})")
+    if kind == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        raise CorruptImage("corrupt or truncated JPEG (no end marker)")
+    if kind == "png" and data.rfind(b"IEND") < 0:
+        raise CorruptImage("corrupt or truncated PNG (no IEND chunk)")
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if kind == "jpeg" else cv2.IMREAD_UNCHANGED
+    img = None
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        img = None
+    if img is None or img.size == 0:
+        try:
+            img = _pillow(data)
+        except Exception as exc:
+            raise CorruptImage(f"corrupt or truncated {kind.upper()}") from exc
+    if img.shape[0] != h or img.shape[1] != w:
+        # a decoder may return less than the header promised for a truncated file
+        raise CorruptImage(f"corrupt or truncated {kind.upper()}")
+    return img
+
+
+def load(path: str | bytes, max_bytes: int, max_pixels: int) -> tuple[bytes, np.ndarray]:
+    """Read and decode one file: (its bytes, its pixels)."""
+    data = read_bytes(path, max_bytes)
+    return data, decode(data, max_pixels)
+
+
+__all__ = ["FileFailure", "decode", "load", "read_bytes"]

@@ -1,0 +1,187 @@
+"""Intake: which inbox files exist, and which are complete enough to read.
+
+Events are hints; the folder is the truth. Three sources feed one `Intake`:
+- watchdog events (the handler only records the path; it never blocks and never raises),
+- a scan of the whole inbox at start-up,
+- a periodic rescan, the safety net for missed events and inotify queue overflow.
+
+A file is ready when it is complete: it was renamed into the inbox or closed after writing
+(inotify tells us so), or, when no such event came (polling, scans, copies into a moved-in
+folder), its size and mtime have been stable for `settle_s` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers.api import BaseObserver
+
+TEMP_SUFFIXES = (".tmp", ".part", ".crdownload", "~", ".partial", ".swp")
+
+
+def ignored(rel: str) -> bool:
+    """Hidden names (any part starting with '.') and names that say 'still downloading'."""
+    parts = rel.split(os.sep)
+    return any(p.startswith(".") for p in parts) or parts[-1].lower().endswith(TEMP_SUFFIXES)
+
+
+@dataclass
+class Pending:
+    size: int = -1
+    mtime_ns: int = -1
+    changed: float = 0.0  # monotonic time the size/mtime last changed, or an event last came
+    complete: bool = False  # a close-after-write or moved-in event said so
+
+
+class Intake:
+    """Thread-safe set of candidate files, keyed by path relative to the inbox."""
+
+    def __init__(self, inbox: Path, settle_s: float) -> None:
+        self.inbox = inbox
+        self.settle_s = settle_s
+        self._pending: dict[str, Pending] = {}
+        self._lock = threading.Lock()
+        self.wake = threading.Event()
+        self.events_seen = 0
+
+    def note(self, path: str | bytes, complete: bool, event: bool = True) -> None:
+        """Record that `path` (absolute) may be a new or changed file. Never raises.
+        `event`: a filesystem event says it changed just now (a scan only says it exists)."""
+        try:
+            rel = os.path.relpath(os.fsdecode(path), self.inbox)
+        except ValueError:
+            return
+        if rel.startswith("..") or rel == "." or ignored(rel):
+            return
+        with self._lock:
+            p = self._pending.get(rel)
+            if p is None:
+                p = self._pending[rel] = Pending()
+            if event:
+                p.changed = time.monotonic()
+                self.events_seen += 1
+            p.complete = p.complete or complete
+        self.wake.set()
+
+    def forget(self, rel: str) -> None:
+        with self._lock:
+            self._pending.pop(rel, None)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def take_ready(self, limit: int, now: float | None = None) -> tuple[list[str], float | None]:
+        """Up to `limit` ready files (removed from the pending set), and when the earliest of the
+        rest may become ready (None if nothing pending needs a timed re-check)."""
+        now = time.monotonic() if now is None else now
+        ready: list[str] = []
+        next_check: float | None = None
+        with self._lock:
+            items = list(self._pending.items())
+        for rel, p in items:
+            if len(ready) >= limit:
+                next_check = now
+                break
+            try:
+                st = os.lstat(self.inbox / rel)
+            except OSError:
+                self.forget(rel)  # gone (deleted, or claimed by an earlier batch)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                self.forget(rel)
+                continue
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                self.forget(rel)  # fifos, sockets: never opened, never moved
+                continue
+            if p.complete or stat.S_ISLNK(st.st_mode):
+                ready.append(rel)
+                continue
+            if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
+                with self._lock:
+                    if p.size >= 0:
+                        p.changed = now  # it changed since we last looked
+                    p.size, p.mtime_ns = st.st_size, st.st_mtime_ns
+            age = max(0.0, time.time() - st.st_mtime_ns / 1e9)
+            quiet_since = max(p.changed, now - age)
+            due = quiet_since + self.settle_s
+            if due <= now:
+                ready.append(rel)
+            else:
+                next_check = due if next_check is None else min(next_check, due)
+        with self._lock:
+            for rel in ready:
+                self._pending.pop(rel, None)
+        return ready, next_check
+
+
+def scan(root: Path, intake: Intake) -> int:
+    """Note every visible file under `root` (not following links to folders). Returns the count."""
+    n = 0
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError as exc:
+            logger.warning("cannot list {}: {}", d, exc.strerror)
+            continue
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(Path(e.path))
+                    continue
+            except OSError:
+                continue
+            intake.note(e.path, complete=False, event=False)
+            n += 1
+    return n
+
+
+class Handler(FileSystemEventHandler):
+    """watchdog callback: record paths, nothing else. Runs on watchdog's single dispatcher thread."""
+
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        try:
+            if isinstance(event, FileMovedEvent):
+                self.intake.note(event.dest_path, complete=True)
+            elif isinstance(event, FileClosedEvent):
+                self.intake.note(event.src_path, complete=True)
+            elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
+                self.intake.note(event.src_path, complete=False)
+            elif isinstance(event, DirMovedEvent | DirCreatedEvent):
+                d = event.dest_path if isinstance(event, DirMovedEvent) else event.src_path
+                if d:
+                    scan(Path(os.fsdecode(d)), self.intake)
+        except Exception as exc:  # the dispatcher thread must never die
+            logger.error("event handler error on {}: {}", getattr(event, "src_path", "?"), exc)
+
+
+def make_observer(mode: str, poll_interval_s: float) -> BaseObserver:
+    if mode == "polling":
+        from watchdog.observers.polling import PollingObserver
+
+        return PollingObserver(timeout=poll_interval_s)
+    from watchdog.observers.inotify import InotifyObserver
+
+    return InotifyObserver(generate_full_events=True)

@@ -1,0 +1,268 @@
+"""Normalise any decoded digit image to MNIST's framing: a 28x28 float32 ink map in [0, 1].
+
+Pure functions, no TensorFlow: training, evaluation and the daemon all call `normalise`, so the
+model always sees images framed exactly the way it was trained on.
+
+The steps follow what MNIST itself did (digit fitted to a 20x20 box keeping its aspect ratio,
+centred by centre of mass in 28x28), preceded by what a real scan or drawing needs first:
+grey conversion with alpha flattened onto white, paper/ink polarity, flat-field correction of
+uneven lighting, and picking the digit out of specks, scanner edge shadows and box frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from watcher.errors import NoDigitFound
+
+#: Largest side the finder works at; bigger images are area-downscaled first (speed, and a
+#: photo's fine texture is noise at digit scale anyway).
+WORK_SIDE = 512
+#: Stroke width, in pixels of the 20x20 box, that MNIST digits have (median measured on the
+#: train split with `stroke_width`: 2.82); strokes far thinner or bolder are brought towards it.
+MNIST_STROKE = 2.8
+#: Below this paper/ink contrast (0-1) there is nothing written.
+MIN_CONTRAST = 0.10
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where the digit is in the working-resolution ink map."""
+
+    ink: np.ndarray  # float32 HxW, 1 = ink, only the digit's components kept
+    box: tuple[int, int, int, int]  # x, y, w, h
+    stroke: float  # estimated stroke width in working pixels
+
+
+def to_grey(img: np.ndarray) -> np.ndarray:
+    """Any decoded image (grey, BGR, BGRA, grey+alpha; 8/16-bit or float) -> float32 grey in [0, 1].
+
+    Transparent pixels become white paper. A drawing whose colour channels carry nothing and whose
+    strokes live only in the alpha channel becomes dark ink on white.
+    """
+    a = np.asarray(img)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.dtype == np.uint8:
+        f = a.astype(np.float32) * (1.0 / 255.0)
+    elif a.dtype == np.uint16:
+        f = a.astype(np.float32) * (1.0 / 65535.0)
+    elif a.dtype == np.bool_:
+        f = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.floating):
+        f = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        hi = float(f.max()) if f.size else 1.0
+        f = f / hi if hi > 1.0 else f
+        f = np.clip(f, 0.0, 1.0)
+    else:
+        info = np.iinfo(a.dtype)
+        f = (a.astype(np.float64) - info.min) / float(info.max - info.min)
+        f = f.astype(np.float32)
+    if f.ndim == 2:
+        return f
+    if f.ndim != 3 or f.shape[2] not in (2, 3, 4):
+        raise ValueError(f"unsupported image shape {a.shape}")
+    channels = f.shape[2]
+    colour = f[:, :, :-1] if channels in (2, 4) else f
+    grey = colour[:, :, 0] if colour.shape[2] == 1 else cv2.cvtColor(np.ascontiguousarray(colour), cv2.COLOR_BGR2GRAY)
+    if channels in (2, 4):
+        alpha = f[:, :, -1]
+        flat = grey * alpha + (1.0 - alpha)
+        if float(np.ptp(flat)) < MIN_CONTRAST and float(np.ptp(alpha)) >= MIN_CONTRAST:
+            return np.ascontiguousarray(1.0 - alpha)  # strokes only in alpha
+        return np.ascontiguousarray(flat)
+    return grey
+
+
+def _odd(n: float) -> int:
+    k = max(3, int(n))
+    return k if k % 2 else k + 1
+
+
+def ink_map(grey: np.ndarray) -> np.ndarray:
+    """Grey [0, 1] -> ink [0, 1] (1 = ink): polarity decided, lighting flattened, contrast stretched.
+
+    Paper is whatever most of the picture is (the median), so light-on-dark screenshots and
+    MNIST itself are inverted to dark-on-light first. Paper brightness is then estimated locally
+    (a max filter wider than any stroke, smoothed) and each pixel's ink is its darkness below it.
+    Raises NoDigitFound when the picture has no contrast at all.
+    """
+    g = grey
+    if float(np.median(g)) < 0.5:
+        g = 1.0 - g
+    h, w = g.shape
+    side = max(h, w)
+    # light multiplies reflectance, so ink is the share of the local paper brightness it absorbs
+    if side <= 40:
+        paper = max(float(np.percentile(g, 90)), 0.05)
+        dark = 1.0 - g / np.float32(paper)
+    else:
+        k = _odd(side / 5)
+        smooth = cv2.GaussianBlur(g, (3, 3), 0)
+        paper_map = cv2.dilate(smooth, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        paper_map = cv2.blur(paper_map, (k, k))
+        dark = 1.0 - g / np.maximum(paper_map, np.float32(0.05))
+    dark = np.clip(dark, 0.0, 1.0)
+    peak = cv2.GaussianBlur(dark, (3, 3), 0).max() if side > 40 else dark.max()
+    if float(peak) < MIN_CONTRAST:
+        raise NoDigitFound("no digit found")
+    return np.clip(dark / np.float32(peak), 0.0, 1.0).astype(np.float32)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary shape: for a stroke of length L and width w, area = L*w and
+    the outline is about 2L long, so w = 2*area/perimeter."""
+    m = mask.astype(np.uint8)
+    area = float(np.count_nonzero(m))
+    if area == 0:
+        return 0.0
+    contours, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    perimeter = sum(len(c) for c in contours)
+    return max(1.0, 2.0 * area / max(1.0, float(perimeter)))
+
+
+def solidity(mask: np.ndarray) -> float:
+    """Area of a shape over the area of its convex hull: near 1 for a blob, lower for strokes."""
+    pts = cv2.findNonZero(mask.astype(np.uint8))
+    if pts is None or len(pts) < 3:
+        return 1.0
+    hull = cv2.convexHull(pts)
+    return float(np.count_nonzero(mask)) / max(1.0, float(cv2.contourArea(hull)) + len(hull) / 2)
+
+
+def _is_frame(comp: np.ndarray) -> bool:
+    """A component that runs along all four sides of its own bounding box: a box drawn round the digit."""
+    h, w = comp.shape
+    if h < 8 or w < 8:
+        return False
+    bh, bw = max(2, h // 12), max(2, w // 12)
+    top = comp[:bh].any(axis=0).mean()
+    bottom = comp[-bh:].any(axis=0).mean()
+    left = comp[:, :bw].any(axis=1).mean()
+    right = comp[:, -bw:].any(axis=1).mean()
+    return bool(min(top, bottom, left, right) >= 0.75)
+
+
+def find_digit(ink: np.ndarray) -> Found:
+    """Pick the digit's strokes out of an ink map; raise NoDigitFound when there is none.
+
+    Components are found on a thresholded copy. Dropped: thin bands along the image edge (scanner
+    shadows, page edges), box frames that enclose other ink, and specks (small and away from the
+    digit). Kept: the component with most ink and every sizeable component near it, so a digit
+    drawn in separate strokes stays whole.
+    """
+    h, w = ink.shape
+    u8 = (ink * 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    t = float(np.clip(otsu / 255.0 * 0.6, 0.2, 0.5))
+    mask = (ink > t).astype(np.uint8)
+    if mask.mean() > 0.45:
+        raise NoDigitFound("no digit found")
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        raise NoDigitFound("no digit found")
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n)
+    keep = np.ones(n, bool)
+    keep[0] = False
+    for i in range(1, n):
+        x, y, cw, ch, _area = stats[i]
+        at_edge = x == 0 or y == 0 or x + cw == w or y + ch == h
+        if at_edge and ((cw <= 0.1 * w and ch >= 0.4 * h) or (ch <= 0.1 * h and cw >= 0.4 * w)):
+            keep[i] = False  # a band along the edge: scanner shadow or page edge
+    for i in range(1, n):
+        x, y, cw, ch, _area = stats[i]
+        if keep[i] and cw >= 0.4 * w and ch >= 0.4 * h and _is_frame(labels[y:y + ch, x:x + cw] == i):
+            inside = [j for j in range(1, n) if j != i and keep[j]
+                      and stats[j, 0] > x and stats[j, 1] > y
+                      and stats[j, 0] + stats[j, 2] < x + cw and stats[j, 1] + stats[j, 3] < y + ch]
+            if inside and mass[inside].max() >= 0.05 * mass[i]:
+                keep[i] = False  # a frame drawn round the digit
+    if not keep.any():
+        keep[1:] = True  # everything looked like clutter: better to read it than to drop it
+    cand = np.flatnonzero(keep)
+    main = int(cand[np.argmax(mass[cand])])
+    x0, y0 = int(stats[main, 0]), int(stats[main, 1])
+    x1, y1 = x0 + int(stats[main, 2]), y0 + int(stats[main, 3])
+    chosen = {main}
+    grew = True
+    while grew:
+        grew = False
+        reach = 0.35 * max(x1 - x0, y1 - y0)
+        for j in map(int, cand):
+            if j in chosen or mass[j] < 0.03 * mass[main]:
+                continue
+            jx0, jy0 = int(stats[j, 0]), int(stats[j, 1])
+            jx1, jy1 = jx0 + int(stats[j, 2]), jy0 + int(stats[j, 3])
+            gap = max(jx0 - x1, x0 - jx1, jy0 - y1, y0 - jy1, 0)
+            if gap <= reach:
+                chosen.add(j)
+                x0, y0, x1, y1 = min(x0, jx0), min(y0, jy0), max(x1, jx1), max(y1, jy1)
+                grew = True
+    bw, bh = x1 - x0, y1 - y0
+    if max(bw, bh) < 3 or (max(bw, bh) < 0.04 * max(h, w) and max(h, w) > 100):
+        raise NoDigitFound("no digit found")  # a dot, not a digit
+    sel = np.isin(labels[y0:y1, x0:x1], np.fromiter(chosen, int))
+    stroke = stroke_width(sel)
+    if (stroke > 0.3 * max(bw, bh) and 0.6 < bw / bh < 1.7 and max(bw, bh) > 6 and sel.mean() > 0.7
+            and solidity(sel) > 0.93 and solidity(sel & (ink[y0:y1, x0:x1] > 0.75)) > 0.93):
+        # strokes as wide as the shape is long, filling its box, with no hollow or bay: a solid
+        # blob, a smudge or a stain (a bold 0, 6 or 8 keeps its holes and waists, a bold 1 is
+        # long or leans and leaves its box half empty)
+        raise NoDigitFound("no digit found")
+    keepmask = cv2.dilate(sel.astype(np.uint8), np.ones((3, 3), np.uint8))
+    crop = ink[y0:y1, x0:x1] * keepmask
+    return Found(ink=crop.astype(np.float32), box=(x0, y0, bw, bh), stroke=stroke)
+
+
+def frame28(crop: np.ndarray, stroke: float) -> np.ndarray:
+    """Fit the digit in a 20x20 box keeping its aspect ratio, bring its stroke width towards
+    MNIST's, and centre it by centre of mass in 28x28."""
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    s20 = stroke * scale
+    c = crop
+    if s20 < 0.55 * MNIST_STROKE:
+        r = round((0.7 * MNIST_STROKE / scale - stroke) / 2)
+        if r >= 1:
+            c = cv2.copyMakeBorder(c, r, r, r, r, cv2.BORDER_CONSTANT, value=0)
+            c = cv2.dilate(c, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    elif s20 > 2.0 * MNIST_STROKE:
+        r = int((stroke - 1.5 * MNIST_STROKE / scale) / 2)
+        if r >= 1:
+            c = cv2.erode(c, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    h, w = c.shape
+    scale = 20.0 / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(c, (nw, nh), interpolation=interp)
+    peak = float(small.max())
+    if peak <= 0:
+        raise NoDigitFound("no digit found")
+    small = (small / peak).astype(np.float32)
+    tot = float(small.sum())
+    ys, xs = np.indices(small.shape)
+    cy, cx = float((ys * small).sum() / tot), float((xs * small).sum() / tot)
+    oy = int(np.clip(round(14 - cy), 0, 28 - nh))
+    ox = int(np.clip(round(14 - cx), 0, 28 - nw))
+    out = np.zeros((28, 28), np.float32)
+    out[oy:oy + nh, ox:ox + nw] = small
+    return out
+
+
+def normalise(img: np.ndarray) -> np.ndarray:
+    """Decoded image of any kind -> 28x28 float32 in [0, 1], white ink on black, MNIST-framed.
+
+    Raises NoDigitFound when there is no digit to read (blank page, noise, a smudge).
+    """
+    grey = to_grey(img)
+    if grey.size == 0:
+        raise NoDigitFound("no digit found")
+    h, w = grey.shape
+    if max(h, w) > WORK_SIDE:
+        f = WORK_SIDE / max(h, w)
+        grey = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    found = find_digit(ink_map(grey))
+    return frame28(found.ink, found.stroke)
