@@ -7,7 +7,7 @@ folder (processed/, review/, failed/).
   into the work folder under its claim id. The rename is atomic; a file another process (or a
   second event) already claimed simply is not there any more.
 - finish: after the row is fsynced, move the file to its result folder without overwriting
-  (hard link, then unlink; a link that already exists from a crash is recognised).
+  (one atomic rename that refuses to replace an existing name).
 - recover (start-up): every file left in the work folder is either finished (its claim has a
   row: just move it) or redone (no row yet). So a crash anywhere yields one row and one copy.
 
@@ -17,6 +17,8 @@ finishing are both renames), otherwise in a hidden folder of the inbox.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import itertools
 import os
@@ -85,23 +87,28 @@ class WorkFolder:
         # Across filesystems the copy cannot be recognised by inode after a crash, so the
         # journal records where it is going before it gets there.
         done = self._copies.get(claim.id)
-        if done is not None and done.exists() and done.stat().st_size == claim.path.stat().st_size:
+        if done is not None and os.path.lexists(done) and done.lstat().st_size == claim.path.lstat().st_size:
             os.unlink(claim.path)
             return done
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.partial")
-        shutil.copyfile(claim.path, tmp, follow_symlinks=False)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        tmp = target.with_name(f".{target.name}.partial")  # a crash's leftover is overwritten
+        try:
+            shutil.copyfile(claim.path, tmp, follow_symlinks=False)
+            if not tmp.is_symlink():
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # disk full: leave no half copy behind
+            raise
         for cand in _candidates(target):
             if cand.exists():
                 continue
             self._journal.write(f"{claim.id}\t=\t".encode() + os.fsencode(str(cand)).hex().encode() + b"\n")
             try:
-                os.link(tmp, cand)
+                rename_noreplace(tmp, cand)
             except FileExistsError:
                 continue
-            os.unlink(tmp)
             os.unlink(claim.path)
             return cand
         raise AssertionError("unreachable")
@@ -164,29 +171,34 @@ def _candidates(target: Path) -> itertools.chain[Path]:
     return itertools.chain([target], numbered)
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_RENAMEAT2 = getattr(_LIBC, "renameat2", None)
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """rename(2) that fails with FileExistsError instead of replacing dst (Linux renameat2
+    RENAME_NOREPLACE: atomic). Where the filesystem or kernel lacks it, check, then rename."""
+    if _RENAMEAT2 is not None:
+        if _RENAMEAT2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), str(dst))
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
+    os.rename(src, dst)
+
+
 def move_no_clobber(src: Path, target: Path) -> Path:
-    """Move src to target, or target~N if taken. Hard link + unlink makes 'create if absent'
-    atomic; if a crash left src already linked at one of the names, that name is the answer.
-    Both paths must be on one filesystem (WorkFolder.finish handles the other case)."""
+    """Move src to target, or to target~N if that name is taken; one atomic rename, so a crash
+    leaves the file either still at src or already in place. Both paths on one filesystem
+    (WorkFolder.finish handles the other case)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     for cand in _candidates(target):
         try:
-            os.link(src, cand, follow_symlinks=False)
+            rename_noreplace(src, cand)
         except FileExistsError:
-            try:
-                if os.path.samefile(src, cand):
-                    os.unlink(src)
-                    return cand
-            except FileNotFoundError:
-                pass
             continue
-        except OSError as exc:
-            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-                if cand.exists():
-                    continue
-                os.rename(src, cand)  # filesystems without hard links
-                return cand
-            raise
-        os.unlink(src)
         return cand
     raise AssertionError("unreachable")

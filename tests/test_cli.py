@@ -1,0 +1,53 @@
+"""The one-shot commands: predict, train (a tiny slice), and their error messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from conftest import EXE, MNIST, REPO, need, write_digits
+from watcher.results import COLUMNS
+
+
+def test_predict_prints_one_row_per_file(tmp_path: Path, mnist: dict[str, np.ndarray]) -> None:
+    names = write_digits(tmp_path, mnist["x_test"][:8])
+    (tmp_path / "junk.png").write_bytes(b"junk")
+    files = [str(tmp_path / n) for n in names] + [str(tmp_path / "junk.png")]
+    r = subprocess.run([*EXE, "predict", *files], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 1  # one file was an error
+    got = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(got[0]) == COLUMNS and len(got) == 9
+    assert [g["file"] for g in got] == files
+    assert sum(g["digit"] == str(y) for g, y in zip(got, mnist["y_test"][:8], strict=False)) >= 7
+    assert got[-1]["status"] == "error" and got[-1]["error"] == "not an image (unknown file format)"
+    assert all(n in [str(tmp_path / n) for n in names] for n in [g["file"] for g in got[:8]])
+
+
+def test_train_on_a_tiny_slice_saves_a_loadable_model_and_metrics(tmp_path: Path) -> None:
+    out = tmp_path / "m" / "tiny.keras"
+    r = subprocess.run([*EXE, "train", "--data", str(need(MNIST)), "--out", str(out), "--epochs", "2",
+                        "--limit", "4000", "--seed", "3"], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "test accuracy" in r.stdout and out.is_file()
+    metrics = json.loads(out.with_suffix(".json").read_text())
+    assert metrics["epochs"] == 2 and metrics["seed"] == 3 and 0.0 <= metrics["mnist_test_accuracy"] <= 1.0
+    assert metrics["temperature"] > 0 and metrics["version"].startswith("tiny-")
+    assert metrics["mnist_test_accuracy"] > 0.3  # it learned something from 3,000 digits and two epochs
+    # the saved file loads in safe mode and predicts
+    img = tmp_path / "one.png"
+    write_digits(tmp_path, np.load(MNIST)["x_test"][:1])
+    (tmp_path / "d00000.png").rename(img)
+    p = subprocess.run([*EXE, "predict", "--model", str(out), str(img)], capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 0, p.stderr
+    assert next(iter(csv.DictReader(io.StringIO(p.stdout))))["model_version"] == metrics["version"]
+
+
+def test_train_with_a_missing_data_file_says_so(tmp_path: Path) -> None:
+    r = subprocess.run([*EXE, "train", "--data", str(tmp_path / "no.npz"), "--out", str(tmp_path / "m.keras")],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 5 and "MNIST file not found" in r.stderr
