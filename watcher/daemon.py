@@ -15,8 +15,7 @@ import os
 import signal
 import threading
 import time
-from collections import Counter as Tally
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -28,7 +27,7 @@ from watcher import model as M
 from watcher.claim import Claim, WorkFolder
 from watcher.errors import FolderError
 from watcher.events import Handler, Intake, make_observer, scan
-from watcher.pipeline import classify, make_row, prepare_all
+from watcher.pipeline import Prepared, classify, make_row, prepare_all
 from watcher.results import ResultsFile, Row, claims_recorded
 from watcher.service import HttpEndpoint, Metrics, Notifier
 from watcher.settings import Settings
@@ -37,11 +36,20 @@ STUCK_AFTER_S = 120.0  # /healthz fails when the loop has not come round for thi
 
 
 @dataclass
+class Batch:
+    """Claimed files on their way through: prepared already, or being prepared in the pool."""
+
+    claims: list[Claim]
+    prepared: list[Prepared] | None = None
+    futures: list[Future[list[Prepared]]] = field(default_factory=list)
+    t0: float = 0.0
+
+
+@dataclass
 class Counts:
     processed: int = 0
     review: int = 0
     failed: int = 0
-    by_status: Tally[str] = field(default_factory=Tally)
 
 
 def ensure_folders(s: Settings) -> tuple[Path, Path]:
@@ -80,6 +88,7 @@ class Daemon:
         self.observer: BaseObserver | None = None
         self.http: HttpEndpoint | None = None
         self.reloader: M.Reloader | None = None
+        self.inflight: Batch | None = None  # claimed, being prepared while the previous batch is classified
         self.redo: list[Claim] = []  # claimed files that still need a row (recovered, or a failed write)
         self.unmoved: list[tuple[Claim, str]] = []  # rows recorded, files still to move
 
@@ -89,8 +98,18 @@ class Daemon:
         if not self.stopping.is_set():
             logger.info("{} received: finishing the batch in flight, then stopping", signal.Signals(signum).name)
             self.notify.send("STOPPING=1")
+            timer = threading.Timer(self.s.shutdown_timeout_s, self._stop_now)
+            timer.daemon = True
+            timer.start()
         self.stopping.set()
         self.intake.wake.set()
+
+    def _stop_now(self) -> None:
+        """The batch in flight did not finish in time. Leaving is safe: its rows are either
+        fsynced or not written, and the next start finishes or redoes its claimed files."""
+        logger.warning("batch still in flight after {}s; exiting now, it is recovered at the next start",
+                       self.s.shutdown_timeout_s)
+        os._exit(0)
 
     def run(self) -> int:
         logger.info("digit-watcher starting: model {} ({}), inbox {}, outbox {}, watch {}",
@@ -168,6 +187,9 @@ class Daemon:
     # ---- the loop ------------------------------------------------------------------------------
 
     def loop(self) -> None:
+        """Claim a batch and start preparing it in the pool, then classify and record the batch
+        before it while that runs: decoding overlaps inference during a burst, and a lone file
+        goes straight through."""
         next_rescan = time.monotonic() + self.s.rescan_interval_s
         backoff = 0.0
         while not self.stopping.is_set():
@@ -180,33 +202,19 @@ class Daemon:
                 self.supervise_observer()
                 scan(self.inbox, self.intake)
                 next_rescan = now + self.s.rescan_interval_s
-            if backoff:
-                if self.stopping.wait(backoff):
-                    break
+            if backoff and self.stopping.wait(backoff):
+                break
             try:
                 if self.unmoved:
                     self.move_out([])
-                if self.redo:
-                    batch, self.redo = self.redo[: self.s.batch_max], self.redo[self.s.batch_max:]
-                    self.process(batch)
-                    backoff = 0.0
+                nxt, next_check = self.next_batch(wait_to_fill=self.inflight is None)
+                prev, self.inflight = self.inflight, nxt
+                if prev is not None:
+                    self.finish(prev)
+                backoff = 0.0
+                if self.inflight is not None:
                     continue
-                self.intake.wake.clear()
-                ready, next_check = self.intake.take_ready(self.s.batch_max)
-                if ready and len(ready) < self.s.batch_max and self.s.batch_wait_ms > 0:
-                    # a burst is arriving: give it a moment to fill the batch
-                    if self.intake.wake.wait(self.s.batch_wait_ms / 1000):
-                        self.intake.wake.clear()
-                        more, next_check = self.intake.take_ready(self.s.batch_max - len(ready))
-                        ready += more
-                if ready:
-                    claims = [c for c in (self.work.claim(rel) for rel in ready) if c is not None]
-                    if claims:
-                        self.work.sync()
-                        self.process(claims)
-                    backoff = 0.0
-                    continue
-                if self.once and len(self.intake) == 0:
+                if self.once and len(self.intake) == 0 and not self.redo:
                     break
                 self.work.compact()
                 timeout = min(0.5, max(0.0, next_rescan - now))
@@ -221,25 +229,62 @@ class Daemon:
                 backoff = min(60.0, max(1.0, backoff * 2))
                 logger.critical("cannot record results ({}): {}; nothing is lost, retrying in {:.0f}s",
                                 exc.strerror or exc, getattr(exc, "filename", "") or self.outbox, backoff)
+        if self.inflight is not None:
+            batch, self.inflight = self.inflight, None
+            try:
+                self.finish(batch)
+            except OSError as exc:
+                logger.error("could not record the last batch ({}); it is redone at the next start", exc)
 
-    def process(self, claims: list[Claim]) -> None:
-        """Prepare, classify and record one batch; then move its files out."""
+    def next_batch(self, wait_to_fill: bool) -> tuple[Batch | None, float | None]:
+        """Claim the next batch (files left over from a failed write first) and start preparing it."""
+        if self.redo:
+            claims, self.redo = self.redo[: self.s.batch_max], self.redo[self.s.batch_max:]
+            return self.start(claims), None
+        self.intake.wake.clear()
+        ready, next_check = self.intake.take_ready(self.s.batch_max)
+        if wait_to_fill and ready and len(ready) < self.s.batch_max and self.s.batch_wait_ms > 0:
+            # a burst may be arriving: give the batch a moment to fill
+            if self.intake.wake.wait(self.s.batch_wait_ms / 1000):
+                self.intake.wake.clear()
+                more, next_check = self.intake.take_ready(self.s.batch_max - len(ready))
+                ready += more
+        if not ready:
+            return None, next_check
+        claims = [c for c in (self.work.claim(rel) for rel in ready) if c is not None]
+        if not claims:
+            return None, next_check
+        self.work.sync()
+        return self.start(claims), next_check
+
+    def start(self, claims: list[Claim]) -> Batch:
+        """Read, decode and normalise in the pool (a lone file inline: no hand-off latency)."""
         t0 = time.perf_counter()
-        prepared = prepare_all([str(c.path) for c in claims], self.s.max_file_bytes, self.s.max_pixels, self.pool)
+        paths = [str(c.path) for c in claims]
+        if len(paths) <= 2:
+            return Batch(claims, prepared=prepare_all(paths, self.s.max_file_bytes, self.s.max_pixels, None), t0=t0)
+        step = max(8, -(-len(paths) // (2 * self.s.workers)))
+        futures = [self.pool.submit(prepare_all, paths[i:i + step], self.s.max_file_bytes, self.s.max_pixels, None)
+                   for i in range(0, len(paths), step)]
+        return Batch(claims, futures=futures, t0=t0)
+
+    def finish(self, b: Batch) -> None:
+        """Classify and record one batch; then move its files out."""
+        prepared = b.prepared if b.prepared is not None else [p for f in b.futures for p in f.result()]
         answers = classify(prepared, self.clf.predict)
         rows = [make_row(c.rel, c.id, p, a, self.s.review_threshold, self.clf.version)
-                for c, p, a in zip(claims, prepared, answers, strict=True)]
+                for c, p, a in zip(b.claims, prepared, answers, strict=True)]
         try:
             self.sink.append(rows)
         except OSError:
-            self.redo = claims + self.redo  # nothing recorded: redo the whole batch later
+            self.redo = b.claims + self.redo  # nothing recorded: redo the whole batch later
             raise
-        dt = time.perf_counter() - t0
-        self.metrics.batch_size.observe(len(claims))
+        dt = time.perf_counter() - b.t0
+        self.metrics.batch_size.observe(len(b.claims))
         self.metrics.batch_seconds.observe(dt)
-        for _c, p, r in zip(claims, prepared, rows, strict=True):
-            self.account(r, (p.seconds * 1000) + dt * 1000 / len(claims))
-        self.move_out(list(zip(claims, (r.status for r in rows), strict=True)))
+        for p, r in zip(prepared, rows, strict=True):
+            self.account(r, (p.seconds * 1000) + dt * 1000 / len(b.claims))
+        self.move_out(list(zip(b.claims, (r.status for r in rows), strict=True)))
 
     def move_out(self, items: list[tuple[Claim, str]]) -> None:
         todo, self.unmoved = self.unmoved + items, []

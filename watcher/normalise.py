@@ -77,6 +77,13 @@ def to_grey(img: np.ndarray) -> np.ndarray:
     return grey
 
 
+def _quantile(a: np.ndarray, q: float) -> float:
+    """The q-quantile by rank (np.percentile without its interpolation, several times faster)."""
+    flat = a.ravel()
+    k = min(len(flat) - 1, int(q * (len(flat) - 1) + 0.5))
+    return float(np.partition(flat, k)[k])
+
+
 def _odd(n: float) -> int:
     k = max(3, int(n))
     return k if k % 2 else k + 1
@@ -91,13 +98,13 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     Raises NoDigitFound when the picture has no contrast at all.
     """
     g = grey
-    if float(np.median(g)) < 0.5:
+    if _quantile(g, 0.5) < 0.5:
         g = 1.0 - g
     h, w = g.shape
     side = max(h, w)
     # light multiplies reflectance, so ink is the share of the local paper brightness it absorbs
     if side <= 40:
-        paper = max(float(np.percentile(g, 90)), 0.05)
+        paper = max(_quantile(g, 0.9), 0.05)
         dark = 1.0 - g / np.float32(paper)
     else:
         k = _odd(side / 5)
@@ -105,11 +112,12 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
         paper_map = cv2.dilate(smooth, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
         paper_map = cv2.blur(paper_map, (k, k))
         dark = 1.0 - g / np.maximum(paper_map, np.float32(0.05))
-    dark = np.clip(dark, 0.0, 1.0)
+    np.clip(dark, 0.0, 1.0, out=dark)
     peak = cv2.GaussianBlur(dark, (3, 3), 0).max() if side > 40 else dark.max()
     if float(peak) < MIN_CONTRAST:
         raise NoDigitFound("no digit found")
-    return np.clip(dark / np.float32(peak), 0.0, 1.0).astype(np.float32)
+    dark *= np.float32(1.0 / float(peak))
+    return np.minimum(dark, np.float32(1.0), out=dark).astype(np.float32, copy=False)
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -157,9 +165,9 @@ def find_digit(ink: np.ndarray) -> Found:
     h, w = ink.shape
     u8 = (ink * 255).astype(np.uint8)
     otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    t = float(np.clip(otsu / 255.0 * 0.6, 0.2, 0.5))
+    t = min(max(otsu / 255.0 * 0.6, 0.2), 0.5)
     mask = (ink > t).astype(np.uint8)
-    if mask.mean() > 0.45:
+    if np.count_nonzero(mask) > 0.45 * mask.size:
         raise NoDigitFound("no digit found")
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
@@ -204,7 +212,9 @@ def find_digit(ink: np.ndarray) -> Found:
     bw, bh = x1 - x0, y1 - y0
     if max(bw, bh) < 3 or (max(bw, bh) < 0.04 * max(h, w) and max(h, w) > 100):
         raise NoDigitFound("no digit found")  # a dot, not a digit
-    sel = np.isin(labels[y0:y1, x0:x1], np.fromiter(chosen, int))
+    lut = np.zeros(n, bool)
+    lut[list(chosen)] = True
+    sel = lut[labels[y0:y1, x0:x1]]
     stroke = stroke_width(sel)
     if (stroke > 0.3 * max(bw, bh) and 0.6 < bw / bh < 1.7 and max(bw, bh) > 6 and sel.mean() > 0.7
             and solidity(sel) > 0.93 and solidity(sel & (ink[y0:y1, x0:x1] > 0.75)) > 0.93):
@@ -245,8 +255,8 @@ def frame28(crop: np.ndarray, stroke: float) -> np.ndarray:
     tot = float(small.sum())
     ys, xs = np.indices(small.shape)
     cy, cx = float((ys * small).sum() / tot), float((xs * small).sum() / tot)
-    oy = int(np.clip(round(14 - cy), 0, 28 - nh))
-    ox = int(np.clip(round(14 - cx), 0, 28 - nw))
+    oy = min(max(round(14 - cy), 0), 28 - nh)
+    ox = min(max(round(14 - cx), 0), 28 - nw)
     out = np.zeros((28, 28), np.float32)
     out[oy:oy + nh, ox:ox + nw] = small
     return out

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""digit-watcher benchmark: the real daemon against baselines measured in the same run.
+
+    .venv/bin/python bench/bench.py [--shared ../shared] [--soak-seconds 600]
+
+Prints, in one run:
+- start-up to ready (READY=1 on a real NOTIFY_SOCKET) and what dominates it;
+- burst throughput, first drop to last row: 5,000 MNIST test digits as 28x28 PNGs, then 1,000
+  scan-like images from make_scans.py, dropped at once into the running daemon;
+- the I/O-only baseline on the same files (stat, read + decode, rename, CSV row, fsync per 256
+  rows; no model) and the ratio of the two;
+- the origin tutorial's loop (one model.predict per image) on 200 images;
+- trickle latency: one file every 50 ms, drop to row, p50 and p95;
+- the daemon's peak RSS, and its RSS before and after a soak at 100 files/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def count_rows(csv_path: Path) -> int:
+    if not csv_path.exists():
+        return 0
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        return max(0, sum(1 for _ in csv.reader(f)) - 1)
+
+
+def wait_rows(csv_path: Path, n: int, timeout: float) -> float:
+    end = time.time() + timeout
+    while time.time() < end:
+        if count_rows(csv_path) >= n:
+            return time.time()
+        time.sleep(0.01)
+    raise SystemExit(f"timed out waiting for {n} rows in {csv_path} (have {count_rows(csv_path)})")
+
+
+def io_only(files: list[Path], work: Path) -> float:
+    """The unavoidable per-file work with no model: files/s."""
+    done = work / "done"
+    done.mkdir(parents=True)
+    t = time.perf_counter()
+    with open(work / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        for k, p in enumerate(files):
+            os.stat(p)
+            img = cv2.imdecode(np.frombuffer(p.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
+            os.rename(p, done / p.name)
+            w.writerow([p.name, int(img.mean()), 0.99])
+            if k % 256 == 255:
+                f.flush()
+                os.fsync(f.fileno())
+        f.flush()
+        os.fsync(f.fileno())
+    return len(files) / (time.perf_counter() - t)
+
+
+class Daemon:
+    def __init__(self, inbox: Path, outbox: Path, log: Path) -> None:
+        self.sock_path = str(log.parent / "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.sock_path)
+        self.t0 = time.time()
+        self.p = subprocess.Popen([sys.executable, "-m", "watcher.cli", "run", "--inbox", str(inbox), "--outbox",
+                                   str(outbox), "--log-level", "WARNING"], cwd=REPO, stdout=subprocess.DEVNULL,
+                                  stderr=open(log, "wb"), env=dict(os.environ, NOTIFY_SOCKET=self.sock_path))
+
+    def wait_ready(self) -> float:
+        self.sock.settimeout(120)
+        while True:
+            if b"READY=1" in self.sock.recv(4096):
+                return time.time() - self.t0
+
+    def stop(self) -> None:
+        self.p.send_signal(signal.SIGTERM)
+        self.p.wait(30)
+        self.sock.close()
+
+
+def write_pngs(folder: Path, images: np.ndarray, prefix: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, im in enumerate(images):
+        p = folder / f"{prefix}{i:06d}.png"
+        cv2.imwrite(str(p), 255 - im)
+        out.append(p)
+    return out
+
+
+def burst(files: list[Path], inbox: Path, csv_path: Path, already: int) -> float:
+    t = time.time()
+    for f in files:
+        os.rename(f, inbox / f.name)
+    end = wait_rows(csv_path, already + len(files), 600)
+    return len(files) / (end - t)
+
+
+def startup_profile() -> str:
+    """What start-up time is made of, measured in a fresh interpreter."""
+    code = (
+        "import time; t=time.perf_counter()\n"
+        "import tensorflow, keras; a=time.perf_counter()\n"
+        "from watcher import model as M; c=M.load(M.SHIPPED_MODEL); b=time.perf_counter()\n"
+        "print(f'import TensorFlow+Keras {a-t:.2f}s, load+verify+warm model {b-a:.2f}s')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    return r.stdout.strip()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    ap.add_argument("--soak-seconds", type=float, default=600)
+    ap.add_argument("--burst", type=int, default=5000)
+    ap.add_argument("--scans", type=int, default=1000)
+    a = ap.parse_args()
+    mnist = np.load(a.shared / "data" / "mnist.npz")
+    x = mnist["x_test"]
+    root = Path(tempfile.mkdtemp(prefix="dw-bench-"))
+    inbox, outbox = root / "in", root / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    csv_path = outbox / "results.csv"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+
+    # inputs: two identical copies of each set, one for the baseline and one for the daemon
+    digits = write_pngs(root / "digits", x[: a.burst], "d")
+    digits_io = write_pngs(root / "digits-io", x[: a.burst], "d")
+    subprocess.run([sys.executable, str(a.shared / "tools" / "make_scans.py"), "--mnist", str(a.shared / "data" / "mnist.npz"),
+                    "--split", "test", "--count", str(a.scans), "--seed", "3", "--out", str(root / "scans")], check=True)
+    (root / "scans" / "labels.csv").unlink()
+    shutil.copytree(root / "scans", root / "scans-io")
+    scans = sorted((root / "scans").iterdir())
+    scans_io = sorted((root / "scans-io").iterdir())
+
+    d = Daemon(inbox, outbox, root / "daemon.log")
+    ready = d.wait_ready()
+    print(f"start-up to READY=1: {ready:.2f}s  ({startup_profile()})")
+    warm = write_pngs(root / "warm", x[-1:], "w")
+    burst(warm, inbox, csv_path, 0)
+
+    rate_digits = burst(digits, inbox, csv_path, 1)
+    io_digits = io_only(digits_io, root / "io-digits")
+    rate_scans = burst(scans, inbox, csv_path, 1 + len(digits))
+    io_scans = io_only(scans_io, root / "io-scans")
+    print(f"burst, {len(digits)} 28x28 PNGs:   {rate_digits:7.0f} files/s   I/O-only {io_digits:7.0f} files/s   "
+          f"ratio {rate_digits / io_digits:.2f}")
+    print(f"burst, {len(scans)} scan images: {rate_scans:7.0f} files/s   I/O-only {io_scans:7.0f} files/s   "
+          f"ratio {rate_scans / io_scans:.2f}")
+
+    # trickle latency: drop-to-row as seen from outside
+    trickle = write_pngs(root / "trickle", x[5000:5200], "t")
+    lat = []
+    for f in trickle:
+        t0 = time.perf_counter()
+        os.rename(f, inbox / f.name)
+        name = f.name.encode()
+        while time.perf_counter() - t0 < 2.0:
+            with open(csv_path, "rb") as fh:
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+                if name in fh.read():
+                    break
+            time.sleep(0.0005)
+        lat.append((time.perf_counter() - t0) * 1000)
+        time.sleep(max(0.0, 0.05 - (time.perf_counter() - t0)))
+    lat.sort()
+    print(f"trickle, one file per 50 ms: p50 {lat[len(lat) // 2]:.1f} ms  p95 {lat[int(len(lat) * 0.95)]:.1f} ms  "
+          f"max {lat[-1]:.1f} ms")
+
+    # soak: 100 files/s
+    pool = write_pngs(root / "soak-src", x[:1000], "s")
+    before = rss_mb(d.p.pid)
+    start, k = time.time(), 0
+    while time.time() - start < a.soak_seconds:
+        tick = time.time()
+        for _ in range(10):
+            data = pool[k % len(pool)].read_bytes()
+            tmp = root / f"soak-{k}.tmp"
+            tmp.write_bytes(data)
+            os.rename(tmp, inbox / f"soak{k:07d}.png")
+            k += 1
+        time.sleep(max(0.0, 0.1 - (time.time() - tick)))
+    total = 1 + len(digits) + len(scans) + len(trickle) + k
+    wait_rows(csv_path, total, 120)
+    after = rss_mb(d.p.pid)
+    peak = rss_mb(d.p.pid, "VmHWM")
+    print(f"RSS: before soak {before:.0f} MB, after {a.soak_seconds:.0f} s at 100 files/s ({k} files) {after:.0f} MB "
+          f"({(after - before) / before:+.1%}), peak {peak:.0f} MB")
+    d.stop()
+
+    # the origin tutorial: one model.predict call per image
+    from watcher import model as M
+    from watcher.normalise import normalise
+
+    clf = M.load(M.SHIPPED_MODEL)
+    imgs = [normalise(255 - im)[None, ..., None] for im in x[:200]]
+    clf.keras_model.predict(imgs[0], verbose=0)
+    t = time.perf_counter()
+    for im in imgs:
+        clf.keras_model.predict(im, verbose=0)
+    origin = len(imgs) / (time.perf_counter() - t)
+    print(f"origin-style loop, one predict() per image: {origin:.0f} images/s "
+          f"(daemon burst is {rate_digits / origin:.0f}x that)")
+    batch = np.concatenate([normalise(255 - im)[None] for im in x[:4096]])
+    clf.predict(batch)
+    t = time.perf_counter()
+    for _ in range(5):
+        clf.predict(batch)
+    print(f"batched inference alone: {5 * len(batch) / (time.perf_counter() - t):.0f} images/s")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
