@@ -171,6 +171,7 @@ def test_hostile_and_oddly_named_files(corpus: tuple[Path, Path, Path], mnist: d
     secret = tmp_path / "secret.txt"
     secret.write_text("do not touch")
     os.symlink(secret, src / "link.png")
+    os.mkfifo(src / "pipe.png")
     odd = ["a,b.png", 'quo"te.png', "new\nline.png", "=cmd.png", "+plus.png", "-minus.png", "@at.png", "ünïcødé.png",
            "x" * 200 + ".png", "semi;colon.png", "tab\there.png", "space name.png", "\tlead.png"]
     for n, g in zip(odd, good, strict=False):
@@ -181,18 +182,19 @@ def test_hostile_and_oddly_named_files(corpus: tuple[Path, Path, Path], mnist: d
     d.wait_ready()
     for raw in sorted(os.listdir(os.fsencode(str(src)))):
         os.rename(os.fsencode(str(src)) + b"/" + raw, os.fsencode(str(inbox)) + b"/" + raw)
-    total = len(bad) + 1 + len(odd) + 1
+    total = len(bad) + 2 + len(odd) + 1
     got = wait_rows(outbox, total, 30)
     time.sleep(1)
     assert d.p.poll() is None  # alive
     got = rows(outbox)
     assert len(got) == total
     by = {(r["file"][1:] if r["file"][:1] == "'" else r["file"]): r for r in got}
-    for n in [*bad, "link.png"]:
+    for n in [*bad, "link.png", "pipe.png"]:
         assert by[n]["status"] == "error" and by[n]["error"], n
         assert os.path.lexists(outbox / "failed" / n), n
     assert "too large" in by["bomb.png"]["error"] and "too large" in by["huge.png"]["error"]
     assert "link" in by["link.png"]["error"] and secret.read_text() == "do not touch"
+    assert by["pipe.png"]["error"].startswith("not a regular file")
     assert by["empty.png"]["error"] == "empty file"
     for n, y in zip(odd, mnist["y_test"][:13], strict=True):
         assert by[n]["digit"] == str(y), n

@@ -106,10 +106,8 @@ class Intake:
             if stat.S_ISDIR(st.st_mode):
                 self.forget(rel)
                 continue
-            if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                self.forget(rel)  # fifos, sockets: never opened, never moved
-                continue
-            if p.complete or stat.S_ISLNK(st.st_mode):
+            if p.complete or not stat.S_ISREG(st.st_mode):
+                # links, fifos, sockets: nothing to wait for; they become error rows in failed/
                 ready.append(rel)
                 continue
             if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
