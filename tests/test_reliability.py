@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, DaemonProc, rows, wait_rows, write_digits
+from conftest import EXE, REPO, DaemonProc, rows, wait_rows, write_digits
 
 RESULT_DIRS = ("processed", "review", "failed")
 
@@ -266,3 +266,24 @@ def test_full_outbox_loses_nothing_and_recovers(tmp_path: Path, small_fs: Path, 
     assert files == sorted(names)
     assert copies(outbox) == sorted(names)
     assert [p for p in inbox.iterdir() if not p.name.startswith(".")] == []
+
+
+def test_sigterm_mid_burst_exits_0_quickly_and_loses_nothing(corpus: tuple[Path, Path, Path],
+                                                             mnist: dict[str, np.ndarray]) -> None:
+    inbox, outbox, src = corpus
+    names = write_digits(src, np.resize(mnist["x_test"], (3000, 28, 28)))
+    d = DaemonProc(inbox, outbox)
+    try:
+        d.wait_ready()
+        drop(src, inbox, names)
+        wait_rows(outbox, 200, 60)
+        t = time.time()
+        assert d.stop() == 0
+        assert time.time() - t < 5
+        assert len(rows(outbox)) < len(names)  # it stopped mid-burst
+    finally:
+        d.kill()
+    r = subprocess.run([*EXE, "run", "--once", "--inbox", str(inbox), "--outbox", str(outbox)],
+                       capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert_exactly_once(inbox, outbox, names)

@@ -84,6 +84,8 @@ class Daemon:
         self.metrics.set_model(classifier.version)
         self.counts = Counts()
         self.stopping = threading.Event()
+        self.finished = threading.Event()
+        self.stop_signal = 0
         self.heartbeat = time.monotonic()
         self.observer: BaseObserver | None = None
         self.http: HttpEndpoint | None = None
@@ -95,21 +97,28 @@ class Daemon:
     # ---- lifecycle -----------------------------------------------------------------------------
 
     def request_stop(self, signum: int, _frame: FrameType | None = None) -> None:
-        if not self.stopping.is_set():
-            logger.info("{} received: finishing the batch in flight, then stopping", signal.Signals(signum).name)
-            self.notify.send("STOPPING=1")
-            timer = threading.Timer(self.s.shutdown_timeout_s, self._stop_now)
-            timer.daemon = True
-            timer.start()
+        """Signal handler: only records the signal. Taking a lock here (logging, an Event) could
+        deadlock against the interrupted main thread; the guard thread does the rest."""
+        self.stop_signal = signum
+
+    def _guard_stop(self) -> None:
+        """Turns a recorded signal into an orderly stop, and bounds how long that may take: if
+        the batch in flight is not done within shutdown_timeout_s, leave anyway. That is safe:
+        its rows are fsynced or not written, and the next start finishes or redoes its files."""
+        while not self.finished.is_set():
+            if self.stop_signal:
+                break
+            self.finished.wait(0.05)
+        else:
+            return
+        logger.info("{} received: finishing the batch in flight, then stopping", signal.Signals(self.stop_signal).name)
+        self.notify.send("STOPPING=1")
         self.stopping.set()
         self.intake.wake.set()
-
-    def _stop_now(self) -> None:
-        """The batch in flight did not finish in time. Leaving is safe: its rows are either
-        fsynced or not written, and the next start finishes or redoes its claimed files."""
-        logger.warning("batch still in flight after {}s; exiting now, it is recovered at the next start",
-                       self.s.shutdown_timeout_s)
-        os._exit(0)
+        if not self.finished.wait(self.s.shutdown_timeout_s):
+            logger.warning("batch still in flight after {}s; exiting now, it is recovered at the next start",
+                           self.s.shutdown_timeout_s)
+            os._exit(0)
 
     def run(self) -> int:
         logger.info("digit-watcher starting: model {} ({}), inbox {}, outbox {}, watch {}",
@@ -126,10 +135,13 @@ class Daemon:
         found = scan(self.inbox, self.intake)
         logger.info("ready: {} file(s) already in the inbox{}", found, "" if self.once else ", watching for more")
         self.notify.send("READY=1\nSTATUS=" + self.status())
+        guard = threading.Thread(target=self._guard_stop, name="stop-guard", daemon=True)
+        guard.start()
         try:
             self.loop()
         finally:
             self.shutdown()
+            self.finished.set()
         return 0
 
     def shutdown(self) -> None:
