@@ -80,7 +80,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     r = train(a.data, a.out, epochs=a.epochs, seed=a.seed, limit=a.limit, verbose=1 if sys.stderr.isatty() else 2)
     print(f"test accuracy {r.mnist_test_accuracy:.4f}  calibration error {r.test_ece:.4f}  "
-          f"temperature {r.temperature:.3f}  ({r.seconds:.0f}s)")
+          f"temperature {r.temperature:.3f}  suggested review threshold {r.review_threshold}  ({r.seconds:.0f}s)")
     print(f"saved {r.model} (version {r.version}) and {Path(r.model).with_suffix('.json')}")
     return 0
 

@@ -42,6 +42,7 @@ class TrainResult:
     val_accuracy: float
     temperature: float
     test_ece: float
+    review_threshold: float  # suggested: see suggest_threshold
     seconds: float
     machine: str
 
@@ -103,6 +104,17 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return best_t
 
 
+def suggest_threshold(probs: np.ndarray, labels: np.ndarray, max_error: float = 0.002) -> float:
+    """The lowest review threshold (in steps of 0.05) at which the rows that are not sent to
+    review are wrong at most `max_error` of the time, on held-out data."""
+    conf, right = probs.max(1), probs.argmax(1) == labels
+    for t in np.arange(0.0, 1.0, 0.05):
+        kept = conf >= t
+        if kept.any() and 1.0 - float(right[kept].mean()) <= max_error:
+            return round(float(t), 2)
+    return 0.95
+
+
 def prepare(data: Mnist, seed: int, workers: int, limit: int | None = None) -> dict[str, np.ndarray]:
     x, y = data.x_train, data.y_train.astype(np.int64)
     if limit:
@@ -154,6 +166,9 @@ def train(data_path: Path | None, out: Path, epochs: int = 36, seed: int = 0, li
     val_logits = np.asarray(core.predict(d["xv"][..., None], batch_size=1024, verbose=0))
     temperature = fit_temperature(val_logits, d["yv"])
     serving = M.with_temperature(core, temperature)
+    z = val_logits / temperature
+    val_probs = np.exp(z - z.max(1, keepdims=True))
+    val_probs /= val_probs.sum(1, keepdims=True)
     xt, okt = normalise_many(data.x_test)
     probs = np.zeros((len(xt), 10), np.float32)
     probs[okt] = serving.predict(xt[okt][..., None], batch_size=1024, verbose=0)
@@ -164,7 +179,8 @@ def train(data_path: Path | None, out: Path, epochs: int = 36, seed: int = 0, li
         model=str(out), version=M.file_version(out), seed=seed, epochs=epochs, train_images=len(d["x"]),
         mnist_test_accuracy=float((probs.argmax(1) == yt).mean()),
         val_accuracy=float((val_logits.argmax(1) == d["yv"]).mean()),
-        temperature=temperature, test_ece=ece(probs[okt], yt[okt]), seconds=round(time.time() - t0, 1),
+        temperature=temperature, test_ece=ece(probs[okt], yt[okt]),
+        review_threshold=suggest_threshold(val_probs, d["yv"]), seconds=round(time.time() - t0, 1),
         machine=f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}",
     )
     M.metrics_path(out).write_text(json.dumps(asdict(result), indent=2) + "\n")

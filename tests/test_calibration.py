@@ -1,0 +1,45 @@
+"""Calibration helpers on synthetic predictions with known answers (no TensorFlow)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from watcher.train import ece, fit_temperature, suggest_threshold
+
+
+def synthetic(n: int = 20000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Logits from a known calibrated model: the true class's logit is drawn so that the
+    probabilities, at temperature 1, are exactly right on average."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1, (n, 10)) * 2.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(10, p=p) for p in probs])
+    return logits, labels
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_ece_is_small_for_a_calibrated_model_and_large_for_an_overconfident_one() -> None:
+    logits, labels = synthetic()
+    assert ece(softmax(logits), labels) < 0.02
+    assert ece(softmax(logits * 4), labels) > 0.1
+
+
+def test_temperature_recovers_the_scale_of_an_overconfident_model() -> None:
+    logits, labels = synthetic()
+    t = fit_temperature(logits * 3.0, labels)
+    assert 2.6 < t < 3.4
+    assert ece(softmax(logits * 3.0 / t), labels) < 0.02
+
+
+def test_suggested_threshold_keeps_the_error_of_accepted_rows_below_the_bound() -> None:
+    logits, labels = synthetic()
+    probs = softmax(logits)
+    t = suggest_threshold(probs, labels, max_error=0.05)
+    kept = probs.max(1) >= t
+    assert 1 - (probs.argmax(1)[kept] == labels[kept]).mean() <= 0.05
+    lower = probs.max(1) >= t - 0.05
+    assert 1 - (probs.argmax(1)[lower] == labels[lower]).mean() > 0.05  # and it is the lowest such step
