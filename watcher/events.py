@@ -162,7 +162,8 @@ class Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         try:
             if isinstance(event, FileMovedEvent):
-                self.intake.note(event.dest_path, complete=True)
+                if event.dest_path:  # empty when moved out of the tree (our own claims, too)
+                    self.intake.note(event.dest_path, complete=True)
             elif isinstance(event, FileClosedEvent):
                 self.intake.note(event.src_path, complete=True)
             elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
