@@ -26,7 +26,7 @@ from watchdog.observers.api import BaseObserver
 from watcher import model as M
 from watcher.claim import Claim, WorkFolder
 from watcher.errors import FolderError
-from watcher.events import Handler, Intake, make_observer, scan
+from watcher.events import Intake, make_observer, scan, watch
 from watcher.pipeline import Prepared, classify, make_row, prepare_all
 from watcher.results import ResultsFile, Row, claims_recorded
 from watcher.service import HttpEndpoint, Metrics, Notifier
@@ -160,7 +160,7 @@ class Daemon:
     def start_observer(self) -> None:
         mode = self.s.watch_mode
         obs = make_observer(mode, self.s.poll_interval_s)
-        obs.schedule(Handler(self.intake), str(self.inbox), recursive=True)
+        watch(obs, self.inbox, self.intake)
         try:
             obs.start()
         except OSError as exc:
@@ -172,7 +172,7 @@ class Daemon:
             logger.error("cannot watch {} with inotify: {}; falling back to polling every {}s",
                          self.inbox, why, self.s.poll_interval_s)
             obs = make_observer("polling", self.s.poll_interval_s)
-            obs.schedule(Handler(self.intake), str(self.inbox), recursive=True)
+            watch(obs, self.inbox, self.intake)
             obs.start()
         self.observer = obs
 

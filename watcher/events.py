@@ -176,6 +176,16 @@ class Handler(FileSystemEventHandler):
             logger.error("event handler error on {}: {}", getattr(event, "src_path", "?"), exc)
 
 
+#: The events the handler uses; the rest (opens, reads, deletes, folder mtimes) are filtered
+#: out before they reach Python's dispatcher thread.
+EVENTS: list[type[FileSystemEvent]] = [FileMovedEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent,
+                                       DirCreatedEvent, DirMovedEvent]
+
+
+def watch(observer: BaseObserver, inbox: Path, intake: Intake) -> None:
+    observer.schedule(Handler(intake), str(inbox), recursive=True, event_filter=EVENTS)
+
+
 def make_observer(mode: str, poll_interval_s: float) -> BaseObserver:
     if mode == "polling":
         from watchdog.observers.polling import PollingObserver
