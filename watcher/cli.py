@@ -137,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model from MNIST's train split")
     t.add_argument("--data", type=Path, help="MNIST npz in the Keras layout (default: Keras' download)")
     t.add_argument("--out", type=Path, required=True, help="where to save the .keras model")
-    t.add_argument("--epochs", type=int, default=36)
+    t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, help="use only the first N train images (quick checks)")
     t.set_defaults(fn=cmd_train)

@@ -33,7 +33,7 @@ def build(seed: int = 0) -> Any:
     keras.utils.set_random_seed(seed)
     inp = keras.Input((28, 28, 1), name="digit")
     x = inp
-    for i, ch in enumerate((24, 48, 96)):
+    for i, ch in enumerate((16, 32, 64)):
         for _ in range(2):
             x = layers.Conv2D(ch, 3, padding="same", use_bias=False)(x)
             x = layers.BatchNormalization()(x)
