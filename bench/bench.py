@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -92,7 +93,17 @@ class Daemon:
         self.sock.settimeout(120)
         while True:
             if b"READY=1" in self.sock.recv(4096):
-                return time.time() - self.t0
+                ready = time.time() - self.t0
+                threading.Thread(target=self._drain, daemon=True).start()  # as systemd would
+                return ready
+
+    def _drain(self) -> None:
+        self.sock.settimeout(None)
+        while True:
+            try:
+                self.sock.recv(4096)
+            except OSError:
+                return
 
     def stop(self) -> None:
         self.p.send_signal(signal.SIGTERM)

@@ -199,3 +199,19 @@ def test_hot_reload_swaps_a_good_model_and_rejects_a_corrupt_one(tmp_path: Path,
     assert drop(2) == v3 != v1
     assert [r["model_version"] for r in rows(outbox)] == [v1, v1, v3]
     assert d.stop() == 0
+
+
+def test_a_notify_socket_nobody_reads_never_stalls_processing(tmp_path: Path, daemon_factory: type[DaemonProc],
+                                                              mnist: dict[str, np.ndarray]) -> None:
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    sock_path = str(tmp_path / "deaf.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(sock_path)  # bound, never read: its queue fills after a few messages
+    d = daemon_factory(inbox, outbox, env={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "100000"})
+    d.wait_ready()
+    time.sleep(3)  # dozens of pings: far more than the socket queue holds
+    write_digits(inbox, mnist["x_test"][:3])
+    assert len(wait_rows(outbox, 3, 20)) == 3
+    assert d.stop() == 0
+    s.close()

@@ -24,6 +24,10 @@ class Notifier:
     def __init__(self) -> None:
         self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
         self._n = sdnotify.SystemdNotifier() if self.enabled else None
+        if self._n is not None and self._n.socket is not None:
+            # never block the processing loop on a manager that is not reading: a message that
+            # does not fit is dropped (the next ping carries the same news)
+            self._n.socket.setblocking(False)
         usec = os.environ.get("WATCHDOG_USEC", "")
         self.watchdog_s = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 else None
         self._last_ping = 0.0
