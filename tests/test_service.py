@@ -35,15 +35,20 @@ def test_unit_file_verifies_and_is_hardened() -> None:
     assert re.search(r"^User=(?!root)", text, re.M)
 
 
+def listening_socket(path: Path) -> socket.socket:
+    """A datagram socket where systemd's NOTIFY_SOCKET would be."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    s.settimeout(0.5)
+    return s
+
+
 def test_notify_socket_gets_ready_watchdog_status_and_stopping(tmp_path: Path, daemon_factory: type[DaemonProc],
                                                                mnist: dict[str, np.ndarray]) -> None:
     inbox, outbox = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
-    sock_path = str(tmp_path / "notify.sock")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(sock_path)
-    s.settimeout(0.5)
-    d = daemon_factory(inbox, outbox, env={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "1000000"})
+    s = listening_socket(tmp_path / "notify.sock")
+    d = daemon_factory(inbox, outbox, env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"})
     got: list[str] = []
     end = time.time() + 60
     while time.time() < end and not ("READY=1" in "".join(got) and "".join(got).count("WATCHDOG=1") >= 2):
@@ -205,10 +210,8 @@ def test_a_notify_socket_nobody_reads_never_stalls_processing(tmp_path: Path, da
                                                               mnist: dict[str, np.ndarray]) -> None:
     inbox, outbox = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
-    sock_path = str(tmp_path / "deaf.sock")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(sock_path)  # bound, never read: its queue fills after a few messages
-    d = daemon_factory(inbox, outbox, env={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "100000"})
+    s = listening_socket(tmp_path / "deaf.sock")  # bound, never read: its queue fills after a few messages
+    d = daemon_factory(inbox, outbox, env={"NOTIFY_SOCKET": str(tmp_path / "deaf.sock"), "WATCHDOG_USEC": "100000"})
     d.wait_ready()
     time.sleep(3)  # dozens of pings: far more than the socket queue holds
     write_digits(inbox, mnist["x_test"][:3])

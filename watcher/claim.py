@@ -38,7 +38,6 @@ class Claim:
     id: str
     rel: str  # path relative to the inbox, as it arrived (may hold surrogate-escaped bytes)
     path: Path  # where the claimed file is now (in the work folder)
-    claimed_at: float
 
 
 class WorkFolder:
@@ -69,7 +68,7 @@ class WorkFolder:
             # is, and the next rescan tries again
             logger.error("{}: cannot claim: {}", rel, exc.strerror)
             return None
-        return Claim(cid, rel, dst, time.monotonic())
+        return Claim(cid, rel, dst)
 
     def sync(self) -> None:
         """Make this batch's claims durable (journal and folder) before any row refers to them."""
@@ -143,7 +142,7 @@ class WorkFolder:
             if entry.name == JOURNAL or entry.name.startswith("."):
                 continue
             rel = names.get(entry.name, f"recovered/{entry.name}")
-            found.append(Claim(entry.name, rel, Path(entry.path), time.monotonic()))
+            found.append(Claim(entry.name, rel, Path(entry.path)))
         return sorted(found, key=lambda c: c.id)
 
     def compact(self) -> None:

@@ -58,7 +58,6 @@ class Intake:
         self._pending: dict[str, Pending] = {}
         self._lock = threading.Lock()
         self.wake = threading.Event()
-        self.events_seen = 0
 
     def note(self, path: str | bytes, complete: bool, event: bool = True) -> None:
         """Record that `path` (absolute) may be a new or changed file. Never raises.
@@ -75,7 +74,6 @@ class Intake:
                 p = self._pending[rel] = Pending()
             if event:
                 p.changed = time.monotonic()
-                self.events_seen += 1
             p.complete = p.complete or complete
         self.wake.set()
 

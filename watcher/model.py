@@ -8,7 +8,6 @@ Every layer is a stock Keras layer, so the file loads in Keras safe mode: no pic
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -148,13 +147,6 @@ def load(path: Path | str, *, verify: bool = True) -> Classifier:
 
 def metrics_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
-
-
-def read_metrics(model_path: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads(metrics_path(model_path).read_text()))
-    except (OSError, ValueError):
-        return {}
 
 
 def newest_version(path: Path) -> Path:

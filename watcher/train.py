@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -186,6 +185,3 @@ def train(data_path: Path | None, out: Path, epochs: int = 30, seed: int = 0, li
     M.metrics_path(out).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
 
-
-def summary(r: TrainResult) -> dict[str, Any]:
-    return asdict(r)
