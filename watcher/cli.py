@@ -67,7 +67,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
     clf = M.load(M.newest_version(s.model_path), verify=False)
     paths = [str(p) for p in a.files]
-    prepared = prepare_all(paths, s.max_file_bytes, s.max_pixels, None)
+    prepared = prepare_all(paths, s.max_file_bytes, s.max_pixels)
     answers = classify(prepared, clf.predict)
     rows = [make_row(p, "", pr, ans, s.review_threshold, clf.version) for p, pr, ans in zip(paths, prepared, answers, strict=True)]
     sys.stdout.buffer.write(HEADER + encode_rows(rows))

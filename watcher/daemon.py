@@ -274,9 +274,9 @@ class Daemon:
         t0 = time.perf_counter()
         paths = [str(c.path) for c in claims]
         if len(paths) <= 2:
-            return Batch(claims, prepared=prepare_all(paths, self.s.max_file_bytes, self.s.max_pixels, None), t0=t0)
+            return Batch(claims, prepared=prepare_all(paths, self.s.max_file_bytes, self.s.max_pixels), t0=t0)
         step = max(8, -(-len(paths) // (2 * self.s.workers)))
-        futures = [self.pool.submit(prepare_all, paths[i:i + step], self.s.max_file_bytes, self.s.max_pixels, None)
+        futures = [self.pool.submit(prepare_all, paths[i:i + step], self.s.max_file_bytes, self.s.max_pixels)
                    for i in range(0, len(paths), step)]
         return Batch(claims, futures=futures, t0=t0)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,10 +46,9 @@ def prepare(path: str | bytes, max_bytes: int, max_pixels: int) -> Prepared:
         return Prepared(sha, None, f"unreadable image ({type(exc).__name__})", time.perf_counter() - t)
 
 
-def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int, pool: Executor | None) -> list[Prepared]:
-    if pool is None or len(paths) <= 2:
-        return [prepare(p, max_bytes, max_pixels) for p in paths]
-    return list(pool.map(prepare, paths, [max_bytes] * len(paths), [max_pixels] * len(paths)))
+def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int) -> list[Prepared]:
+    """Prepare several files in this thread (the daemon hands chunks of a batch to its pool)."""
+    return [prepare(p, max_bytes, max_pixels) for p in paths]
 
 
 def classify(prepared: Sequence[Prepared], predict: Predict) -> list[tuple[int, float] | None]:
