@@ -30,13 +30,18 @@ def test_predict_prints_one_row_per_file(tmp_path: Path, mnist: dict[str, np.nda
 
 def test_train_on_a_tiny_slice_saves_a_loadable_model_and_metrics(tmp_path: Path) -> None:
     out = tmp_path / "m" / "tiny.keras"
-    r = subprocess.run([*EXE, "train", "--data", str(need(MNIST)), "--out", str(out), "--epochs", "2",
-                        "--limit", "4000", "--seed", "3"], capture_output=True, text=True, timeout=600, cwd=REPO)
+    cmd = [*EXE, "train", "--data", str(need(MNIST)), "--out", str(out), "--epochs", "2", "--limit", "4000"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "test accuracy" in r.stdout and out.is_file()
     metrics = json.loads(out.with_suffix(".json").read_text())
-    assert metrics["epochs"] == 2 and metrics["seed"] == 3 and 0.0 <= metrics["mnist_test_accuracy"] <= 1.0
-    assert metrics["temperature"] > 0 and metrics["version"].startswith("tiny-")
+    assert metrics["epochs"] == 2 and metrics["seed"] == 1 and 0.0 <= metrics["mnist_test_accuracy"] <= 1.0
+    # the recipe's two members, each saved with its own figures, averaged into the one model
+    members = metrics["members"]
+    assert [(m["seed"], m["render_share"], m["epochs"], m["limit"]) for m in members] == [(1, 0.4, 2, 4000), (2, 0.25, 2, 4000)]
+    assert all(Path(m["model"]).is_file() and Path(m["model"]).parent == out.parent / "tiny.members" for m in members)
+    assert members[0]["train_images"] > members[1]["train_images"]  # 40% of the digits rendered vs 25%
+    assert all(m["temperature"] > 0 for m in members) and metrics["version"].startswith("tiny-")
     # it learned something from 3,000 digits in two epochs (chance is 0.10 +- 0.003 on 10,000 digits;
     # batch-norm statistics are still warming up, so a short run stays far below the real model)
     assert metrics["mnist_test_accuracy"] > 0.15
@@ -47,6 +52,11 @@ def test_train_on_a_tiny_slice_saves_a_loadable_model_and_metrics(tmp_path: Path
     p = subprocess.run([*EXE, "predict", "--model", str(out), str(img)], capture_output=True, text=True, cwd=REPO)
     assert p.returncode == 0, p.stderr
     assert next(iter(csv.DictReader(io.StringIO(p.stdout))))["model_version"] == metrics["version"]
+    # a second run finds both members finished and only rebuilds the ensemble
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (again.stdout + again.stderr).count("reusing") == 2
+    assert json.loads(out.with_suffix(".json").read_text())["members"] == members
 
 
 def test_train_with_a_missing_data_file_says_so(tmp_path: Path) -> None:

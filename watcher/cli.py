@@ -76,11 +76,20 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from watcher.train import train
+    import dataclasses
 
-    r = train(a.data, a.out, epochs=a.epochs, seed=a.seed, limit=a.limit, verbose=1 if sys.stderr.isatty() else 2)
+    from watcher.train import MEMBERS, train
+
+    members = MEMBERS[: a.members] if a.members else MEMBERS
+    if a.epochs:
+        members = tuple(dataclasses.replace(m, epochs=a.epochs) for m in members)
+    r = train(a.data, a.out, members=members, limit=a.limit, verbose=1 if sys.stderr.isatty() else 2,
+              members_dir=a.members_dir)
+    for k, m in enumerate(r.members or []):
+        print(f"member {k}: seed {m['seed']}, {m['render_share']:.0%} rendered, {m['epochs']} epochs: "
+              f"test accuracy {m['mnist_test_accuracy']:.4f}, temperature {m['temperature']:.3f}")
     print(f"test accuracy {r.mnist_test_accuracy:.4f}  calibration error {r.test_ece:.4f}  "
-          f"temperature {r.temperature:.3f}  suggested review threshold {r.review_threshold}  ({r.seconds:.0f}s)")
+          f"suggested review threshold {r.review_threshold}  ({r.seconds:.0f}s)")
     print(f"saved {r.model} (version {r.version}) and {Path(r.model).with_suffix('.json')}")
     return 0
 
@@ -137,8 +146,10 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model from MNIST's train split")
     t.add_argument("--data", type=Path, help="MNIST npz in the Keras layout (default: Keras' download)")
     t.add_argument("--out", type=Path, required=True, help="where to save the .keras model")
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=int, help="epochs for every member (default: each member's recipe)")
+    t.add_argument("--members", type=int, help="train only the first N members of the recipe (quick checks)")
+    t.add_argument("--members-dir", type=Path,
+                   help="where member networks are kept; a finished one is reused (default: OUT's stem + .members/)")
     t.add_argument("--limit", type=int, help="use only the first N train images (quick checks)")
     t.set_defaults(fn=cmd_train)
 

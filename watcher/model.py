@@ -236,3 +236,22 @@ class Reloader:
                 self.check()
             except Exception as exc:  # never let the reloader die silently
                 logger.error("model reload check failed: {}", exc)
+
+
+def member(serving: Any, name: str) -> Any:
+    """A saved, calibrated network renamed for its place in an ensemble."""
+    import keras
+
+    return keras.Model(serving.input, serving.output, name=name)
+
+
+def ensemble(members: list[Any]) -> Any:
+    """One serving model: the average of the members' calibrated probabilities (a deep ensemble).
+    Stock layers only, so it loads in safe mode like a single network."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((28, 28, 1), name="digit")
+    outs = [m(inp) for m in members]
+    probs = layers.Average(name="probs")(outs) if len(outs) > 1 else outs[0]
+    return keras.Model(inp, probs, name="digits_ensemble")
