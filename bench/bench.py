@@ -205,7 +205,11 @@ def main() -> None:
     pool = write_pngs(root / "soak-src", x[:1000], "s")
     before = rss_mb(d.p.pid)
     start, k = time.time(), 0
+    samples, next_sample = [], start + 60
     while time.time() - start < a.soak_seconds:
+        if time.time() >= next_sample:
+            samples.append(rss_mb(d.p.pid))
+            next_sample += 60
         tick = time.time()
         for _ in range(10):
             data = pool[k % len(pool)].read_bytes()
@@ -220,6 +224,7 @@ def main() -> None:
     peak = rss_mb(d.p.pid, "VmHWM")
     print(f"RSS: before soak {before:.0f} MB, after {a.soak_seconds:.0f} s at 100 files/s ({k} files) {after:.0f} MB "
           f"({(after - before) / before:+.1%}), peak {peak:.0f} MB")
+    print("RSS each minute of the soak (MB): " + " ".join(f"{m:.0f}" for m in samples))
     d.stop()
 
     # the origin tutorial: one model.predict call per image
