@@ -33,8 +33,6 @@ from watcher.errors import NoDigitFound
 from watcher.normalise import normalise
 
 VAL_SIZE = 5000
-#: Share of the training digits that are also rendered as a scan, photo or drawing.
-RENDER_SHARE = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class Member:
     """One member network's recipe; its seed fixes data order, rendering and initial weights."""
 
     seed: int
-    render_share: float
+    render_share: float  # share of the training digits also rendered as a scan, photo or drawing
     epochs: int
 
 
@@ -153,8 +151,7 @@ def validation(data: Mnist, seed: int, workers: int, limit: int | None = None) -
     return np.concatenate([m_va[ok3], r_va[ok4]]), np.concatenate([yva[ok3], yva[ok4]])
 
 
-def prepare(data: Mnist, seed: int, workers: int, limit: int | None = None,
-            render_share: float = RENDER_SHARE) -> dict[str, np.ndarray]:
+def prepare(data: Mnist, seed: int, workers: int, limit: int | None, render_share: float) -> dict[str, np.ndarray]:
     xtr, ytr, _, _ = _split(data, limit)
     pick = np.random.default_rng(seed).random(len(xtr)) < render_share
     m_tr, ok1 = normalise_many(xtr)
