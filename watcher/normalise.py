@@ -182,12 +182,14 @@ def find_digit(ink: np.ndarray) -> Found:
             keep[i] = False  # a band along the edge: scanner shadow or page edge
     for i in range(1, n):
         x, y, cw, ch, _area = stats[i]
-        if keep[i] and cw >= 0.4 * w and ch >= 0.4 * h and _is_frame(labels[y:y + ch, x:x + cw] == i):
-            inside = [j for j in range(1, n) if j != i and keep[j]
-                      and stats[j, 0] > x and stats[j, 1] > y
-                      and stats[j, 0] + stats[j, 2] < x + cw and stats[j, 1] + stats[j, 3] < y + ch]
-            if inside and mass[inside].max() >= 0.05 * mass[i]:
-                keep[i] = False  # a frame drawn round the digit
+        if not (keep[i] and cw >= 0.4 * w and ch >= 0.4 * h):
+            continue
+        # cheap test first: a frame only matters when it encloses ink (a lone digit never does)
+        inside = [j for j in range(1, n) if j != i and keep[j]
+                  and stats[j, 0] > x and stats[j, 1] > y
+                  and stats[j, 0] + stats[j, 2] < x + cw and stats[j, 1] + stats[j, 3] < y + ch]
+        if inside and mass[inside].max() >= 0.05 * mass[i] and _is_frame(labels[y:y + ch, x:x + cw] == i):
+            keep[i] = False  # a frame drawn round the digit
     if not keep.any():
         keep[1:] = True  # everything looked like clutter: better to read it than to drop it
     cand = np.flatnonzero(keep)
