@@ -44,6 +44,11 @@ class Batch:
     futures: list[Future[list[Prepared]]] = field(default_factory=list)
     t0: float = 0.0
 
+    def wait_prepared(self) -> list[Prepared]:
+        if self.prepared is None:
+            self.prepared = [p for f in self.futures for p in f.result()]
+        return self.prepared
+
 
 @dataclass
 class Counts:
@@ -219,8 +224,13 @@ class Daemon:
             try:
                 if self.unmoved:
                     self.move_out([])
-                nxt, next_check = self.next_batch(wait_to_fill=self.inflight is None)
-                prev, self.inflight = self.inflight, nxt
+                prev = self.inflight
+                if prev is not None:
+                    # let the pool finish the batch in flight first: the claims that follow then
+                    # do not queue for the GIL behind decoding (measured: 90 us a claim, not 20)
+                    prev.wait_prepared()
+                nxt, next_check = self.next_batch(wait_to_fill=prev is None)
+                self.inflight = nxt
                 if prev is not None:
                     self.finish(prev)
                 backoff = 0.0
@@ -282,7 +292,7 @@ class Daemon:
 
     def finish(self, b: Batch) -> None:
         """Classify and record one batch; then move its files out."""
-        prepared = b.prepared if b.prepared is not None else [p for f in b.futures for p in f.result()]
+        prepared = b.wait_prepared()
         answers = classify(prepared, self.clf.predict)
         rows = [make_row(c.rel, c.id, p, a, self.s.review_threshold, self.clf.version)
                 for c, p, a in zip(b.claims, prepared, answers, strict=True)]
