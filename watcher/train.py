@@ -64,6 +64,7 @@ class TrainResult:
     seconds: float
     machine: str
     render_share: float | None = None  # a member's; None for the ensemble
+    limit: int | None = None  # trained on only the first N train digits (quick checks)
     members: list[dict[str, Any]] | None = None  # the ensemble's members, as each was trained
 
 
@@ -225,7 +226,7 @@ def train_member(data: Mnist, member: Member, out: Path, workers: int, limit: in
         val_accuracy=float((val_logits.argmax(1) == d["yv"]).mean()),
         temperature=temperature, test_ece=ece(probs[okt], yt[okt]),
         review_threshold=suggest_threshold(_softmax(val_logits, temperature), d["yv"]),
-        seconds=round(time.time() - t0, 1), machine=_machine(), render_share=member.render_share,
+        seconds=round(time.time() - t0, 1), machine=_machine(), render_share=member.render_share, limit=limit,
     )
     M.metrics_path(out).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
@@ -263,9 +264,7 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
                 print(f"member {k} ({m}): reusing {path}", flush=True)
             info = json.loads(M.metrics_path(path).read_text())
         else:
-            r = train_member(data, m, path, workers, limit, verbose)
-            info = asdict(r) | {"limit": limit}
-            M.metrics_path(path).write_text(json.dumps(info, indent=2) + "\n")
+            info = asdict(train_member(data, m, path, workers, limit, verbose))
         paths.append(path)
         results.append(info)
     t_ens = time.time()
@@ -283,7 +282,7 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
         val_accuracy=float((val_probs.argmax(1) == yv).mean()), temperature=None,
         test_ece=ece(probs[okt], yt[okt]), review_threshold=suggest_threshold(val_probs, yv),
         seconds=round(sum(float(r["seconds"]) for r in results) + time.time() - t_ens, 1),
-        machine=_machine(), members=results,
+        machine=_machine(), members=results, limit=limit,
     )
     M.metrics_path(out).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
