@@ -42,6 +42,10 @@ def test_train_on_a_tiny_slice_saves_a_loadable_model_and_metrics(tmp_path: Path
     assert all(Path(m["model"]).is_file() and Path(m["model"]).parent == out.parent / "tiny.members" for m in members)
     assert members[0]["train_images"] > members[1]["train_images"]  # 40% of the digits rendered vs 25%
     assert all(m["temperature"] > 0 for m in members) and metrics["version"].startswith("tiny-")
+    # ...and exported for serving, with its own figure on the test split (int8 weights: near the Keras one)
+    served = out.with_suffix(".tflite")
+    assert metrics["served"] == str(served) and served.is_file() and metrics["served_version"].startswith("tiny-")
+    assert abs(metrics["served_mnist_test_accuracy"] - metrics["mnist_test_accuracy"]) < 0.02
     # it learned something from 3,000 digits in two epochs (chance is 0.10 +- 0.003 on 10,000 digits;
     # batch-norm statistics are still warming up, so a short run stays far below the real model)
     assert metrics["mnist_test_accuracy"] > 0.15
@@ -49,9 +53,10 @@ def test_train_on_a_tiny_slice_saves_a_loadable_model_and_metrics(tmp_path: Path
     img = tmp_path / "one.png"
     write_digits(tmp_path, np.load(MNIST)["x_test"][:1])
     (tmp_path / "d00000.png").rename(img)
-    p = subprocess.run([*EXE, "predict", "--model", str(out), str(img)], capture_output=True, text=True, cwd=REPO)
-    assert p.returncode == 0, p.stderr
-    assert next(iter(csv.DictReader(io.StringIO(p.stdout))))["model_version"] == metrics["version"]
+    for model, version in ((out, metrics["version"]), (served, metrics["served_version"])):
+        p = subprocess.run([*EXE, "predict", "--model", str(model), str(img)], capture_output=True, text=True, cwd=REPO)
+        assert p.returncode == 0, p.stderr
+        assert next(iter(csv.DictReader(io.StringIO(p.stdout))))["model_version"] == version
     # a second run finds both members finished and only rebuilds the ensemble
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert again.returncode == 0, again.stderr[-2000:]

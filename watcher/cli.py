@@ -43,7 +43,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     from watcher import model as M
     from watcher.daemon import Daemon, install_signal_handlers
 
-    clf = M.load(M.newest_version(s.model_path))
+    clf = M.load(M.newest_version(s.model_path), threads=s.threads, max_batch=s.batch_max)
     d = Daemon(s, clf, once=a.once)
     install_signal_handlers(d)
     return d.run()
@@ -65,7 +65,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from watcher.pipeline import classify, make_row, prepare_all
     from watcher.results import HEADER, encode_rows
 
-    clf = M.load(M.newest_version(s.model_path), verify=False)
+    clf = M.load(M.newest_version(s.model_path), verify=False, threads=s.threads)
     paths = [str(p) for p in a.files]
     prepared = prepare_all(paths, s.max_file_bytes, s.max_pixels)
     answers = classify(prepared, clf.predict)
@@ -91,6 +91,17 @@ def cmd_train(a: argparse.Namespace) -> int:
     print(f"test accuracy {r.mnist_test_accuracy:.4f}  calibration error {r.test_ece:.4f}  "
           f"suggested review threshold {r.review_threshold}  ({r.seconds:.0f}s)")
     print(f"saved {r.model} (version {r.version}) and {Path(r.model).with_suffix('.json')}")
+    print(f"exported {r.served} (version {r.served_version}): the file the daemon serves")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from watcher import model as M
+    from watcher.export import export
+
+    out = export(a.model, a.out, quantize=not a.float)
+    clf = M.load(out)  # the exported file must pass the same checks the daemon makes
+    print(f"exported {out} (version {clf.version})")
     return 0
 
 
@@ -100,7 +111,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from watcher.settings import load
 
     s = load(a.config, model=a.model)
-    clf = M.load(M.newest_version(s.model_path), verify=False)
+    clf = M.load(M.newest_version(s.model_path), verify=False, threads=s.threads)
     threshold = s.review_threshold if a.threshold is None else a.threshold
     if a.labels is not None:
         rep, x, probs, found, labels = E.evaluate_folder(clf, a.labels, threshold)
@@ -119,7 +130,7 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--config", type=Path, help="TOML config file (default: config/digit-watcher.toml of the repo)")
-        sp.add_argument("--model", type=Path, help="a .keras model file (default: the shipped model)")
+        sp.add_argument("--model", type=Path, help="a .tflite or .keras model file (default: the shipped model)")
 
     r = sub.add_parser("run", help="watch the inbox and classify every image that arrives")
     common(r)
@@ -152,6 +163,12 @@ def parser() -> argparse.ArgumentParser:
                    help="where member networks are kept; a finished one is reused (default: OUT's stem + .members/)")
     t.add_argument("--limit", type=int, help="use only the first N train images (quick checks)")
     t.set_defaults(fn=cmd_train)
+
+    x = sub.add_parser("export", help="make the .tflite the daemon serves from a .keras model")
+    x.add_argument("model", type=Path, help="a .keras model, as `train` writes it")
+    x.add_argument("--out", type=Path, help="where to write it (default: beside MODEL, as .tflite)")
+    x.add_argument("--float", action="store_true", help="keep float32 weights (slower; no quantisation)")
+    x.set_defaults(fn=cmd_export)
 
     e = sub.add_parser("evaluate", help="accuracy, calibration and pictures on a labeled set")
     common(e)

@@ -1,17 +1,22 @@
 """The classifier: its architecture, loading and verifying a saved model, and batched inference.
 
-The saved model maps a batch of normalised 28x28 ink maps to calibrated probabilities: a small
-CNN ending in logits, divided by a temperature fitted on held-out data (`train`), then softmax.
-Every layer is a stock Keras layer, so the file loads in Keras safe mode: no pickled Python.
+A model maps a batch of normalised 28x28 ink maps to calibrated probabilities: small CNNs ending
+in logits, divided by a temperature fitted on held-out data (`train`), then softmax, averaged.
+
+Two files hold the same network. `digits.keras` is what `train` writes: stock Keras layers, so it
+loads in safe mode (no pickled Python). `digits.tflite` is what the daemon serves: the same graph
+converted by `export` with int8 weights, run by LiteRT (TensorFlow Lite's runtime, XNNPACK on the
+CPU), about five times the Keras rate on 2 cores and importable without TensorFlow.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +24,11 @@ import numpy as np
 
 from watcher.errors import ModelError
 
-#: The model shipped inside the package: a fresh install runs with no training step.
-SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "digits.keras"
-
+#: The models shipped inside the package: a fresh install runs with no training step.
+MODELS = Path(__file__).resolve().parent / "models"
+SHIPPED_KERAS = MODELS / "digits.keras"  # the trained network, as `train` writes it
+SHIPPED_MODEL = MODELS / "digits.tflite"  # the same, exported for serving: what the daemon runs
+SUFFIXES = (".tflite", ".keras")
 
 def build(seed: int = 0) -> Any:
     """Three conv stages (two 3x3 convs each, batch norm, ReLU), max-pooling between them, and a
@@ -68,31 +75,80 @@ def file_version(path: Path) -> str:
     return f"{path.stem}-{h.hexdigest()[:12]}"
 
 
-@dataclass
-class Classifier:
-    """A loaded, verified model with one compiled inference path (no retracing per batch)."""
+class KerasEngine:
+    """A Keras model behind one compiled function with a fixed input signature: no retracing."""
 
-    keras_model: Any
-    version: str
-    path: Path
-    _fn: Any = None
-
-    def __post_init__(self) -> None:
+    def __init__(self, keras_model: Any) -> None:
         import tensorflow as tf
 
-        model = self.keras_model
+        self.keras_model = keras_model
         self._fn = tf.function(
-            lambda x: model(x, training=False),
+            lambda x: keras_model(x, training=False),
             input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
             reduce_retracing=True,
         )
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._fn(x))
+
+
+class LiteEngine:
+    """A LiteRT interpreter per batch-size bucket (1, 2, 4 ... max_batch), each allocated once:
+    a batch is padded up to its bucket, so no call re-plans the graph, and a lone file runs as a
+    batch of one. An interpreter is not thread-safe: an engine serves one thread (the loop)."""
+
+    def __init__(self, content: bytes, threads: int, max_batch: int = 256) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        probe = Interpreter(model_content=content, num_threads=1)
+        shape_in = tuple(int(v) for v in probe.get_input_details()[0]["shape_signature"])
+        shape_out = tuple(int(v) for v in probe.get_output_details()[0]["shape_signature"])
+        if len(probe.get_input_details()) != 1 or shape_in[1:] != (28, 28, 1) or shape_in[0] not in (-1, 1):
+            raise ValueError(f"it takes input {shape_in}, expected (N, 28, 28, 1)")
+        if shape_out[1:] != (10,):
+            raise ValueError(f"it gives output {shape_out}, expected (N, 10)")
+        self.buckets: list[int] = []
+        self._its: dict[int, tuple[Any, int, int]] = {}
+        b = 1
+        while True:
+            it = Interpreter(model_content=content, num_threads=threads)
+            inp = it.get_input_details()[0]
+            it.resize_tensor_input(inp["index"], [b, 28, 28, 1], strict=True)
+            it.allocate_tensors()
+            self._its[b] = (it, inp["index"], it.get_output_details()[0]["index"])
+            self.buckets.append(b)
+            if b >= max_batch:
+                break
+            b *= 2
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        top = self.buckets[-1]
+        if len(x) > top:
+            return np.concatenate([self(x[i:i + top]) for i in range(0, len(x), top)])
+        n = len(x)
+        b = next(k for k in self.buckets if k >= n)
+        it, i_in, i_out = self._its[b]
+        if b > n:
+            x = np.concatenate([x, np.zeros((b - n, 28, 28, 1), np.float32)])
+        it.set_tensor(i_in, x)
+        it.invoke()  # releases the GIL: decoding goes on in the pool meanwhile
+        return np.array(it.get_tensor(i_out)[:n])
+
+
+@dataclass
+class Classifier:
+    """A loaded, verified model: its exact version, and one compiled inference path."""
+
+    version: str
+    path: Path
+    engine: Callable[[np.ndarray], np.ndarray] = field(repr=False)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
         if len(batch) == 0:
             return np.zeros((0, 10), np.float32)
         x = np.ascontiguousarray(batch, dtype=np.float32).reshape(-1, 28, 28, 1)
-        return np.asarray(self._fn(x))
+        return self.engine(x)
 
 
 def smoke_batch() -> tuple[np.ndarray, np.ndarray]:
@@ -110,19 +166,18 @@ def smoke_batch() -> tuple[np.ndarray, np.ndarray]:
     return np.stack(xs), np.arange(10)
 
 
-def load(path: Path | str, *, verify: bool = True) -> Classifier:
-    """Load a saved model in safe mode and check it before it serves anything.
+def _load_lite(p: Path, threads: int, max_batch: int) -> LiteEngine:
+    try:
+        return LiteEngine(p.read_bytes(), threads, max_batch)
+    except ValueError as exc:  # the shape checks, and LiteRT's own for a file that is no model
+        raise ModelError(f"model {p}: {exc}") from exc
+    except Exception as exc:  # any load failure is a bad model file
+        raise ModelError(f"cannot load model {p}: {type(exc).__name__}: {exc}") from exc
 
-    Raises ModelError naming the file and what is wrong with it: missing, unreadable, wrong
-    input or output shape, or failing the smoke batch.
-    """
+
+def _load_keras(p: Path) -> KerasEngine:
     import keras
 
-    p = Path(path)
-    if not p.exists():
-        raise ModelError(f"model file not found: {p}")
-    if p.is_dir():
-        raise ModelError(f"model path is a directory, expected a .keras file: {p}")
     try:
         m = keras.models.load_model(p, safe_mode=True, compile=False)
     except Exception as exc:  # any load failure is a bad model file
@@ -133,12 +188,34 @@ def load(path: Path | str, *, verify: bool = True) -> Classifier:
         raise ModelError(f"model {p} takes input {m.input_shape}, expected (None, 28, 28, 1)")
     if shape_out != (10,):
         raise ModelError(f"model {p} gives output {m.output_shape}, expected (None, 10)")
-    clf = Classifier(keras_model=m, version=file_version(p), path=p)
+    return KerasEngine(m)
+
+
+def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: int = 256) -> Classifier:
+    """Load a saved model (.tflite served by LiteRT, .keras by Keras in safe mode) and check it
+    before it serves anything. `threads` is the inference threads (0: one per core).
+
+    Raises ModelError naming the file and what is wrong with it: missing, unreadable, wrong
+    input or output shape, or failing the smoke batch.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"model file not found: {p}")
+    if p.is_dir():
+        raise ModelError(f"model path is a directory, expected a .tflite or .keras file: {p}")
+    if p.suffix not in SUFFIXES:
+        raise ModelError(f"model {p} is neither a .tflite nor a .keras file")
+    engine: Callable[[np.ndarray], np.ndarray]
+    if p.suffix == ".tflite":
+        engine = _load_lite(p, threads or os.cpu_count() or 1, max_batch)
+    else:
+        engine = _load_keras(p)
+    clf = Classifier(version=file_version(p), path=p, engine=engine)
     if verify:
         x, y = smoke_batch()
         probs = clf.predict(x)
         right = int((probs.argmax(1) == y).sum())
-        if not np.allclose(probs.sum(1), 1.0, atol=1e-3):
+        if not np.allclose(probs.sum(1), 1.0, atol=1e-2):
             raise ModelError(f"model {p} does not output probabilities (rows do not sum to 1)")
         if right < 7:
             raise ModelError(f"model {p} failed its smoke test: read {right}/10 known digits")
@@ -151,14 +228,15 @@ def metrics_path(model_path: Path) -> Path:
 
 def newest_version(path: Path) -> Path:
     """The model to serve for a configured path. TensorFlow Serving's layout is honoured: a
-    numbered folder beside the model file (`2/`, `3/`...) holding a .keras file is a newer
-    version, and the highest number wins; a configured folder is searched the same way."""
+    numbered folder beside the model file (`2/`, `3/`...) holding a model file is a newer
+    version, and the highest number wins (a .tflite before a .keras in the same folder); a
+    configured folder is searched the same way."""
     base = path if path.is_dir() else path.parent
     best: tuple[int, Path] | None = None
     try:
         for d in base.iterdir():
             if d.is_dir() and d.name.isdigit():
-                files = sorted(d.glob("*.keras"))
+                files = sorted(d.glob("*.tflite")) or sorted(d.glob("*.keras"))
                 if files and (best is None or int(d.name) > best[0]):
                     best = (int(d.name), files[0])
     except OSError:
@@ -182,8 +260,9 @@ class Reloader:
     batches. A model that fails verification is logged and skipped until it changes again."""
 
     def __init__(self, configured: Path, current: Classifier, every_s: float,
-                 on_result: Callable[[bool, str], None] | None = None) -> None:
+                 on_result: Callable[[bool, str], None] | None = None, threads: int = 0, max_batch: int = 256) -> None:
         self.configured = configured
+        self.threads, self.max_batch = threads, max_batch
         self.every_s = every_s
         self._seen = _stamp(current.path)
         self._ready: Classifier | None = None
@@ -216,7 +295,7 @@ class Reloader:
             return  # still changing: next look
         self._seen = stamp
         try:
-            clf = load(cand)
+            clf = load(cand, threads=self.threads, max_batch=self.max_batch)
         except ModelError as exc:
             logger.error("new model rejected, the current one keeps serving: {}", exc)
             if self._on_result:

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
 
     inbox: Path = Field(default=Path("inbox"), description="folder watched for new images")
     outbox: Path = Field(default=Path("outbox"), description="results.csv and processed/, failed/, review/")
-    model: Path | None = Field(default=None, description="a .keras model file; empty = the shipped model")
+    model: Path | None = Field(default=None, description="a .tflite or .keras model file; empty = the shipped model")
 
     watch_mode: Literal["native", "polling"] = "native"
     poll_interval_s: float = Field(default=2.0, gt=0, le=3600)
@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     batch_max: int = Field(default=256, ge=1, le=4096)
     batch_wait_ms: float = Field(default=2.0, ge=0, le=10000)
     decode_workers: int = Field(default=0, ge=0, le=64, description="0 = one per CPU core")
+    inference_threads: int = Field(default=0, ge=0, le=64, description="0 = one per CPU core")
 
     max_file_bytes: int = Field(default=50_000_000, ge=1)
     max_pixels: int = Field(default=64_000_000, ge=1)
@@ -95,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def workers(self) -> int:
         return self.decode_workers or os.cpu_count() or 1
+
+    @property
+    def threads(self) -> int:
+        return self.inference_threads or os.cpu_count() or 1
 
 
 _CONFIG_FILE: list[Path | None] = [None]

@@ -30,6 +30,7 @@ import numpy as np
 
 from watcher.datasets import Mnist, load_mnist
 from watcher.errors import NoDigitFound
+from watcher.export import export
 from watcher.normalise import normalise
 
 VAL_SIZE = 5000
@@ -66,6 +67,9 @@ class TrainResult:
     render_share: float | None = None  # a member's; None for the ensemble
     limit: int | None = None  # trained on only the first N train digits (quick checks)
     members: list[dict[str, Any]] | None = None  # the ensemble's members, as each was trained
+    served: str | None = None  # the exported .tflite the daemon serves (the ensemble's only)
+    served_version: str | None = None
+    served_mnist_test_accuracy: float | None = None  # int8 weights: checked, not assumed, equal
 
 
 def normalise_many(images: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,9 +181,13 @@ def _machine() -> str:
 
 
 def _test_probs(serving: Any, data: Mnist) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities on the test split (a Keras model, or a served Classifier's predict)."""
     xt, okt = normalise_many(data.x_test)
     probs = np.zeros((len(xt), 10), np.float32)
-    probs[okt] = serving.predict(xt[okt][..., None], batch_size=1024, verbose=0)
+    if hasattr(serving, "save"):
+        probs[okt] = serving.predict(xt[okt][..., None], batch_size=1024, verbose=0)
+    else:
+        probs[okt] = serving(xt[okt])
     return probs, okt, data.y_test.astype(np.int64)
 
 
@@ -248,7 +256,8 @@ def _reusable(path: Path, member: Member, limit: int | None) -> bool:
 def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS, limit: int | None = None,
           workers: int | None = None, verbose: int = 1, members_dir: Path | None = None) -> TrainResult:
     """Train each member (or reuse it from `members_dir` when an earlier run finished it), then
-    save their calibrated average as one model at `out`, with `<model>.json` beside it."""
+    save their calibrated average as one model at `out`, with `<model>.json` beside it, and
+    export it for serving as `<model>.tflite`."""
     import keras
 
     from watcher import model as M
@@ -275,6 +284,8 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     probs, okt, yt = _test_probs(serving, data)
     out.parent.mkdir(parents=True, exist_ok=True)
     serving.save(out)
+    served = export(out)
+    served_probs, _, _ = _test_probs(M.load(served, verify=False).predict, data)
     result = TrainResult(
         model=str(out), version=M.file_version(out), seed=members[0].seed, epochs=max(m.epochs for m in members),
         train_images=sum(int(r["train_images"]) for r in results),
@@ -282,7 +293,8 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
         val_accuracy=float((val_probs.argmax(1) == yv).mean()), temperature=None,
         test_ece=ece(probs[okt], yt[okt]), review_threshold=suggest_threshold(val_probs, yv),
         seconds=round(sum(float(r["seconds"]) for r in results) + time.time() - t_ens, 1),
-        machine=_machine(), members=results, limit=limit,
+        machine=_machine(), members=results, limit=limit, served=str(served), served_version=M.file_version(served),
+        served_mnist_test_accuracy=float((served_probs.argmax(1) == yt).mean()),
     )
     M.metrics_path(out).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result

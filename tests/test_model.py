@@ -1,0 +1,64 @@
+"""The served model: the LiteRT engine against the Keras network it was exported from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from watcher import model as M
+from watcher.errors import ModelError
+from watcher.normalise import normalise
+
+
+@pytest.fixture(scope="module")
+def digits(mnist: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.stack([normalise(255 - im) for im in mnist["x_test"][:600]])
+    return x, mnist["y_test"][:600]
+
+
+def test_an_answer_does_not_depend_on_batch_size_or_batch_mates(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    x, _ = digits
+    clf = M.load(M.SHIPPED_MODEL, max_batch=64)
+    assert clf.engine.buckets == [1, 2, 4, 8, 16, 32, 64]  # type: ignore[attr-defined]
+    whole = clf.predict(x)  # 600 > 64: run in chunks of 64, the last one padded
+    assert whole.shape == (600, 10) and np.allclose(whole.sum(1), 1, atol=1e-3)
+    one_by_one = np.concatenate([clf.predict(x[i:i + 1]) for i in range(0, 40)])
+    odd = clf.predict(x[:37])  # padded up to 64 with blank digits
+    shuffled = clf.predict(x[::-1][-40:][::-1])  # the same 40 again, after other work
+    assert np.array_equal(whole[:40], one_by_one) and np.array_equal(odd, whole[:37])
+    assert np.array_equal(shuffled, whole[:40])
+
+
+def test_served_file_reads_like_the_keras_network(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = digits
+    lite, keras_ = M.load(M.SHIPPED_MODEL), M.load(M.SHIPPED_KERAS)
+    p, q = lite.predict(x), keras_.predict(x)
+    # int8 weights move a probability by a few hundredths at most, and almost never the answer
+    assert np.abs(p - q).max() < 0.1
+    assert (p.argmax(1) != q.argmax(1)).sum() <= 1
+    assert (p.argmax(1) == y).mean() >= 0.99
+    assert lite.version.startswith("digits-") and lite.version != keras_.version
+
+
+def test_a_bad_model_file_is_named_and_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "junk.tflite"
+    bad.write_bytes(b"TFL3 not really" * 50)
+    with pytest.raises(ModelError, match=r"junk\.tflite"):
+        M.load(bad)
+    other = tmp_path / "model.onnx"
+    other.write_bytes(b"x")
+    with pytest.raises(ModelError, match=r"neither a \.tflite nor a \.keras"):
+        M.load(other)
+
+
+def test_export_writes_a_file_that_loads_and_matches_the_shipped_one(tmp_path: Path,
+                                                                    digits: tuple[np.ndarray, np.ndarray]) -> None:
+    from watcher.export import export
+
+    out = export(M.SHIPPED_KERAS, tmp_path / "again.tflite")
+    x, _ = digits
+    assert out.stat().st_mode & 0o044  # readable by the service user: not mkstemp's 0600
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+    assert np.allclose(M.load(out).predict(x), M.load(M.SHIPPED_MODEL).predict(x), atol=1e-4)
