@@ -16,6 +16,7 @@ import os
 import stat
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,6 @@ class Pending:
     size: int = -1
     mtime_ns: int = -1
     changed: float = 0.0  # monotonic time the size/mtime last changed, or an event last came
-    complete: bool = False  # a close-after-write or moved-in event said so
 
 
 class Intake:
@@ -55,34 +55,47 @@ class Intake:
     def __init__(self, inbox: Path, settle_s: float) -> None:
         self.inbox = inbox
         self.settle_s = settle_s
-        self._pending: dict[str, Pending] = {}
+        self._pending: dict[str, Pending] = {}  # seen, not known to be complete: settle by size/mtime
+        # an event said complete: ready now, oldest first (OrderedDict: popping the front is O(1))
+        self._complete: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self.wake = threading.Event()
+        self._prefix = os.path.join(str(inbox), "")
 
     def note(self, path: str | bytes, complete: bool, event: bool = True) -> None:
         """Record that `path` (absolute) may be a new or changed file. Never raises.
         `event`: a filesystem event says it changed just now (a scan only says it exists)."""
-        try:
-            rel = os.path.relpath(os.fsdecode(path), self.inbox)
-        except ValueError:
-            return
+        full = os.fsdecode(path)
+        if full.startswith(self._prefix) and "/." not in full:
+            rel = full[len(self._prefix):]  # watchdog's paths are the watch path + names: no need to normalise
+        else:
+            try:
+                rel = os.path.relpath(full, self.inbox)
+            except ValueError:
+                return
         if rel.startswith("..") or rel == "." or ignored(rel):
             return
         with self._lock:
-            p = self._pending.get(rel)
-            if p is None:
-                p = self._pending[rel] = Pending()
-            if event:
-                p.changed = time.monotonic()
-            p.complete = p.complete or complete
+            if rel in self._complete:
+                pass
+            elif complete:
+                self._pending.pop(rel, None)
+                self._complete[rel] = None
+            else:
+                p = self._pending.get(rel)
+                if p is None:
+                    p = self._pending[rel] = Pending()
+                if event:
+                    p.changed = time.monotonic()
         self.wake.set()
 
     def forget(self, rel: str) -> None:
         with self._lock:
             self._pending.pop(rel, None)
+            self._complete.pop(rel, None)
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._complete)
 
     def take_ready(self, limit: int, now: float | None = None) -> tuple[list[str], float | None]:
         """Up to `limit` ready files (removed from the pending set), and when the earliest of the
@@ -91,6 +104,11 @@ class Intake:
         ready: list[str] = []
         next_check: float | None = None
         with self._lock:
+            # complete files need no look: one that has gone since is simply not claimed
+            while self._complete and len(ready) < limit:
+                ready.append(self._complete.popitem(last=False)[0])
+            if len(ready) >= limit:
+                return ready, now
             items = list(self._pending.items())
         for rel, p in items:
             if len(ready) >= limit:
@@ -104,7 +122,7 @@ class Intake:
             if stat.S_ISDIR(st.st_mode):
                 self.forget(rel)
                 continue
-            if p.complete or not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(st.st_mode):
                 # links, fifos, sockets: nothing to wait for; they become error rows in failed/
                 ready.append(rel)
                 continue
@@ -189,12 +207,102 @@ def make_observer(mode: str, poll_interval_s: float) -> BaseObserver:
         from watchdog.observers.polling import PollingObserver
 
         return PollingObserver(timeout=poll_interval_s)
+    try:
+        return _indexed_inotify_observer()
+    except (ImportError, AttributeError, TypeError) as exc:  # watchdog's internals moved: stock observer
+        logger.debug("stock inotify observer ({}): bursts are slower", exc)
     from watchdog.observers.inotify import InotifyObserver
     from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
 
-    # watchdog holds every IN_MOVED_FROM for 0.5 s to pair it with its IN_MOVED_TO, in a FIFO:
-    # each of our own claims (a move out of the inbox) then held up the events behind it, so a
-    # file dropped after another waited half a second (measured: trickle p50 502 ms). We need
-    # no pairing: with full events an unpaired move-in still names its destination.
     InotifyMoveEventGrouper.delay = 0.0
     return InotifyObserver(generate_full_events=True)
+
+
+def _indexed_inotify_observer() -> BaseObserver:
+    """watchdog's inotify observer with its move pairing made O(1) per event.
+
+    watchdog pairs IN_MOVED_FROM with IN_MOVED_TO through one FIFO of every event, searched
+    from the front twice for each IN_MOVED_TO, and holds each IN_MOVED_FROM there 0.5 s. In a
+    burst the FIFO grows to thousands of events and the searches make it quadratic (measured:
+    three quarters of the watcher thread's time, 60 us of GIL per dropped file); the hold made a
+    file dropped after one of our own claims wait half a second (trickle p50 502 ms). Here the
+    FIFO keeps its order, nothing waits, and unconsumed IN_MOVED_FROM events are also indexed by
+    cookie, so a pairing is a dict lookup. Moves stay paired whenever both halves are read in one
+    go (a folder renamed inside the inbox keeps its watches, as with watchdog's own grouper).
+    """
+    import os
+    import warnings
+
+    from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT
+    from watchdog.observers.inotify import InotifyFullEmitter, InotifyObserver, InotifyWatchGroup
+    from watchdog.observers.inotify_c import InotifyConstants, Mask
+    from watchdog.observers.inotify_move_event_grouper import (
+        GroupedInotifyEvent,
+        InotifyMoveEventGrouper,
+        PathedInotifyEvent,
+    )
+
+    class IndexedGrouper(InotifyMoveEventGrouper):
+        delay = 0.0
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._from: dict[int, PathedInotifyEvent] = {}
+            self._index_lock = threading.Lock()
+
+        def put_event(self, event: PathedInotifyEvent) -> None:
+            ev = event.ev
+            grouped: GroupedInotifyEvent = event
+            with self._index_lock:
+                if ev.is_moved_from:
+                    self._from[ev.cookie] = event
+                elif ev.is_moved_to:
+                    src = self._from.pop(ev.cookie, None)
+                    if src is not None:
+                        grouped = (src, event)  # its IN_MOVED_FROM, still queued, is skipped when read
+            self._queue.put(grouped)
+
+        def read_event(self) -> GroupedInotifyEvent | None:
+            while True:
+                e = self._queue.get()
+                if isinstance(e, PathedInotifyEvent) and e.ev.is_moved_from:
+                    with self._index_lock:
+                        if self._from.get(e.ev.cookie) is not e:
+                            continue  # paired: it went out with its IN_MOVED_TO
+                        del self._from[e.ev.cookie]
+                return e
+
+        def get_queued_moved_from_event(self, cookie: int) -> PathedInotifyEvent | None:
+            with self._index_lock:
+                return self._from.get(cookie)
+
+        def discard_pending_events(self) -> None:
+            with self._index_lock:
+                self._from.clear()
+                super().discard_pending_events()
+
+    class Group(InotifyWatchGroup):
+        def __post_init__(self) -> None:
+            self._move_event_grouper = IndexedGrouper()  # before the watches exist: no event is lost
+            super().__post_init__()
+
+    # Our own claims move every file out of the inbox: IN_MOVED_FROM is half of all events, and
+    # we need none (the destination alone names a moved-in file). Without it a folder renamed
+    # inside the inbox arrives as an unpaired IN_MOVED_TO; watchdog then re-adds its watches
+    # under the new path (same inodes, same watch descriptors), warning that it overwrites them.
+    warnings.filterwarnings("ignore", message="Callback with id .* already exists", category=RuntimeWarning)
+
+    class Emitter(InotifyFullEmitter):
+        def get_event_mask_from_filter(self) -> Mask:
+            return Mask(super().get_event_mask_from_filter() & ~InotifyConstants.IN_MOVED_FROM)
+
+        def on_thread_start(self) -> None:
+            self._inotify = Group(self._inotify_fd, os.fsencode(self.watch.path), is_recursive=self.watch.is_recursive,
+                                  event_mask=self.get_event_mask_from_filter(), follow_symlink=self.watch.follow_symlink)
+
+    class Observer(InotifyObserver):
+        def __init__(self) -> None:
+            super().__init__(timeout=DEFAULT_OBSERVER_TIMEOUT, generate_full_events=True)
+            self._emitter_class = Emitter
+
+    return Observer()
