@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -38,7 +40,9 @@ def test_run_once_processes_what_is_there_and_exits_0(tmp_path: Path, mnist: dic
         assert set(row) >= {"file", "digit", "confidence", "status", "error", "time", "sha256", "model_version"}
         if row["status"] != "error":
             assert 0.0 <= float(row["confidence"]) <= 1.0 and len(row["sha256"]) == 64 and row["model_version"]
-    assert "ready:" in r.stderr and " -> " in r.stderr  # startup line and one line per file
+    # the start-up line, a line per batch (counts), and one per failed file naming it and why
+    assert "ready:" in r.stderr and re.search(r"batch of \d+ in \d+ ms: \d+ ok, \d+ review, 1 failed", r.stderr)
+    assert "broken.png: error: corrupt" in r.stderr
 
 
 def test_running_daemon_sees_files_before_and_after_start_and_stops_on_sigterm(
@@ -103,3 +107,40 @@ def test_same_name_twice_is_two_rows_and_two_files(tmp_path: Path, mnist: dict[s
     assert [g["file"] for g in got] == ["d00000.png", "d00000.png"]
     assert got[0]["claim"] != got[1]["claim"]
     assert sorted(p.name for p in (outbox / "processed").iterdir()) == ["d00000.png", "d00000~1.png"]
+
+
+def test_a_decode_worker_killed_mid_burst_loses_and_doubles_nothing(
+        tmp_path: Path, mnist: dict[str, np.ndarray], daemon_factory: type[DaemonProc]) -> None:
+    """A decoder that dies (here: SIGKILL to a worker process, as a segfault on a poison file would
+    end it) costs the daemon nothing: the pool is rebuilt and the broken chunk is redone."""
+    inbox, outbox, src = tmp_path / "in", tmp_path / "out", tmp_path / "src"
+    inbox.mkdir()
+    names = write_digits(src, np.concatenate([mnist["x_test"][:1000]] * 4), prefix="k")
+    d = daemon_factory(inbox, outbox)
+    d.wait_ready()
+
+    def workers() -> list[int]:
+        found = []
+        for task in Path(f"/proc/{d.p.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():  # the forkserver...
+                for t2 in Path(f"/proc/{child}/task").iterdir():
+                    found += [int(w) for w in (t2 / "children").read_text().split()]  # ...and its workers
+        return found
+
+    assert len(workers()) >= 1  # started before READY
+    for n in names:
+        os.rename(src / n, inbox / n)
+    killed = 0
+    while len(rows(outbox)) < 1 and d.p.poll() is None:
+        time.sleep(0.005)
+    for w in workers():
+        os.kill(w, signal.SIGKILL)
+        killed += 1
+    got = wait_rows(outbox, len(names), 120)
+    assert killed >= 1 and d.p.poll() is None, d.output()
+    assert sorted(r["file"] for r in got) == sorted(names)  # each file once
+    assert all(r["status"] in ("ok", "review") for r in got)  # the innocent files were not blamed
+    assert len(list((outbox / "processed").glob("*.png"))) + len(list((outbox / "review").glob("*.png"))) == len(names)
+    assert not list(inbox.iterdir())
+    assert "decode worker died" in d.output()
+    assert d.stop() == 0

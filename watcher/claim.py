@@ -51,24 +51,36 @@ class WorkFolder:
         self._ids = itertools.count()
         self._prefix = f"{time.time_ns():x}-{os.getpid():x}"
         self._copies: dict[str, Path] = {}
+        self._made: set[Path] = set()  # result folders known to exist
 
     # ---- claiming ------------------------------------------------------------------------------
 
     def claim(self, rel: str) -> Claim | None:
         """Take one inbox file for work; None when it is gone (claimed already, or deleted)."""
-        cid = f"{self._prefix}-{next(self._ids):x}"
-        self._journal.write(cid.encode() + b"\t" + os.fsencode(rel).hex().encode() + b"\n")
-        dst = self.dir / cid
-        try:
-            os.rename(self.inbox / rel, dst)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            # this one file cannot be moved (its folder is read-only, say): it stays where it
-            # is, and the next rescan tries again
-            logger.error("{}: cannot claim: {}", rel, exc.strerror)
-            return None
-        return Claim(cid, rel, dst)
+        got = self.claim_many([rel])
+        return got[0] if got else None
+
+    def claim_many(self, rels: list[str]) -> list[Claim]:
+        """Take inbox files for work: their journal lines in one write, then one rename each.
+        Files that are gone (claimed already, or deleted) are left out."""
+        ids = [f"{self._prefix}-{next(self._ids):x}" for _ in rels]
+        self._journal.write(b"".join(cid.encode() + b"\t" + os.fsencode(rel).hex().encode() + b"\n"
+                                     for cid, rel in zip(ids, rels, strict=True)))
+        inbox, work = str(self.inbox), str(self.dir)
+        out = []
+        for cid, rel in zip(ids, rels, strict=True):
+            dst = os.path.join(work, cid)
+            try:
+                os.rename(os.path.join(inbox, rel), dst)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                # this one file cannot be moved (its folder is read-only, say): it stays where it
+                # is, and the next rescan tries again
+                logger.error("{}: cannot claim: {}", rel, exc.strerror)
+                continue
+            out.append(Claim(cid, rel, Path(dst)))
+        return out
 
     def sync(self) -> None:
         """Make this batch's claims durable (journal and folder) before any row refers to them."""
@@ -82,7 +94,17 @@ class WorkFolder:
         overwriting an existing file (a numbered suffix is added instead)."""
         target = self.outbox / STATUS_DIRS[status] / claim.rel
         if not self.cross_fs:
-            return move_no_clobber(claim.path, target)
+            if target.parent in self._made:
+                try:  # the common case: one rename, no mkdir
+                    rename_noreplace(claim.path, target)
+                    return target
+                except FileExistsError:
+                    pass  # a file of that name is there already: numbered below
+                except FileNotFoundError:
+                    self._made.discard(target.parent)  # the folder was removed meanwhile
+            moved = move_no_clobber(claim.path, target)
+            self._made.add(target.parent)
+            return moved
         # Across filesystems the copy cannot be recognised by inode after a crash, so the
         # journal records where it is going before it gets there.
         done = self._copies.get(claim.id)

@@ -15,8 +15,9 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -27,27 +28,25 @@ from watcher import model as M
 from watcher.claim import Claim, WorkFolder
 from watcher.errors import FolderError
 from watcher.events import Intake, make_observer, scan, watch
-from watcher.pipeline import Prepared, classify, make_row, prepare_all
-from watcher.results import ResultsFile, Row, claims_recorded
+from watcher.pipeline import Prepared, classify, make_row
+from watcher.results import ResultsFile, Row, claims_recorded, now_iso
 from watcher.service import HttpEndpoint, Metrics, Notifier
 from watcher.settings import Settings
+from watcher.workers import Abandoned, DecodePool, Pending
 
 STUCK_AFTER_S = 120.0  # /healthz fails when the loop has not come round for this long
 
 
 @dataclass
 class Batch:
-    """Claimed files on their way through: prepared already, or being prepared in the pool."""
+    """Claimed files on their way through: being prepared by the decode pool, then prepared."""
 
     claims: list[Claim]
+    pending: Pending | None = None
     prepared: list[Prepared] | None = None
-    futures: list[Future[list[Prepared]]] = field(default_factory=list)
+    answers: list[tuple[int, float] | None] | None = None
+    version: str = ""  # the model that gave the answers (a swap may come before they are recorded)
     t0: float = 0.0
-
-    def wait_prepared(self) -> list[Prepared]:
-        if self.prepared is None:
-            self.prepared = [p for f in self.futures for p in f.result()]
-        return self.prepared
 
 
 @dataclass
@@ -83,7 +82,7 @@ class Daemon:
         self.intake = Intake(self.inbox, settings.settle_s)
         self.work = WorkFolder(self.inbox, self.outbox)
         self.sink = ResultsFile(self.outbox / "results.csv")
-        self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="decode")
+        self.pool = DecodePool(settings.workers, settings.max_file_bytes, settings.max_pixels)
         self.notify = Notifier()
         self.metrics = Metrics()
         self.metrics.set_model(classifier.version)
@@ -96,6 +95,8 @@ class Daemon:
         self.http: HttpEndpoint | None = None
         self.reloader: M.Reloader | None = None
         self.inflight: Batch | None = None  # claimed, being prepared while the previous batch is classified
+        self.classified: Batch | None = None  # answered, recorded while the next batch is classified
+        self.infer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")
         self.redo: list[Claim] = []  # claimed files that still need a row (recovered, or a failed write)
         self.unmoved: list[tuple[Claim, str]] = []  # rows recorded, files still to move
 
@@ -118,6 +119,7 @@ class Daemon:
             return
         logger.info("{} received: finishing the batch in flight, then stopping", signal.Signals(self.stop_signal).name)
         self.notify.send("STOPPING=1")
+        self.pool.stopping = True
         self.stopping.set()
         self.intake.wake.set()
         if not self.finished.wait(self.s.shutdown_timeout_s):
@@ -129,13 +131,15 @@ class Daemon:
         logger.info("digit-watcher starting: model {} ({}), inbox {}, outbox {}, watch {}",
                     self.clf.version, self.clf.path, self.inbox, self.outbox, self.s.watch_mode)
         self.recover()
+        self.pool.warm()
         if not self.once:
             self.start_observer()
             if self.s.metrics:
                 self.http = HttpEndpoint(self.s.metrics_host, self.s.metrics_port, self.metrics, self.health)
                 self.http.start()
                 logger.info("metrics on http://{}:{}/metrics", self.s.metrics_host, self.http.port)
-            self.reloader = M.Reloader(self.s.model_path, self.clf, self.s.model_poll_s, self._reload_result)
+            self.reloader = M.Reloader(self.s.model_path, self.clf, self.s.model_poll_s, self._reload_result,
+                                       threads=self.s.threads, max_batch=self.s.batch_max)
             self.reloader.start()
         found = scan(self.inbox, self.intake)
         logger.info("ready: {} file(s) already in the inbox{}", found, "" if self.once else ", watching for more")
@@ -157,7 +161,9 @@ class Daemon:
             self.reloader.stop()
         if self.http is not None:
             self.http.stop()
-        self.pool.shutdown(wait=True)
+        self.pool.stopping = True
+        self.pool.shutdown()
+        self.infer.shutdown(wait=True)
         self.sink.close()
         self.work.close()
         logger.info("stopped: {}", self.status())
@@ -204,9 +210,10 @@ class Daemon:
     # ---- the loop ------------------------------------------------------------------------------
 
     def loop(self) -> None:
-        """Claim a batch and start preparing it in the pool, then classify and record the batch
-        before it while that runs: decoding overlaps inference during a burst, and a lone file
-        goes straight through."""
+        """A three-stage pipeline, so that in a burst every core has work: batch N+1 is claimed
+        and decoded in the pool, batch N is classified in the inference thread (LiteRT releases
+        the GIL), and meanwhile batch N-1 is recorded and moved out here. A lone file goes
+        straight through all three."""
         next_rescan = time.monotonic() + self.s.rescan_interval_s
         backoff = 0.0
         while not self.stopping.is_set():
@@ -225,14 +232,13 @@ class Daemon:
                 if self.unmoved:
                     self.move_out([])
                 prev = self.inflight
-                if prev is not None:
-                    # let the pool finish the batch in flight first: the claims that follow then
-                    # do not queue for the GIL behind decoding (measured: 90 us a claim, not 20)
-                    prev.wait_prepared()
-                nxt, next_check = self.next_batch(wait_to_fill=prev is None)
+                nxt, next_check = self.next_batch(wait_to_fill=prev is None and self.classified is None)
                 self.inflight = nxt
                 if prev is not None:
-                    self.finish(prev)
+                    self.classify(prev)
+                if self.classified is not None and self.inflight is None:
+                    done, self.classified = self.classified, None
+                    self.record(done)  # nothing behind it to overlap with: record it now
                 backoff = 0.0
                 if self.inflight is not None:
                     continue
@@ -245,18 +251,23 @@ class Daemon:
                 if next_check is not None:
                     timeout = min(timeout, max(0.0, next_check - time.monotonic()))
                 self.intake.wake.wait(timeout)
+            except Abandoned:
+                break  # stopping, and the decode pool is gone: what is claimed is redone at the next start
             except OSError as exc:
                 # the outbox is unwritable or the disk is full: claim nothing new, keep what we
                 # have claimed, try again with backoff
                 backoff = min(60.0, max(1.0, backoff * 2))
                 logger.critical("cannot record results ({}): {}; nothing is lost, retrying in {:.0f}s",
                                 exc.strerror or exc, getattr(exc, "filename", "") or self.outbox, backoff)
-        if self.inflight is not None:
-            batch, self.inflight = self.inflight, None
-            try:
-                self.finish(batch)
-            except OSError as exc:
-                logger.error("could not record the last batch ({}); it is redone at the next start", exc)
+        try:
+            if self.inflight is not None:
+                batch, self.inflight = self.inflight, None
+                self.classify(batch)
+            if self.classified is not None:
+                done, self.classified = self.classified, None
+                self.record(done)
+        except (OSError, Abandoned) as exc:
+            logger.error("could not record the last batch ({}); it is redone at the next start", exc)
 
     def next_batch(self, wait_to_fill: bool) -> tuple[Batch | None, float | None]:
         """Claim the next batch (files left over from a failed write first) and start preparing it."""
@@ -273,39 +284,46 @@ class Daemon:
                 ready += more
         if not ready:
             return None, next_check
-        claims = [c for c in (self.work.claim(rel) for rel in ready) if c is not None]
+        claims = self.work.claim_many(ready)
         if not claims:
             return None, next_check
         self.work.sync()
         return self.start(claims), next_check
 
     def start(self, claims: list[Claim]) -> Batch:
-        """Read, decode and normalise in the pool (a lone file inline: no hand-off latency)."""
-        t0 = time.perf_counter()
-        paths = [str(c.path) for c in claims]
-        if len(paths) <= 2:
-            return Batch(claims, prepared=prepare_all(paths, self.s.max_file_bytes, self.s.max_pixels), t0=t0)
-        step = max(8, -(-len(paths) // (2 * self.s.workers)))
-        futures = [self.pool.submit(prepare_all, paths[i:i + step], self.s.max_file_bytes, self.s.max_pixels)
-                   for i in range(0, len(paths), step)]
-        return Batch(claims, futures=futures, t0=t0)
+        """Read, decode and normalise in the decode pool; the loop meanwhile classifies the batch before."""
+        return Batch(claims, pending=self.pool.submit([str(c.path) for c in claims]), t0=time.perf_counter())
 
-    def finish(self, b: Batch) -> None:
-        """Classify and record one batch; then move its files out."""
-        prepared = b.wait_prepared()
-        answers = classify(prepared, self.clf.predict)
-        rows = [make_row(c.rel, c.id, p, a, self.s.review_threshold, self.clf.version)
-                for c, p, a in zip(b.claims, prepared, answers, strict=True)]
+    def classify(self, b: Batch) -> None:
+        """Classify batch `b` in the inference thread while the batch before it is recorded here;
+        then `b` is the one waiting to be recorded."""
+        if b.prepared is None:
+            assert b.pending is not None
+            b.prepared = self.pool.collect(b.pending)
+        b.version = self.clf.version
+        answers = self.infer.submit(classify, b.prepared, self.clf.predict)
+        done, self.classified = self.classified, None
+        try:
+            if done is not None:
+                self.record(done)
+        finally:
+            b.answers = answers.result()
+            self.classified = b
+
+    def record(self, b: Batch) -> None:
+        """Write a classified batch's rows (fsynced), then move its files out."""
+        assert b.prepared is not None and b.answers is not None
+        prepared = b.prepared
+        when = now_iso()
+        rows = [make_row(c.rel, c.id, p, a, self.s.review_threshold, b.version, when)
+                for c, p, a in zip(b.claims, prepared, b.answers, strict=True)]
         try:
             self.sink.append(rows)
         except OSError:
             self.redo = b.claims + self.redo  # nothing recorded: redo the whole batch later
             raise
         dt = time.perf_counter() - b.t0
-        self.metrics.batch_size.observe(len(b.claims))
-        self.metrics.batch_seconds.observe(dt)
-        for p, r in zip(prepared, rows, strict=True):
-            self.account(r, (p.seconds * 1000) + dt * 1000 / len(b.claims))
+        self.account(rows, prepared, dt)
         self.move_out(list(zip(b.claims, (r.status for r in rows), strict=True)))
 
     def move_out(self, items: list[tuple[Claim, str]]) -> None:
@@ -317,19 +335,34 @@ class Daemon:
                 self.unmoved = todo[i:]
                 raise
 
-    def account(self, r: Row, ms: float) -> None:
-        self.metrics.files.labels(r.status).inc()
-        if r.status == "error":
-            self.counts.failed += 1
-            logger.warning("{}: error: {} ({:.1f} ms)", r.file, r.error, ms)
-            return
-        self.metrics.digits.labels(r.digit).inc()
-        if r.status == "review":
-            self.counts.review += 1
-            logger.info("{} -> {} ({}) review, {:.1f} ms", r.file, r.digit, r.confidence, ms)
-        else:
-            self.counts.processed += 1
-            logger.info("{} -> {} ({}) {:.1f} ms", r.file, r.digit, r.confidence, ms)
+    def account(self, rows: list[Row], prepared: list[Prepared], dt: float) -> None:
+        """Counts, metrics and log lines for one recorded batch. Failures are logged one by one;
+        read files one line per batch at INFO (the CSV is the record), one per file at DEBUG."""
+        statuses = Counter(r.status for r in rows)
+        digits = Counter(r.digit for r in rows if r.status != "error")
+        self.counts.processed += statuses["ok"]
+        self.counts.review += statuses["review"]
+        self.counts.failed += statuses["error"]
+        for status, n in statuses.items():
+            self.metrics.files.labels(status).inc(n)
+        for digit, n in digits.items():
+            self.metrics.digits.labels(digit).inc(n)
+        self.metrics.batch_size.observe(len(rows))
+        self.metrics.batch_seconds.observe(dt)
+        per_file = dt * 1000 / len(rows)
+        for p, r in zip(prepared, rows, strict=True):
+            if r.status == "error":
+                logger.warning("{}: error: {} ({:.1f} ms)", r.file, r.error, p.seconds * 1000 + per_file)
+        if len(rows) == 1 and rows[0].status != "error":
+            r = rows[0]
+            logger.info("{} -> {} ({}){}, {:.1f} ms", r.file, r.digit, r.confidence,
+                        " review" if r.status == "review" else "", prepared[0].seconds * 1000 + per_file)
+        elif len(rows) > 1:
+            logger.info("batch of {} in {:.0f} ms: {} ok, {} review, {} failed", len(rows), dt * 1000,
+                        statuses["ok"], statuses["review"], statuses["error"])
+            for r in rows:
+                if r.status != "error":
+                    logger.debug("{} -> {} ({}){}", r.file, r.digit, r.confidence, " review" if r.status == "review" else "")
 
     # ---- health, model swaps -------------------------------------------------------------------
 

@@ -61,6 +61,10 @@ class Unreadable(FileFailure):
     reason = "permission denied"
 
 
+class DecoderCrashed(FileFailure):
+    reason = "the image decoder crashed on this file"
+
+
 # ---- start-up errors: message on stderr, non-zero exit ---------------------------------------
 
 

@@ -172,7 +172,8 @@ def find_digit(ink: np.ndarray) -> Found:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
         raise NoDigitFound("no digit found")
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n)
+    # ink per component (a lone component, the common case, needs no weighing)
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n) if n > 2 else np.array([0.0, 1.0])
     keep = np.ones(n, bool)
     keep[0] = False
     for i in range(1, n):

@@ -64,10 +64,12 @@ def classify(prepared: Sequence[Prepared], predict: Predict) -> list[tuple[int, 
 
 
 def make_row(rel: str, claim_id: str, p: Prepared, answer: tuple[int, float] | None, review_below: float,
-             model_version: str) -> Row:
+             model_version: str, when: str | None = None) -> Row:
+    """`when`: the batch's time (one clock read per batch); now if not given."""
     name = display_name(rel)
+    when = when or now_iso()
     if answer is None:
-        return Row(name, "", "", "error", p.error or "unreadable", now_iso(), p.sha256, model_version, claim_id)
+        return Row(name, "", "", "error", p.error or "unreadable", when, p.sha256, model_version, claim_id)
     digit, conf = answer
     status = "review" if conf < review_below else "ok"
-    return Row(name, str(digit), f"{conf:.4f}", status, "", now_iso(), p.sha256, model_version, claim_id)
+    return Row(name, str(digit), f"{conf:.4f}", status, "", when, p.sha256, model_version, claim_id)

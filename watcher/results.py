@@ -13,7 +13,7 @@ import csv
 import io
 import os
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,7 +59,8 @@ def encode_rows(rows: Iterable[Row]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     for r in rows:
-        w.writerow([safe_cell(str(c)) for c in astuple(r)])
+        w.writerow([safe_cell(c) for c in (r.file, r.digit, r.confidence, r.status, r.error, r.time, r.sha256,
+                                            r.model_version, r.claim)])
     return buf.getvalue().encode("utf-8")
 
 
