@@ -144,3 +144,31 @@ def test_a_decode_worker_killed_mid_burst_loses_and_doubles_nothing(
     assert not list(inbox.iterdir())
     assert "decode worker died" in d.output()
     assert d.stop() == 0
+
+
+def test_kill_9_of_the_daemon_leaves_no_decode_worker_behind(tmp_path: Path, daemon_factory: type[DaemonProc]) -> None:
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    d = daemon_factory(inbox, outbox)
+    d.wait_ready()
+    family, todo = [], [d.p.pid]
+    while todo:  # the daemon, its forkserver and resource tracker, the workers
+        pid = todo.pop()
+        family.append(pid)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            todo += [int(c) for c in (task / "children").read_text().split()]
+    assert len(family) >= 4
+    d.kill()
+    end = time.time() + 10
+
+    def running(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    alive = family[1:]
+    while alive and time.time() < end:
+        time.sleep(0.1)
+        alive = [p for p in alive if running(p)]
+    assert not alive, f"left running after the daemon was killed: {alive}"

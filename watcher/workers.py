@@ -16,7 +16,10 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import select
 import signal
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,12 +32,34 @@ from watcher.errors import DecoderCrashed, FileFailure
 from watcher.pipeline import Prepared, prepare_all
 
 
-def _init_worker() -> None:
+def _init_worker(daemon_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import cv2
 
     cv2.setNumThreads(1)  # one worker per core already; OpenCV's own threads would oversubscribe
+    threading.Thread(target=_end_with, args=(daemon_pid,), name="end-with-daemon", daemon=True).start()
+
+
+def _end_with(pid: int) -> None:
+    """End this worker when the daemon ends, however it ends. A worker's parent is the
+    forkserver, and it holds its own end of the task queue, so after a kill -9 of the daemon
+    nothing else would ever end it (measured: orphans stayed)."""
+    try:
+        fd = os.pidfd_open(pid)  # readable once that process has exited
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):  # no pidfd (kernel < 5.3): look once a second
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+    select.select([fd], [], [])
+    os._exit(0)
 
 
 def _ready() -> int:
@@ -71,7 +96,8 @@ class DecodePool:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["watcher.pipeline"])
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker)
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(os.getpid(),))
 
     def warm(self) -> None:
         """Start every worker now, so the first burst does not wait for them."""
