@@ -11,6 +11,7 @@ uneven lighting, and picking the digit out of specks, scanner edge shadows and b
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -230,6 +231,16 @@ def find_digit(ink: np.ndarray) -> Found:
     return Found(ink=crop.astype(np.float32), box=(x0, y0, bw, bh), stroke=stroke)
 
 
+@functools.lru_cache(maxsize=512)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of an h x w image, as float64 (products and sums are then exactly
+    those of np.indices' int64 grid), made once per shape."""
+    ys, xs = np.indices((h, w)).astype(np.float64)
+    ys.flags.writeable = False
+    xs.flags.writeable = False
+    return ys, xs
+
+
 def frame28(crop: np.ndarray, stroke: float) -> np.ndarray:
     """Fit the digit in a 20x20 box keeping its aspect ratio, bring its stroke width towards
     MNIST's, and centre it by centre of mass in 28x28."""
@@ -256,7 +267,7 @@ def frame28(crop: np.ndarray, stroke: float) -> np.ndarray:
         raise NoDigitFound("no digit found")
     small = (small / peak).astype(np.float32)
     tot = float(small.sum())
-    ys, xs = np.indices(small.shape)
+    ys, xs = _grid(nh, nw)
     cy, cx = float((ys * small).sum() / tot), float((xs * small).sum() / tot)
     oy = min(max(round(14 - cy), 0), 28 - nh)
     ox = min(max(round(14 - cx), 0), 28 - nw)
