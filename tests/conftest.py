@@ -63,6 +63,23 @@ def wait_rows(outbox: Path, n: int, timeout: float = 60) -> list[dict[str, str]]
     return r
 
 
+def children(pid: int) -> list[int]:
+    """A process's children, from /proc (every thread's list: a child belongs to the thread that made it)."""
+    try:
+        return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], children(pid)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children(p)
+    return out
+
+
 class DaemonProc:
     def __init__(self, inbox: Path, outbox: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.log = outbox.parent / f"daemon-{time.time_ns()}.log"

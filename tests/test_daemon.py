@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import EXE, REPO, DaemonProc, rows, wait_rows, write_digits
+from conftest import EXE, REPO, DaemonProc, children, descendants, rows, wait_rows, write_digits
 
 
 def test_run_once_processes_what_is_there_and_exits_0(tmp_path: Path, mnist: dict[str, np.ndarray]) -> None:
@@ -119,13 +119,8 @@ def test_a_decode_worker_killed_mid_burst_loses_and_doubles_nothing(
     d = daemon_factory(inbox, outbox)
     d.wait_ready()
 
-    def workers() -> list[int]:
-        found = []
-        for task in Path(f"/proc/{d.p.pid}/task").iterdir():
-            for child in (task / "children").read_text().split():  # the forkserver...
-                for t2 in Path(f"/proc/{child}/task").iterdir():
-                    found += [int(w) for w in (t2 / "children").read_text().split()]  # ...and its workers
-        return found
+    def workers() -> list[int]:  # children of the daemon's forkserver
+        return [w for c in children(d.p.pid) for w in children(c)]
 
     assert len(workers()) >= 1  # started before READY
     for n in names:
@@ -151,13 +146,8 @@ def test_kill_9_of_the_daemon_leaves_no_decode_worker_behind(tmp_path: Path, dae
     inbox.mkdir()
     d = daemon_factory(inbox, outbox)
     d.wait_ready()
-    family, todo = [], [d.p.pid]
-    while todo:  # the daemon, its forkserver and resource tracker, the workers
-        pid = todo.pop()
-        family.append(pid)
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            todo += [int(c) for c in (task / "children").read_text().split()]
-    assert len(family) >= 4
+    family = descendants(d.p.pid)  # its forkserver and resource tracker, the workers
+    assert len(family) >= 3
     d.kill()
     end = time.time() + 10
 
@@ -167,7 +157,7 @@ def test_kill_9_of_the_daemon_leaves_no_decode_worker_behind(tmp_path: Path, dae
         except (OSError, IndexError):
             return False
 
-    alive = family[1:]
+    alive = family
     while alive and time.time() < end:
         time.sleep(0.1)
         alive = [p for p in alive if running(p)]

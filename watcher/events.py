@@ -208,7 +208,7 @@ def make_observer(mode: str, poll_interval_s: float) -> BaseObserver:
 
         return PollingObserver(timeout=poll_interval_s)
     try:
-        return _indexed_inotify_observer()
+        return _linear_inotify_observer()
     except (ImportError, AttributeError, TypeError) as exc:  # watchdog's internals moved: stock observer
         logger.debug("stock inotify observer ({}): bursts are slower", exc)
     from watchdog.observers.inotify import InotifyObserver
@@ -218,17 +218,20 @@ def make_observer(mode: str, poll_interval_s: float) -> BaseObserver:
     return InotifyObserver(generate_full_events=True)
 
 
-def _indexed_inotify_observer() -> BaseObserver:
-    """watchdog's inotify observer with its move pairing made O(1) per event.
+def _linear_inotify_observer() -> BaseObserver:
+    """watchdog's inotify observer without IN_MOVED_FROM, and so without move pairing.
 
-    watchdog pairs IN_MOVED_FROM with IN_MOVED_TO through one FIFO of every event, searched
-    from the front twice for each IN_MOVED_TO, and holds each IN_MOVED_FROM there 0.5 s. In a
-    burst the FIFO grows to thousands of events and the searches make it quadratic (measured:
-    three quarters of the watcher thread's time, 60 us of GIL per dropped file); the hold made a
-    file dropped after one of our own claims wait half a second (trickle p50 502 ms). Here the
-    FIFO keeps its order, nothing waits, and unconsumed IN_MOVED_FROM events are also indexed by
-    cookie, so a pairing is a dict lookup. Moves stay paired whenever both halves are read in one
-    go (a folder renamed inside the inbox keeps its watches, as with watchdog's own grouper).
+    Our own claims move every file out of the inbox, so IN_MOVED_FROM was half of all events,
+    and we need none: the destination alone names a moved-in file. watchdog pairs moves through
+    one FIFO of every event, searched from the front for each IN_MOVED_TO even when nothing can
+    match, and holds each IN_MOVED_FROM there 0.5 s. In a burst the FIFO grew to thousands of
+    events and the searches made the watcher thread quadratic (measured: three quarters of its
+    time, 60 us of GIL per dropped file); the hold made a file dropped after one of our claims
+    wait half a second (trickle p50 502 ms). Here events go through in order, at once.
+
+    A folder renamed inside the inbox then arrives as an unpaired IN_MOVED_TO: watchdog re-adds
+    its watches under the new path (same inodes, same watch descriptors, so its events are
+    reported there; tested), warning that it overwrites them.
     """
     import os
     import warnings
@@ -236,60 +239,22 @@ def _indexed_inotify_observer() -> BaseObserver:
     from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT
     from watchdog.observers.inotify import InotifyFullEmitter, InotifyObserver, InotifyWatchGroup
     from watchdog.observers.inotify_c import InotifyConstants, Mask
-    from watchdog.observers.inotify_move_event_grouper import (
-        GroupedInotifyEvent,
-        InotifyMoveEventGrouper,
-        PathedInotifyEvent,
-    )
+    from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper, PathedInotifyEvent
 
-    class IndexedGrouper(InotifyMoveEventGrouper):
+    class InOrder(InotifyMoveEventGrouper):
         delay = 0.0
 
-        def __init__(self) -> None:
-            super().__init__()
-            self._from: dict[int, PathedInotifyEvent] = {}
-            self._index_lock = threading.Lock()
-
         def put_event(self, event: PathedInotifyEvent) -> None:
-            ev = event.ev
-            grouped: GroupedInotifyEvent = event
-            with self._index_lock:
-                if ev.is_moved_from:
-                    self._from[ev.cookie] = event
-                elif ev.is_moved_to:
-                    src = self._from.pop(ev.cookie, None)
-                    if src is not None:
-                        grouped = (src, event)  # its IN_MOVED_FROM, still queued, is skipped when read
-            self._queue.put(grouped)
-
-        def read_event(self) -> GroupedInotifyEvent | None:
-            while True:
-                e = self._queue.get()
-                if isinstance(e, PathedInotifyEvent) and e.ev.is_moved_from:
-                    with self._index_lock:
-                        if self._from.get(e.ev.cookie) is not e:
-                            continue  # paired: it went out with its IN_MOVED_TO
-                        del self._from[e.ev.cookie]
-                return e
+            self._queue.put(event)
 
         def get_queued_moved_from_event(self, cookie: int) -> PathedInotifyEvent | None:
-            with self._index_lock:
-                return self._from.get(cookie)
-
-        def discard_pending_events(self) -> None:
-            with self._index_lock:
-                self._from.clear()
-                super().discard_pending_events()
+            return None
 
     class Group(InotifyWatchGroup):
         def __post_init__(self) -> None:
-            self._move_event_grouper = IndexedGrouper()  # before the watches exist: no event is lost
+            self._move_event_grouper = InOrder()  # before the watches exist: no event is lost
             super().__post_init__()
 
-    # Our own claims move every file out of the inbox: IN_MOVED_FROM is half of all events, and
-    # we need none (the destination alone names a moved-in file). Without it a folder renamed
-    # inside the inbox arrives as an unpaired IN_MOVED_TO; watchdog then re-adds its watches
-    # under the new path (same inodes, same watch descriptors), warning that it overwrites them.
     warnings.filterwarnings("ignore", message="Callback with id .* already exists", category=RuntimeWarning)
 
     class Emitter(InotifyFullEmitter):
