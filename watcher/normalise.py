@@ -29,6 +29,9 @@ MNIST_STROKE = 2.8
 MIN_CONTRAST = 0.10
 
 
+_SQUARE3 = np.ones((3, 3), np.uint8)
+
+
 @dataclass(frozen=True)
 class Found:
     """Where the digit is in the working-resolution ink map."""
@@ -113,7 +116,8 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
         paper_map = cv2.dilate(smooth, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
         paper_map = cv2.blur(paper_map, (k, k))
         dark = 1.0 - g / np.maximum(paper_map, np.float32(0.05))
-    np.clip(dark, 0.0, 1.0, out=dark)
+    np.maximum(dark, np.float32(0.0), out=dark)  # np.clip, without its Python-level overhead
+    np.minimum(dark, np.float32(1.0), out=dark)
     peak = cv2.GaussianBlur(dark, (3, 3), 0).max() if side > 40 else dark.max()
     if float(peak) < MIN_CONTRAST:
         raise NoDigitFound("no digit found")
@@ -155,26 +159,11 @@ def _is_frame(comp: np.ndarray) -> bool:
     return bool(min(top, bottom, left, right) >= 0.75)
 
 
-def find_digit(ink: np.ndarray) -> Found:
-    """Pick the digit's strokes out of an ink map; raise NoDigitFound when there is none.
-
-    Components are found on a thresholded copy. Dropped: thin bands along the image edge (scanner
-    shadows, page edges), box frames that enclose other ink, and specks (small and away from the
-    digit). Kept: the component with most ink and every sizeable component near it, so a digit
-    drawn in separate strokes stays whole.
-    """
+def _candidates(ink: np.ndarray, labels: np.ndarray, stats: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """The components that may be digit: not a band along the image edge, not a frame round
+    other ink. All of them when every one looks like clutter."""
     h, w = ink.shape
-    u8 = (ink * 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    t = min(max(otsu / 255.0 * 0.6, 0.2), 0.5)
-    mask = (ink > t).astype(np.uint8)
-    if np.count_nonzero(mask) > 0.45 * mask.size:
-        raise NoDigitFound("no digit found")
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n <= 1:
-        raise NoDigitFound("no digit found")
-    # ink per component (a lone component, the common case, needs no weighing)
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n) if n > 2 else np.array([0.0, 1.0])
+    n = len(stats)
     keep = np.ones(n, bool)
     keep[0] = False
     for i in range(1, n):
@@ -194,7 +183,34 @@ def find_digit(ink: np.ndarray) -> Found:
             keep[i] = False  # a frame drawn round the digit
     if not keep.any():
         keep[1:] = True  # everything looked like clutter: better to read it than to drop it
-    cand = np.flatnonzero(keep)
+    return np.flatnonzero(keep)
+
+
+def find_digit(ink: np.ndarray) -> Found:
+    """Pick the digit's strokes out of an ink map; raise NoDigitFound when there is none.
+
+    Components are found on a thresholded copy. Dropped: thin bands along the image edge (scanner
+    shadows, page edges), box frames that enclose other ink, and specks (small and away from the
+    digit). Kept: the component with most ink and every sizeable component near it, so a digit
+    drawn in separate strokes stays whole.
+    """
+    h, w = ink.shape
+    u8 = (ink * 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    t = min(max(otsu / 255.0 * 0.6, 0.2), 0.5)
+    mask = (ink > t).astype(np.uint8)
+    if np.count_nonzero(mask) > 0.45 * mask.size:
+        raise NoDigitFound("no digit found")
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        raise NoDigitFound("no digit found")
+    if n == 2:
+        # one component, the common case: it is the digit whatever `_candidates` would say
+        # (dropped as clutter, it would be taken back), and needs no weighing
+        mass, cand = np.array([0.0, 1.0]), np.array([1])
+    else:
+        mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n)
+        cand = _candidates(ink, labels, stats, mass)
     main = int(cand[np.argmax(mass[cand])])
     x0, y0 = int(stats[main, 0]), int(stats[main, 1])
     x1, y1 = x0 + int(stats[main, 2]), y0 + int(stats[main, 3])
@@ -226,7 +242,7 @@ def find_digit(ink: np.ndarray) -> Found:
         # blob, a smudge or a stain (a bold 0, 6 or 8 keeps its holes and waists, a bold 1 is
         # long or leans and leaves its box half empty)
         raise NoDigitFound("no digit found")
-    keepmask = cv2.dilate(sel.astype(np.uint8), np.ones((3, 3), np.uint8))
+    keepmask = cv2.dilate(sel.astype(np.uint8), _SQUARE3)
     crop = ink[y0:y1, x0:x1] * keepmask
     return Found(ink=crop.astype(np.float32), box=(x0, y0, bw, bh), stroke=stroke)
 
