@@ -29,6 +29,10 @@ def test_an_answer_does_not_depend_on_batch_size_or_batch_mates(digits: tuple[np
     shuffled = clf.predict(x[::-1][-40:][::-1])  # the same 40 again, after other work
     assert np.array_equal(whole[:40], one_by_one) and np.array_equal(odd, whole[:37])
     assert np.array_equal(shuffled, whole[:40])
+    # a huge batch_max does not make huge interpreters: buckets stop at 512, bigger batches are sliced
+    big = M.load(M.SHIPPED_MODEL, max_batch=4096)
+    assert big.engine.buckets[-1] == 512  # type: ignore[attr-defined]
+    assert np.array_equal(big.predict(np.concatenate([x, x])), np.concatenate([whole, whole]))
 
 
 def test_served_file_reads_like_the_keras_network(digits: tuple[np.ndarray, np.ndarray]) -> None:

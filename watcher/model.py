@@ -95,7 +95,10 @@ class KerasEngine:
 class LiteEngine:
     """A LiteRT interpreter per batch-size bucket (1, 2, 4 ... max_batch), each allocated once:
     a batch is padded up to its bucket, so no call re-plans the graph, and a lone file runs as a
-    batch of one. An interpreter is not thread-safe: an engine serves one thread (the loop)."""
+    batch of one. Buckets stop at LARGEST (bigger batches run in slices of it: no faster, and
+    each bucket holds its activations). An interpreter is not thread-safe: one thread at a time."""
+
+    LARGEST = 512
 
     def __init__(self, content: bytes, threads: int, max_batch: int = 256) -> None:
         from ai_edge_litert.interpreter import Interpreter
@@ -117,7 +120,7 @@ class LiteEngine:
             it.allocate_tensors()
             self._its[b] = (it, inp["index"], it.get_output_details()[0]["index"])
             self.buckets.append(b)
-            if b >= max_batch:
+            if b >= min(max_batch, self.LARGEST):
                 break
             b *= 2
 

@@ -1,14 +1,20 @@
 """The decode pool: worker processes that read, decode and normalise claimed files.
 
 Why processes, not threads: `normalise` is many small NumPy and OpenCV calls that hold the GIL
-(about 70 us a 28x28 digit), so decode threads queued behind each other and behind the loop
+(about 55 us a 28x28 digit), so decode threads queued behind each other and behind the loop
 (measured: threads 3,000 files/s in a burst, the GIL busy all the time). In processes they run
 beside the loop, and a decoder that crashes on a poison file takes down a worker, not the
-daemon: the pool is rebuilt, the files of the broken chunk are retried one by one, and the one
-that crashes again gets an error row (`DecoderCrashed`) instead of crash-looping the service.
+daemon: the worker is replaced, the files it had not answered are retried one at a time, and
+the one that crashes it again gets an error row (`DecoderCrashed`) instead of crash-looping the
+service.
 
-Workers ignore SIGINT and SIGTERM: the daemon decides when they stop (after the batch in
-flight), so a Ctrl-C or systemd's stop signal to the whole group cannot break a batch.
+Each worker has its own pipe, not a shared queue: a worker that dies halfway through sending
+its answer then shows as end-of-file on its pipe. (With concurrent.futures' ProcessPoolExecutor
+the answer pipe is shared, so the half-sent answer left the daemon waiting for the rest
+forever: found by killing workers mid-burst.) Its pipe is also how a worker ends with the
+daemon, kill -9 included: the daemon's end closes, the worker reads end-of-file and exits.
+Workers ignore SIGINT and SIGTERM: the daemon decides when they stop (after the batch in flight),
+so a Ctrl-C or systemd's stop signal to the whole group cannot break a batch.
 """
 
 from __future__ import annotations
@@ -16,14 +22,12 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import select
 import signal
-import threading
-import time
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
 
 from loguru import logger
 
@@ -32,135 +36,163 @@ from watcher.errors import DecoderCrashed, FileFailure
 from watcher.pipeline import Prepared, prepare_all
 
 
-def _init_worker(daemon_pid: int) -> None:
+def _serve(conn: Connection, max_bytes: int, max_pixels: int) -> None:
+    """A worker: answer each list of paths with their prepared files, in order, until the
+    daemon's end of the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import cv2
 
     cv2.setNumThreads(1)  # one worker per core already; OpenCV's own threads would oversubscribe
-    threading.Thread(target=_end_with, args=(daemon_pid,), name="end-with-daemon", daemon=True).start()
-
-
-def _end_with(pid: int) -> None:
-    """End this worker when the daemon ends, however it ends. A worker's parent is the
-    forkserver, and it holds its own end of the task queue, so after a kill -9 of the daemon
-    nothing else would ever end it (measured: orphans stayed)."""
-    try:
-        fd = os.pidfd_open(pid)  # readable once that process has exited
-    except ProcessLookupError:
-        os._exit(0)
-    except (AttributeError, OSError):  # no pidfd (kernel < 5.3): look once a second
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                pass
-    select.select([fd], [], [])
-    os._exit(0)
-
-
-def _ready() -> int:
-    return os.getpid()
+    while True:
+        try:
+            paths = conn.recv()
+            conn.send(prepare_all(paths, max_bytes, max_pixels))
+        except (EOFError, OSError):
+            return
 
 
 class Abandoned(Exception):
-    """The pool broke while the daemon is stopping: the batch is left claimed, to be redone."""
+    """A worker died while the daemon is stopping: the batch is left claimed, to be redone."""
+
+
+@dataclass
+class Chunk:
+    """Some of a batch's paths, sent to one worker; its answer, or lost with the worker."""
+
+    paths: list[str]
+    worker: int
+    result: list[Prepared] | None = None
+    lost: bool = False
+
+
+@dataclass
+class Worker:
+    proc: Any  # multiprocessing's Process of the forkserver context
+    conn: Connection
+    outstanding: deque[Chunk] = field(default_factory=deque)  # sent, not answered yet, in order
 
 
 @dataclass
 class Pending:
-    """A batch's files being prepared: chunks of paths and their futures."""
+    """A batch's files being prepared."""
 
-    chunks: list[list[str]]
-    futures: list[Future[list[Prepared]]] = field(default_factory=list)
-    generation: int = 0  # of the pool they went to
+    chunks: list[Chunk]
 
 
 class DecodePool:
     def __init__(self, workers: int, max_bytes: int, max_pixels: int) -> None:
-        self.workers = workers
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
         self.stopping = False
-        self.generation = 0  # counts rebuilds
-        self._pool = self._new()
-
-    def _new(self) -> ProcessPoolExecutor:
-        # forkserver: workers fork from a clean process that has imported the decoders once,
-        # never from this threaded one (fork after threads can deadlock)
         # each worker is one thread by design: OpenBLAS's idle threads otherwise spin beside it
         # (measured: 125 us of CPU a file instead of 102). Read when the forkserver starts.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["watcher.pipeline"])
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(os.getpid(),))
+        # forkserver: workers fork from a clean process that has imported the decoders once,
+        # never from this threaded one (fork after threads can deadlock)
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["watcher.pipeline"])
+        self._workers = [self._start() for _ in range(workers)]
+        self._turn = 0
+
+    def _start(self) -> Worker:
+        mine, theirs = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(target=_serve, args=(theirs, self.max_bytes, self.max_pixels),
+                                 name="digit-watcher-decode", daemon=True)
+        proc.start()
+        theirs.close()  # the worker holds the only other end: its death is end-of-file here
+        return Worker(proc, mine)
 
     def warm(self) -> None:
-        """Start every worker now, so the first burst does not wait for them."""
-        for f in [self._pool.submit(_ready) for _ in range(self.workers)]:
-            f.result()
+        """Wait until every worker answers, so the first burst does not wait for them."""
+        for k in range(len(self._workers)):
+            self._await(self._send(k, []))
 
     def submit(self, paths: Sequence[str]) -> Pending:
         """Hand a batch to the workers in a few chunks (two per worker: one can start while the
-        other's result travels back)."""
-        step = max(8, -(-len(paths) // (2 * self.workers)))
-        chunks = [list(paths[i:i + step]) for i in range(0, len(paths), step)]
-        pending = Pending(chunks, generation=self.generation)
-        try:
-            pending.futures = [self._pool.submit(prepare_all, c, self.max_bytes, self.max_pixels) for c in chunks]
-        except BrokenProcessPool:
-            pending.futures = []  # collect() finds no futures and isolates every chunk
-        return pending
+        other's answer travels back)."""
+        n = len(self._workers)
+        step = max(8, -(-len(paths) // (2 * n)))
+        chunks = []
+        for i in range(0, len(paths), step):
+            chunks.append(self._send(self._turn % n, list(paths[i:i + step])))
+            self._turn += 1
+        return Pending(chunks)
 
     def collect(self, pending: Pending) -> list[Prepared]:
         """The prepared files, in order. A chunk whose worker died is retried file by file."""
         out: list[Prepared] = []
-        for k, chunk in enumerate(pending.chunks):
-            try:
-                if k >= len(pending.futures):
-                    raise BrokenProcessPool("not submitted")
-                out += pending.futures[k].result()
-            except BrokenProcessPool:
-                if pending.generation != self.generation:
-                    out += self._again(chunk)  # its pool broke over another chunk, already rebuilt
-                else:
-                    out += self._isolate(chunk)
+        for chunk in pending.chunks:
+            self._await(chunk)
+            out += chunk.result if chunk.result is not None else self._isolate(chunk.paths)
         return out
 
-    def _again(self, chunk: list[str]) -> list[Prepared]:
+    def _send(self, k: int, paths: list[str]) -> Chunk:
+        chunk = Chunk(paths, k)
+        w = self._workers[k]
         try:
-            return self._pool.submit(prepare_all, chunk, self.max_bytes, self.max_pixels).result()
-        except BrokenProcessPool:
-            return self._isolate(chunk)
+            w.conn.send(paths)
+            w.outstanding.append(chunk)
+        except OSError:
+            chunk.lost = True
+            self._died(k)
+        return chunk
 
-    def _isolate(self, chunk: list[str]) -> list[Prepared]:
-        if self.stopping:
-            raise Abandoned("decode worker ended while stopping")
-        logger.error("a decode worker died; retrying its {} file(s) one at a time", len(chunk))
-        self._rebuild()
-        out = []
-        for path in chunk:
+    def _await(self, chunk: Chunk) -> None:
+        """Read worker answers until `chunk` has its own (they come back in the order sent), or
+        until the worker turns out dead: then every chunk it had not answered is lost."""
+        w = self._workers[chunk.worker]
+        while chunk.result is None and not chunk.lost:
             try:
-                out += self._pool.submit(prepare_all, [path], self.max_bytes, self.max_pixels).result()
-            except BrokenProcessPool:
-                if self.stopping:
-                    raise Abandoned("decode worker ended while stopping") from None
-                logger.error("{}: the decoder crashed on this file", path)
-                out.append(Prepared(_sha(path, self.max_bytes), None, str(DecoderCrashed()), 0.0))
-                self._rebuild()
-        return out
+                answer = w.conn.recv()
+            except (EOFError, OSError):
+                self._died(chunk.worker)
+                return
+            w.outstanding.popleft().result = answer
 
-    def _rebuild(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._new()
-        self.generation += 1
+    def _died(self, k: int) -> None:
+        w = self._workers[k]
+        for c in w.outstanding:
+            c.lost = True
+        w.outstanding.clear()
+        w.conn.close()
+        w.proc.join(1.0)
+        logger.error("decode worker {} died ({}); starting another", w.proc.pid, _how(w.proc.exitcode))
+        self._workers[k] = self._start()
+
+    def _isolate(self, paths: list[str]) -> list[Prepared]:
+        if self.stopping:
+            raise Abandoned("a decode worker ended while stopping")
+        logger.error("a decode worker died; retrying its {} file(s) one at a time", len(paths))
+        out = []
+        for path in paths:
+            chunk = self._send(0, [path])
+            self._await(chunk)
+            if chunk.result is not None:
+                out += chunk.result
+                continue
+            if self.stopping:
+                raise Abandoned("a decode worker ended while stopping")
+            logger.error("{}: the decoder crashed on this file", path)
+            out.append(Prepared(_sha(path, self.max_bytes), None, str(DecoderCrashed()), 0.0))
+        return out
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Close every pipe (a worker then finishes what it was doing and exits); a worker that
+        has not gone within a few seconds is killed."""
+        for w in self._workers:
+            w.conn.close()
+        for w in self._workers:
+            w.proc.join(5.0)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join(1.0)
+
+
+def _how(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"signal {signal.Signals(-exitcode).name}"
+    return f"exit code {exitcode}"
 
 
 def _sha(path: str, max_bytes: int) -> str:
