@@ -51,7 +51,6 @@ class WorkFolder:
         self._ids = itertools.count()
         self._prefix = f"{time.time_ns():x}-{os.getpid():x}"
         self._copies: dict[str, Path] = {}
-        self._made: set[Path] = set()  # result folders known to exist
 
     # ---- claiming ------------------------------------------------------------------------------
 
@@ -94,17 +93,7 @@ class WorkFolder:
         overwriting an existing file (a numbered suffix is added instead)."""
         target = self.outbox / STATUS_DIRS[status] / claim.rel
         if not self.cross_fs:
-            if target.parent in self._made:
-                try:  # the common case: one rename, no mkdir
-                    rename_noreplace(claim.path, target)
-                    return target
-                except FileExistsError:
-                    pass  # a file of that name is there already: numbered below
-                except FileNotFoundError:
-                    self._made.discard(target.parent)  # the folder was removed meanwhile
-            moved = move_no_clobber(claim.path, target)
-            self._made.add(target.parent)
-            return moved
+            return move_no_clobber(claim.path, target)
         # Across filesystems the copy cannot be recognised by inode after a crash, so the
         # journal records where it is going before it gets there.
         done = self._copies.get(claim.id)
@@ -214,12 +203,20 @@ def rename_noreplace(src: Path, dst: Path) -> None:
 def move_no_clobber(src: Path, target: Path) -> Path:
     """Move src to target, or to target~N if that name is taken; one atomic rename, so a crash
     leaves the file either still at src or already in place. Both paths on one filesystem
-    (WorkFolder.finish handles the other case)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    (WorkFolder.finish handles the other case). The folder is made only when the rename says it
+    is missing: one syscall a file in the common case."""
     for cand in _candidates(target):
         try:
             rename_noreplace(src, cand)
         except FileExistsError:
             continue
+        except FileNotFoundError:
+            if target.parent.is_dir():
+                raise  # it is src that is missing
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                rename_noreplace(src, cand)
+            except FileExistsError:
+                continue
         return cand
     raise AssertionError("unreachable")
