@@ -41,7 +41,9 @@ def test_run_once_processes_what_is_there_and_exits_0(tmp_path: Path, mnist: dic
         if row["status"] != "error":
             assert 0.0 <= float(row["confidence"]) <= 1.0 and len(row["sha256"]) == 64 and row["model_version"]
     # the start-up line, a line per batch (counts), and one per failed file naming it and why
-    assert "ready:" in r.stderr and re.search(r"batch of \d+ in \d+ ms: \d+ ok, \d+ review, 1 failed", r.stderr)
+    # (how the 33 files fall into batches depends on when each settles, so no line is pinned to one)
+    assert "ready:" in r.stderr and re.search(r"batch of \d+ in \d+ ms: \d+ ok, \d+ review, \d+ failed", r.stderr)
+    assert re.search(r"stopped: processed=\d+ review=\d+ failed=1 ", r.stderr)
     assert "broken.png: error: corrupt" in r.stderr
 
 
