@@ -20,7 +20,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -180,15 +180,15 @@ def _machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}"
 
 
-def _test_probs(serving: Any, data: Mnist) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probabilities on the test split (a Keras model, or a served Classifier's predict)."""
-    xt, okt = normalise_many(data.x_test)
+def _test_probs(predict: Callable[[np.ndarray], np.ndarray], xt: np.ndarray, okt: np.ndarray) -> np.ndarray:
+    """Probabilities on the normalised test split (zeros where no digit was found)."""
     probs = np.zeros((len(xt), 10), np.float32)
-    if hasattr(serving, "save"):
-        probs[okt] = serving.predict(xt[okt][..., None], batch_size=1024, verbose=0)
-    else:
-        probs[okt] = serving(xt[okt])
-    return probs, okt, data.y_test.astype(np.int64)
+    probs[okt] = predict(xt[okt])
+    return probs
+
+
+def _keras_predict(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: np.asarray(model.predict(x[..., None], batch_size=1024, verbose=0))
 
 
 def train_member(data: Mnist, member: Member, out: Path, workers: int, limit: int | None = None,
@@ -225,7 +225,9 @@ def train_member(data: Mnist, member: Member, out: Path, workers: int, limit: in
     val_logits = np.asarray(core.predict(d["xv"][..., None], batch_size=1024, verbose=0))
     temperature = fit_temperature(val_logits, d["yv"])
     serving = M.with_temperature(core, temperature)
-    probs, okt, yt = _test_probs(serving, data)
+    xt, okt = normalise_many(data.x_test)
+    yt = data.y_test.astype(np.int64)
+    probs = _test_probs(_keras_predict(serving), xt, okt)
     out.parent.mkdir(parents=True, exist_ok=True)
     serving.save(out)
     result = TrainResult(
@@ -281,11 +283,13 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
                           for k, p in enumerate(paths)])
     xv, yv = validation(data, members[0].seed, workers, limit)
     val_probs = np.asarray(serving.predict(xv[..., None], batch_size=1024, verbose=0))
-    probs, okt, yt = _test_probs(serving, data)
+    xt, okt = normalise_many(data.x_test)  # once, for the Keras model and for its export
+    yt = data.y_test.astype(np.int64)
+    probs = _test_probs(_keras_predict(serving), xt, okt)
     out.parent.mkdir(parents=True, exist_ok=True)
     serving.save(out)
     served = export(out)
-    served_probs, _, _ = _test_probs(M.load(served, verify=False).predict, data)
+    served_probs = _test_probs(M.load(served, verify=False).predict, xt, okt)
     result = TrainResult(
         model=str(out), version=M.file_version(out), seed=members[0].seed, epochs=max(m.epochs for m in members),
         train_images=sum(int(r["train_images"]) for r in results),
