@@ -1,8 +1,9 @@
 """The daemon loop: intake -> claim -> prepare -> classify -> record -> move, one batch at a time.
 
-Threads, simply: watchdog's observer thread only notes paths; this loop (the main thread) owns
-claiming, the model, the CSV and the moves; a small thread pool decodes and normalises (OpenCV
-releases the GIL); a reloader thread prepares new models. Signals set a flag; the loop finishes
+Who does what: watchdog's observer thread only notes paths; this loop (the main thread) owns
+claiming, the CSV and the moves; worker processes (`workers`) read, decode, normalise and
+classify each batch in chunks; an inference thread classifies here only what the workers cannot
+(a Keras model); a reloader thread prepares new models. Signals set a flag; the loop finishes
 the batch in flight, then exits.
 
 Exactly once: a file's row is fsynced before the file leaves the work folder, and at start-up
@@ -28,20 +29,22 @@ from watcher import model as M
 from watcher.claim import Claim, WorkFolder
 from watcher.errors import FolderError
 from watcher.events import Intake, make_observer, scan, watch
-from watcher.pipeline import Prepared, classify, make_row
+from watcher.pipeline import Prepared, classify, make_row, needs_model
 from watcher.results import ResultsFile, Row, claims_recorded, now_iso
 from watcher.service import HttpEndpoint, Metrics, Notifier
 from watcher.settings import Settings
-from watcher.workers import Abandoned, DecodePool, Pending
+from watcher.workers import Abandoned, Model, Pending, WorkerPool
 
 STUCK_AFTER_S = 120.0  # /healthz fails when the loop has not come round for this long
 
 
 @dataclass
 class Batch:
-    """Claimed files on their way through: being prepared by the decode pool, then prepared."""
+    """Claimed files on their way through: being prepared (and, with a LiteRT model, classified)
+    by the workers, then prepared."""
 
     claims: list[Claim]
+    clf: M.Classifier  # the model in service when the batch was claimed: it answers for all of it
     pending: Pending | None = None
     prepared: list[Prepared] | None = None
     answers: list[tuple[int, float] | None] | None = None
@@ -82,7 +85,7 @@ class Daemon:
         self.intake = Intake(self.inbox, settings.settle_s)
         self.work = WorkFolder(self.inbox, self.outbox)
         self.sink = ResultsFile(self.outbox / "results.csv")
-        self.pool = DecodePool(settings.workers, settings.max_file_bytes, settings.max_pixels)
+        self.pool = WorkerPool(settings.workers, settings.max_file_bytes, settings.max_pixels, settings.batch_max)
         self.notify = Notifier()
         self.metrics = Metrics()
         self.metrics.set_model(classifier.version)
@@ -131,7 +134,7 @@ class Daemon:
         logger.info("digit-watcher starting: model {} ({}), inbox {}, outbox {}, watch {}",
                     self.clf.version, self.clf.path, self.inbox, self.outbox, self.s.watch_mode)
         self.recover()
-        self.pool.warm()
+        self.pool.warm(_model(self.clf))
         if not self.once:
             self.start_observer()
             if self.s.metrics:
@@ -252,7 +255,7 @@ class Daemon:
                     timeout = min(timeout, max(0.0, next_check - time.monotonic()))
                 self.intake.wake.wait(timeout)
             except Abandoned:
-                break  # stopping, and the decode pool is gone: what is claimed is redone at the next start
+                break  # stopping, and the worker pool is gone: what is claimed is redone at the next start
             except OSError as exc:
                 # the outbox is unwritable or the disk is full: claim nothing new, keep what we
                 # have claimed, try again with backoff
@@ -291,23 +294,26 @@ class Daemon:
         return self.start(claims), next_check
 
     def start(self, claims: list[Claim]) -> Batch:
-        """Read, decode and normalise in the decode pool; the loop meanwhile classifies the batch before."""
-        return Batch(claims, pending=self.pool.submit([str(c.path) for c in claims]), t0=time.perf_counter())
+        """Read, decode, normalise and classify in the workers; the loop meanwhile records the
+        batch before."""
+        pending = self.pool.submit([str(c.path) for c in claims], _model(self.clf))
+        return Batch(claims, self.clf, pending=pending, t0=time.perf_counter())
 
     def classify(self, b: Batch) -> None:
-        """Classify batch `b` in the inference thread while the batch before it is recorded here;
-        then `b` is the one waiting to be recorded."""
+        """Collect batch `b` from the workers, classify what they did not (everything, for a Keras
+        model) in the inference thread while the batch before it is recorded here; then `b` is
+        the one waiting to be recorded."""
         if b.prepared is None:
             assert b.pending is not None
             b.prepared = self.pool.collect(b.pending)
-        b.version = self.clf.version
-        answers = self.infer.submit(classify, b.prepared, self.clf.predict)
+        b.version = b.clf.version
+        answers = self.infer.submit(classify, b.prepared, b.clf.predict) if needs_model(b.prepared) else None
         done, self.classified = self.classified, None
         try:
             if done is not None:
                 self.record(done)
         finally:
-            b.answers = answers.result()
+            b.answers = answers.result() if answers is not None else [p.answer for p in b.prepared]
             self.classified = b
 
     def record(self, b: Batch) -> None:
@@ -402,6 +408,11 @@ class Daemon:
 
     def _reload_result(self, ok: bool, what: str) -> None:
         self.metrics.reloads.labels("ok" if ok else "rejected").inc()
+
+
+def _model(clf: M.Classifier) -> Model | None:
+    """What the workers need to classify with `clf`: None when it is not a LiteRT model."""
+    return Model(clf.version, clf.content) if clf.content is not None else None
 
 
 def install_signal_handlers(d: Daemon) -> None:

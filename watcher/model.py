@@ -145,6 +145,7 @@ class Classifier:
     version: str
     path: Path
     engine: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    content: bytes | None = field(default=None, repr=False)  # a LiteRT file's bytes: workers can serve it
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
@@ -169,9 +170,9 @@ def smoke_batch() -> tuple[np.ndarray, np.ndarray]:
     return np.stack(xs), np.arange(10)
 
 
-def _load_lite(p: Path, threads: int, max_batch: int) -> LiteEngine:
+def _load_lite(p: Path, content: bytes, threads: int, max_batch: int) -> LiteEngine:
     try:
-        return LiteEngine(p.read_bytes(), threads, max_batch)
+        return LiteEngine(content, threads, max_batch)
     except ValueError as exc:  # the shape checks, and LiteRT's own for a file that is no model
         raise ModelError(f"model {p}: {exc}") from exc
     except Exception as exc:  # any load failure is a bad model file
@@ -209,11 +210,18 @@ def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: 
     if p.suffix not in SUFFIXES:
         raise ModelError(f"model {p} is neither a .tflite nor a .keras file")
     engine: Callable[[np.ndarray], np.ndarray]
+    content = None
     if p.suffix == ".tflite":
-        engine = _load_lite(p, threads or os.cpu_count() or 1, max_batch)
+        try:
+            content = p.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read model {p}: {exc.strerror}") from exc
+        engine = _load_lite(p, content, threads or os.cpu_count() or 1, max_batch)
+        version = f"{p.stem}-{hashlib.sha256(content).hexdigest()[:12]}"  # of the very bytes served
     else:
         engine = _load_keras(p)
-    clf = Classifier(version=file_version(p), path=p, engine=engine)
+        version = file_version(p)
+    clf = Classifier(version=version, path=p, engine=engine, content=content)
     if verify:
         x, y = smoke_batch()
         probs = clf.predict(x)

@@ -24,9 +24,10 @@ Predict = Callable[[np.ndarray], np.ndarray]
 @dataclass
 class Prepared:
     sha256: str
-    x: np.ndarray | None  # 28x28 ink map, or None on failure
-    error: str  # empty when x is set
+    x: np.ndarray | None  # 28x28 ink map; None on failure, or once classified
+    error: str  # empty unless it failed
     seconds: float
+    answer: tuple[int, float] | None = None  # (digit, confidence), once classified
 
 
 def prepare(path: str | bytes, max_bytes: int, max_pixels: int) -> Prepared:
@@ -52,15 +53,26 @@ def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int) -
 
 
 def classify(prepared: Sequence[Prepared], predict: Predict) -> list[tuple[int, float] | None]:
-    """One model call for the whole batch; None for files that failed before classification."""
+    """(digit, confidence) for each file, None for files that failed before classification.
+    Files already classified (by a worker) keep their answer; the rest go through one model call."""
     idx = [i for i, p in enumerate(prepared) if p.x is not None]
-    out: list[tuple[int, float] | None] = [None] * len(prepared)
+    out = [p.answer for p in prepared]
     if idx:
         probs = predict(np.stack([prepared[i].x for i in idx]))  # type: ignore[misc]
         digits = probs.argmax(1)
         for k, i in enumerate(idx):
             out[i] = (int(digits[k]), float(probs[k, digits[k]]))
     return out
+
+
+def classify_in_place(prepared: Sequence[Prepared], predict: Predict) -> None:
+    """Classify, keeping only the answers: what a worker sends back is then a few bytes a file."""
+    for p, a in zip(prepared, classify(prepared, predict), strict=True):
+        p.answer, p.x = a, None
+
+
+def needs_model(prepared: Sequence[Prepared]) -> bool:
+    return any(p.x is not None for p in prepared)
 
 
 def make_row(rel: str, claim_id: str, p: Prepared, answer: tuple[int, float] | None, review_below: float,

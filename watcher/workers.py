@@ -1,4 +1,4 @@
-"""The decode pool: worker processes that read, decode and normalise claimed files.
+"""The worker pool: processes that read, decode, normalise and classify claimed files.
 
 Why processes, not threads: `normalise` is many small NumPy and OpenCV calls that hold the GIL
 (about 55 us a 28x28 digit), so decode threads queued behind each other and behind the loop
@@ -7,6 +7,14 @@ beside the loop, and a decoder that crashes on a poison file takes down a worker
 daemon: the worker is replaced, the files it had not answered are retried one at a time, and
 the one that crashes it again gets an error row (`DecoderCrashed`) instead of crash-looping the
 service.
+
+Each worker also classifies its share of a batch, with its own single-threaded LiteRT
+interpreter: one thread per core is the cheapest way to run the network (48 us an image on one
+thread, 57 us of CPU on two, measured), and only answers cross the pipe, not 28x28 float maps.
+The daemon sends each worker the model bytes once per model version, ahead of the first files it
+is to classify with them, so a model swap never mixes versions within a batch. A model the
+daemon serves with Keras (a .keras file) is not sent: the files come back normalised and the
+daemon classifies them itself.
 
 Each worker has its own pipe, not a shared queue: a worker that dies halfway through sending
 its answer then shows as end-of-file on its pipe. (With concurrent.futures' ProcessPoolExecutor
@@ -24,32 +32,71 @@ import multiprocessing
 import os
 import signal
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+import numpy as np
 from loguru import logger
 
 from watcher import decode
 from watcher.errors import DecoderCrashed, FileFailure
-from watcher.pipeline import Prepared, prepare_all
+from watcher.pipeline import Prepared, classify_in_place, prepare_all
 
 
-def _serve(conn: Connection, max_bytes: int, max_pixels: int) -> None:
-    """A worker: answer each list of paths with their prepared files, in order, until the
-    daemon's end of the pipe closes."""
+@dataclass
+class Model:
+    """A served model, as workers get it: its version and the bytes of its LiteRT file."""
+
+    version: str
+    content: bytes
+
+
+@dataclass
+class Job:
+    """Files for one worker, and the model version to classify them with (None: do not)."""
+
+    paths: list[str]
+    version: str | None
+
+
+def _serve(conn: Connection, max_bytes: int, max_pixels: int, max_batch: int) -> None:
+    """A worker: answer each Job with its prepared files, in order, until the daemon's end of
+    the pipe closes. A Model message replaces the model it classifies with."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import cv2
 
     cv2.setNumThreads(1)  # one worker per core already; OpenCV's own threads would oversubscribe
+    engine: Callable[[np.ndarray], np.ndarray] | None = None
+    version: str | None = None
     while True:
         try:
-            paths = conn.recv()
-            conn.send(prepare_all(paths, max_bytes, max_pixels))
+            msg = conn.recv()
+            if isinstance(msg, Model):
+                engine, version = _engine(msg.content, max_batch), msg.version
+                continue
+            prepared = prepare_all(msg.paths, max_bytes, max_pixels)
+            if msg.version is not None and msg.version == version and engine is not None:
+                classify_in_place(prepared, engine)
+            conn.send(prepared)  # anything left unclassified is classified by the daemon
         except (EOFError, OSError):
             return
+
+
+def _engine(content: bytes, max_batch: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A one-thread interpreter for this worker, warmed; None if it cannot be built here (the
+    daemon then classifies this worker's files: slower, never wrong)."""
+    from watcher.model import LiteEngine
+
+    try:
+        engine = LiteEngine(content, threads=1, max_batch=max_batch)
+        for b in engine.buckets:
+            engine(np.zeros((b, 28, 28, 1), np.float32))
+    except Exception:
+        return None
+    return lambda x: engine(x.reshape(-1, 28, 28, 1))
 
 
 class Abandoned(Exception):
@@ -62,6 +109,7 @@ class Chunk:
 
     paths: list[str]
     worker: int
+    model: Model | None
     result: list[Prepared] | None = None
     lost: bool = False
 
@@ -71,18 +119,23 @@ class Worker:
     proc: Any  # multiprocessing's Process of the forkserver context
     conn: Connection
     outstanding: deque[Chunk] = field(default_factory=deque)  # sent, not answered yet, in order
+    model: str | None = None  # the model version it was last sent
 
 
 @dataclass
 class Pending:
-    """A batch's files being prepared."""
+    """A batch's files being prepared (and classified, when `model` is set)."""
 
     chunks: list[Chunk]
+    model: Model | None
 
 
-class DecodePool:
-    def __init__(self, workers: int, max_bytes: int, max_pixels: int) -> None:
+class WorkerPool:
+    def __init__(self, workers: int, max_bytes: int, max_pixels: int, batch_max: int) -> None:
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
+        self.n = workers
+        # the largest share of a batch one worker gets (see submit): its interpreter's top bucket
+        self.max_chunk = self._step(batch_max)
         self.stopping = False
         # each worker is one thread by design: OpenBLAS's idle threads otherwise spin beside it
         # (measured: 125 us of CPU a file instead of 102). Read when the forkserver starts.
@@ -97,41 +150,47 @@ class DecodePool:
 
     def _start(self) -> Worker:
         mine, theirs = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_serve, args=(theirs, self.max_bytes, self.max_pixels),
+        proc = self._ctx.Process(target=_serve, args=(theirs, self.max_bytes, self.max_pixels, self.max_chunk),
                                  name="digit-watcher-decode", daemon=True)
         proc.start()
         theirs.close()  # the worker holds the only other end: its death is end-of-file here
         return Worker(proc, mine)
 
-    def warm(self) -> None:
-        """Wait until every worker answers, so the first burst does not wait for them."""
+    def warm(self, model: Model | None) -> None:
+        """Wait until every worker answers (with the model loaded), so the first burst does not
+        wait for them."""
         for k in range(len(self._workers)):
-            self._await(self._send(k, []))
+            self._await(self._send(k, [], model))
 
-    def submit(self, paths: Sequence[str]) -> Pending:
+    def _step(self, n: int) -> int:
+        return max(8, -(-n // (2 * self.n)))
+
+    def submit(self, paths: Sequence[str], model: Model | None) -> Pending:
         """Hand a batch to the workers in a few chunks (two per worker: one can start while the
-        other's answer travels back)."""
-        n = len(self._workers)
-        step = max(8, -(-len(paths) // (2 * n)))
+        other's answer travels back); with `model`, the workers classify them too."""
+        step = self._step(len(paths))
         chunks = []
         for i in range(0, len(paths), step):
-            chunks.append(self._send(self._turn % n, list(paths[i:i + step])))
+            chunks.append(self._send(self._turn % self.n, list(paths[i:i + step]), model))
             self._turn += 1
-        return Pending(chunks)
+        return Pending(chunks, model)
 
     def collect(self, pending: Pending) -> list[Prepared]:
         """The prepared files, in order. A chunk whose worker died is retried file by file."""
         out: list[Prepared] = []
         for chunk in pending.chunks:
             self._await(chunk)
-            out += chunk.result if chunk.result is not None else self._isolate(chunk.paths)
+            out += chunk.result if chunk.result is not None else self._isolate(chunk.paths, chunk.model)
         return out
 
-    def _send(self, k: int, paths: list[str]) -> Chunk:
-        chunk = Chunk(paths, k)
+    def _send(self, k: int, paths: list[str], model: Model | None) -> Chunk:
+        chunk = Chunk(paths, k, model)
         w = self._workers[k]
         try:
-            w.conn.send(paths)
+            if model is not None and w.model != model.version:
+                w.conn.send(model)
+                w.model = model.version
+            w.conn.send(Job(paths, model.version if model else None))
             w.outstanding.append(chunk)
         except OSError:
             chunk.lost = True
@@ -157,22 +216,22 @@ class DecodePool:
         w.outstanding.clear()
         w.conn.close()
         w.proc.join(1.0)
-        logger.error("decode worker {} died ({}); starting another", w.proc.pid, _how(w.proc.exitcode))
+        logger.error("worker {} died ({}); starting another", w.proc.pid, _how(w.proc.exitcode))
         self._workers[k] = self._start()
 
-    def _isolate(self, paths: list[str]) -> list[Prepared]:
+    def _isolate(self, paths: list[str], model: Model | None) -> list[Prepared]:
         if self.stopping:
-            raise Abandoned("a decode worker ended while stopping")
-        logger.error("a decode worker died; retrying its {} file(s) one at a time", len(paths))
+            raise Abandoned("a worker ended while stopping")
+        logger.error("a worker died; retrying its {} file(s) one at a time", len(paths))
         out = []
         for path in paths:
-            chunk = self._send(0, [path])
+            chunk = self._send(0, [path], model)
             self._await(chunk)
             if chunk.result is not None:
                 out += chunk.result
                 continue
             if self.stopping:
-                raise Abandoned("a decode worker ended while stopping")
+                raise Abandoned("a worker ended while stopping")
             logger.error("{}: the decoder crashed on this file", path)
             out.append(Prepared(_sha(path, self.max_bytes), None, str(DecoderCrashed()), 0.0))
         return out

@@ -1,0 +1,49 @@
+"""The worker pool on its own: real processes, real files, the shipped model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_digits
+from watcher import model as M
+from watcher.normalise import normalise
+from watcher.workers import Model, WorkerPool
+
+
+@pytest.fixture
+def pool() -> Iterator[WorkerPool]:
+    p = WorkerPool(2, 10_000_000, 10_000_000, batch_max=64)
+    yield p
+    p.shutdown()
+
+
+def test_workers_classify_as_the_daemon_would(tmp_path: Path, mnist: dict[str, np.ndarray], pool: WorkerPool) -> None:
+    names = write_digits(tmp_path, mnist["x_test"][:100])
+    (tmp_path / "junk.png").write_bytes(b"not an image at all")
+    paths = [str(tmp_path / n) for n in names] + [str(tmp_path / "junk.png")]
+    clf = M.load(M.SHIPPED_MODEL)
+    assert clf.content is not None
+    pool.warm(Model(clf.version, clf.content))
+    got = pool.collect(pool.submit(paths, Model(clf.version, clf.content)))
+    assert len(got) == 101
+    # only answers come back, and they are the in-process model's (one thread there, two here)
+    probs = clf.predict(np.stack([normalise(255 - im) for im in mnist["x_test"][:100]]))
+    for p, pr in zip(got[:100], probs, strict=True):
+        assert p.x is None and p.error == "" and p.answer is not None
+        assert p.answer[0] == int(pr.argmax()) and abs(p.answer[1] - float(pr.max())) < 1e-6
+    assert np.mean([p.answer[0] for p in got[:100] if p.answer] == mnist["y_test"][:100]) >= 0.98
+    assert got[100].answer is None and got[100].x is None and "not an image" in got[100].error
+
+
+def test_without_a_model_or_with_one_they_cannot_load_files_come_back_to_be_classified(
+        tmp_path: Path, mnist: dict[str, np.ndarray], pool: WorkerPool) -> None:
+    names = write_digits(tmp_path, mnist["x_test"][:20])
+    paths = [str(tmp_path / n) for n in names]
+    for model in (None, Model("broken-1", b"TFL3 this is no model")):
+        got = pool.collect(pool.submit(paths, model))
+        assert all(p.answer is None and p.x is not None for p in got)
+        assert np.array_equal(got[3].x, normalise(255 - mnist["x_test"][3]))
