@@ -46,6 +46,32 @@ def test_served_file_reads_like_the_keras_network(digits: tuple[np.ndarray, np.n
     assert lite.version.startswith("digits-") and lite.version != keras_.version
 
 
+def test_the_cascade_gives_the_ensembles_answer_and_skips_the_second_network_when_sure(
+        digits: tuple[np.ndarray, np.ndarray]) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    x, y = digits
+    content = M.SHIPPED_MODEL.read_bytes()
+    it = Interpreter(model_content=content)
+    assert {"serving_default", "member0", "member1"} <= set(it.get_signature_list())
+
+    def graph(key: str) -> np.ndarray:
+        out = it.get_signature_runner(key)(digit=x[..., None])
+        return np.asarray(next(iter(out.values())))
+
+    whole, first = graph("serving_default"), graph("member0")
+    both = M.LiteEngine(content, threads=1, max_batch=64, second_below=1.0)
+    assert both.members == ["member0", "member1"]
+    assert np.abs(both(x[..., None]) - whole).max() < 1e-6  # every member, every image: the exported ensemble
+    cascade = M.LiteEngine(content, threads=1, max_batch=64, second_below=0.999)(x[..., None])
+    sure = first.max(1) >= 0.999
+    assert 0.5 < sure.mean() < 1.0
+    assert np.array_equal(cascade[sure], first[sure])  # the first network alone where it is sure
+    assert np.abs(cascade[~sure] - whole[~sure]).max() < 1e-6  # the ensemble's answer elsewhere
+    assert np.array_equal(cascade.argmax(1), whole.argmax(1))
+    assert (cascade.argmax(1) == y).mean() >= 0.99
+
+
 def test_a_bad_model_file_is_named_and_refused(tmp_path: Path) -> None:
     bad = tmp_path / "junk.tflite"
     bad.write_bytes(b"TFL3 not really" * 50)
@@ -66,3 +92,4 @@ def test_export_writes_a_file_that_loads_and_matches_the_shipped_one(tmp_path: P
     assert out.stat().st_mode & 0o044  # readable by the service user: not mkstemp's 0600
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
     assert np.allclose(M.load(out).predict(x), M.load(M.SHIPPED_MODEL).predict(x), atol=1e-4)
+    assert out.read_bytes() == M.SHIPPED_MODEL.read_bytes()  # `train` reproduces the served file exactly

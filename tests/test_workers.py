@@ -27,8 +27,8 @@ def test_workers_classify_as_the_daemon_would(tmp_path: Path, mnist: dict[str, n
     paths = [str(tmp_path / n) for n in names] + [str(tmp_path / "junk.png")]
     clf = M.load(M.SHIPPED_MODEL)
     assert clf.content is not None
-    pool.warm(Model(clf.version, clf.content))
-    got = pool.collect(pool.submit(paths, Model(clf.version, clf.content)))
+    pool.warm(Model.serving(clf))
+    got = pool.collect(pool.submit(paths, Model.serving(clf)))
     assert len(got) == 101
     # only answers come back, and they are the in-process model's (one thread there, two here)
     probs = clf.predict(np.stack([normalise(255 - im) for im in mnist["x_test"][:100]]))
@@ -43,7 +43,8 @@ def test_without_a_model_or_with_one_they_cannot_load_files_come_back_to_be_clas
         tmp_path: Path, mnist: dict[str, np.ndarray], pool: WorkerPool) -> None:
     names = write_digits(tmp_path, mnist["x_test"][:20])
     paths = [str(tmp_path / n) for n in names]
-    for model in (None, Model("broken-1", b"TFL3 this is no model")):
+    for model in (None, Model("broken-1", b"TFL3 this is no model", 1.0)):
         got = pool.collect(pool.submit(paths, model))
         assert all(p.answer is None and p.x is not None for p in got)
-        assert np.array_equal(got[3].x, normalise(255 - mnist["x_test"][3]))
+        x = got[3].x
+        assert x is not None and np.array_equal(x, normalise(255 - mnist["x_test"][3]))

@@ -43,7 +43,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     from watcher import model as M
     from watcher.daemon import Daemon, install_signal_handlers
 
-    clf = M.load(M.newest_version(s.model_path), threads=s.threads, max_batch=s.batch_max)
+    clf = M.load(M.newest_version(s.model_path), threads=s.threads, max_batch=s.batch_max,
+                 second_below=s.second_opinion_below)
     d = Daemon(s, clf, once=a.once)
     install_signal_handlers(d)
     return d.run()
@@ -65,7 +66,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from watcher.pipeline import classify, make_row, prepare_all
     from watcher.results import HEADER, encode_rows
 
-    clf = M.load(M.newest_version(s.model_path), verify=False, threads=s.threads)
+    clf = M.load(M.newest_version(s.model_path), verify=False, threads=s.threads, second_below=s.second_opinion_below)
     paths = [str(p) for p in a.files]
     prepared = prepare_all(paths, s.max_file_bytes, s.max_pixels)
     answers = classify(prepared, clf.predict)
@@ -111,7 +112,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from watcher.settings import load
 
     s = load(a.config, model=a.model)
-    clf = M.load(M.newest_version(s.model_path), verify=False, threads=s.threads)
+    clf = M.load(M.newest_version(s.model_path), verify=False, threads=s.threads, second_below=s.second_opinion_below)
     threshold = s.review_threshold if a.threshold is None else a.threshold
     if a.labels is not None:
         rep, x, probs, found, labels = E.evaluate_folder(clf, a.labels, threshold)

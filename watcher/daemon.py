@@ -134,7 +134,7 @@ class Daemon:
         logger.info("digit-watcher starting: model {} ({}), inbox {}, outbox {}, watch {}",
                     self.clf.version, self.clf.path, self.inbox, self.outbox, self.s.watch_mode)
         self.recover()
-        self.pool.warm(_model(self.clf))
+        self.pool.warm(Model.serving(self.clf))
         if not self.once:
             self.start_observer()
             if self.s.metrics:
@@ -142,7 +142,8 @@ class Daemon:
                 self.http.start()
                 logger.info("metrics on http://{}:{}/metrics", self.s.metrics_host, self.http.port)
             self.reloader = M.Reloader(self.s.model_path, self.clf, self.s.model_poll_s, self._reload_result,
-                                       threads=self.s.threads, max_batch=self.s.batch_max)
+                                       threads=self.s.threads, max_batch=self.s.batch_max,
+                                       second_below=self.s.second_opinion_below)
             self.reloader.start()
         found = scan(self.inbox, self.intake)
         logger.info("ready: {} file(s) already in the inbox{}", found, "" if self.once else ", watching for more")
@@ -296,7 +297,7 @@ class Daemon:
     def start(self, claims: list[Claim]) -> Batch:
         """Read, decode, normalise and classify in the workers; the loop meanwhile records the
         batch before."""
-        pending = self.pool.submit([str(c.path) for c in claims], _model(self.clf))
+        pending = self.pool.submit([str(c.path) for c in claims], Model.serving(self.clf))
         return Batch(claims, self.clf, pending=pending, t0=time.perf_counter())
 
     def classify(self, b: Batch) -> None:
@@ -307,13 +308,22 @@ class Daemon:
             assert b.pending is not None
             b.prepared = self.pool.collect(b.pending)
         b.version = b.clf.version
-        answers = self.infer.submit(classify, b.prepared, b.clf.predict) if needs_model(b.prepared) else None
         done, self.classified = self.classified, None
+        if not needs_model(b.prepared):
+            # the workers classified it: record it now (the next batch is in the workers already)
+            b.answers = [p.answer for p in b.prepared]
+            self.classified = b  # recorded below; kept for later if recording the one before fails
+            if done is not None:
+                self.record(done)
+            self.classified = None
+            self.record(b)
+            return
+        answers = self.infer.submit(classify, b.prepared, b.clf.predict)
         try:
             if done is not None:
                 self.record(done)
         finally:
-            b.answers = answers.result() if answers is not None else [p.answer for p in b.prepared]
+            b.answers = answers.result()
             self.classified = b
 
     def record(self, b: Batch) -> None:
@@ -408,11 +418,6 @@ class Daemon:
 
     def _reload_result(self, ok: bool, what: str) -> None:
         self.metrics.reloads.labels("ok" if ok else "rejected").inc()
-
-
-def _model(clf: M.Classifier) -> Model | None:
-    """What the workers need to classify with `clf`: None when it is not a LiteRT model."""
-    return Model(clf.version, clf.content) if clf.content is not None else None
 
 
 def install_signal_handlers(d: Daemon) -> None:

@@ -3,6 +3,10 @@
 The graph is unchanged; its weights are stored as int8 (dynamic-range quantisation: activations
 are quantised per image at run time, so an image's answer does not depend on its batch-mates).
 No calibration data is needed, so the export is a pure function of the .keras file.
+
+An ensemble is exported with one signature per member beside the whole (`serving_default`), the
+weights stored once: the engine can then run the first member alone and consult the others
+only when it is unsure (see `model.LiteEngine`).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from watcher.errors import ModelError
 
@@ -22,14 +27,28 @@ def tflite_bytes(keras_path: Path, quantize: bool = True) -> bytes:
         m = keras.models.load_model(keras_path, safe_mode=True, compile=False)
     except Exception as exc:
         raise ModelError(f"cannot load model {keras_path}: {type(exc).__name__}: {exc}") from exc
+    spec = tf.TensorSpec((None, 28, 28, 1), tf.float32, name="digit")
+    archive = keras.export.ExportArchive()
+    archive.track(m)
+    archive.add_endpoint(name="serving_default", fn=lambda digit: m(digit, training=False), input_signature=[spec])
+    members = [layer for layer in m.layers if isinstance(layer, keras.Model)]
+    if len(members) > 1:  # an ensemble: each member on its own too, for `model.LiteEngine`'s cascade
+        for k, net in enumerate(members):
+            archive.add_endpoint(name=f"member{k}", fn=_call(net), input_signature=[spec])
     with tempfile.TemporaryDirectory(prefix="digit-watcher-export-") as tmp:
         saved = Path(tmp) / "saved_model"
-        m.export(str(saved), format="tf_saved_model", verbose=False,
-                 input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32, name="digit")])
-        conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        archive.write_out(str(saved), verbose=False)
+        keys = ["serving_default"]
+        if len(members) > 1:
+            keys += [f"member{k}" for k in range(len(members))]
+        conv = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=keys)
         if quantize:
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
         return bytes(conv.convert())
+
+
+def _call(net: Any) -> Any:
+    return lambda digit: net(digit, training=False)
 
 
 def export(keras_path: Path, out: Path | None = None, quantize: bool = True) -> Path:

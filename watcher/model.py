@@ -29,6 +29,8 @@ MODELS = Path(__file__).resolve().parent / "models"
 SHIPPED_KERAS = MODELS / "digits.keras"  # the trained network, as `train` writes it
 SHIPPED_MODEL = MODELS / "digits.tflite"  # the same, exported for serving: what the daemon runs
 SUFFIXES = (".tflite", ".keras")
+#: LiteEngine's cascade: an ensemble's further members are consulted below this confidence of its first
+SECOND_BELOW = 0.999
 
 def build(seed: int = 0) -> Any:
     """Three conv stages (two 3x3 convs each, batch norm, ReLU), max-pooling between them, and a
@@ -96,29 +98,58 @@ class LiteEngine:
     """A LiteRT interpreter per batch-size bucket (1, 2, 4 ... max_batch), each allocated once:
     a batch is padded up to its bucket, so no call re-plans the graph, and a lone file runs as a
     batch of one. Buckets stop at LARGEST (bigger batches run in slices of it: no faster, and
-    each bucket holds its activations). An interpreter is not thread-safe: one thread at a time."""
+    each bucket holds its activations). An interpreter is not thread-safe: one thread at a time.
+
+    An ensemble exported with a signature per member (`export`) runs as a cascade: the first
+    member reads every image, and the others are consulted only for images it reads with less
+    confidence than `second_below`; those get the members' average, exactly as the whole
+    ensemble would give it. At 0.999 the second member runs for about 1 image in 5 of MNIST's
+    test split, with the same answers on MNIST, the scans and wild-dev, and calibration as good
+    (measured: README). `second_below` >= 1 runs every member for every image."""
 
     LARGEST = 512
 
-    def __init__(self, content: bytes, threads: int, max_batch: int = 256) -> None:
+    def __init__(self, content: bytes, threads: int, max_batch: int = 256, second_below: float = 1.0) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         probe = Interpreter(model_content=content, num_threads=1)
-        shape_in = tuple(int(v) for v in probe.get_input_details()[0]["shape_signature"])
-        shape_out = tuple(int(v) for v in probe.get_output_details()[0]["shape_signature"])
-        if len(probe.get_input_details()) != 1 or shape_in[1:] != (28, 28, 1) or shape_in[0] not in (-1, 1):
+        signatures = probe.get_signature_list()
+        members: list[str] = []
+        while f"member{len(members)}" in signatures:
+            members.append(f"member{len(members)}")
+        self.members = members if len(members) > 1 else []
+        self.second_below = second_below
+        if self.members:
+            ins = [probe.get_signature_runner(k).get_input_details() for k in self.members]
+            outs = [probe.get_signature_runner(k).get_output_details() for k in self.members]
+            if any(len(d) != 1 for d in ins + outs):
+                raise ValueError("a member signature does not take one input and give one output")
+            shape_in = tuple(int(v) for v in next(iter(ins[0].values()))["shape_signature"])
+            shape_out = tuple(int(v) for v in next(iter(outs[0].values()))["shape_signature"])
+        else:
+            if len(probe.get_input_details()) != 1:
+                raise ValueError("it takes more than one input")
+            shape_in = tuple(int(v) for v in probe.get_input_details()[0]["shape_signature"])
+            shape_out = tuple(int(v) for v in probe.get_output_details()[0]["shape_signature"])
+        if shape_in[1:] != (28, 28, 1) or shape_in[0] not in (-1, 1):
             raise ValueError(f"it takes input {shape_in}, expected (N, 28, 28, 1)")
         if shape_out[1:] != (10,):
             raise ValueError(f"it gives output {shape_out}, expected (N, 10)")
         self.buckets: list[int] = []
-        self._its: dict[int, tuple[Any, int, int]] = {}
+        self._its: dict[int, Any] = {}
+        self._runners: dict[int, list[Any]] = {}
         b = 1
         while True:
             it = Interpreter(model_content=content, num_threads=threads)
-            inp = it.get_input_details()[0]
-            it.resize_tensor_input(inp["index"], [b, 28, 28, 1], strict=True)
-            it.allocate_tensors()
-            self._its[b] = (it, inp["index"], it.get_output_details()[0]["index"])
+            if self.members:
+                self._runners[b] = [it.get_signature_runner(k) for k in self.members]
+                for run in self._runners[b]:
+                    run(digit=np.zeros((b, 28, 28, 1), np.float32))  # sizes and plans it once
+            else:
+                inp = it.get_input_details()[0]
+                it.resize_tensor_input(inp["index"], [b, 28, 28, 1], strict=True)
+                it.allocate_tensors()
+                self._its[b] = (it, inp["index"], it.get_output_details()[0]["index"])
             self.buckets.append(b)
             if b >= min(max_batch, self.LARGEST):
                 break
@@ -128,13 +159,29 @@ class LiteEngine:
         top = self.buckets[-1]
         if len(x) > top:
             return np.concatenate([self(x[i:i + top]) for i in range(0, len(x), top)])
+        if not self.members:
+            return self._run(x, None)
+        p = self._run(x, 0)
+        unsure = np.arange(len(x)) if self.second_below >= 1 else np.flatnonzero(p.max(1) < self.second_below)
+        if len(unsure):
+            xs, total = x[unsure], p[unsure]
+            for k in range(1, len(self.members)):
+                total = total + self._run(xs, k)  # in member order, as Keras' Average adds them
+            p[unsure] = total / len(self.members)
+        return p
+
+    def _run(self, x: np.ndarray, member: int | None) -> np.ndarray:
+        """One graph (the whole model, or one member) on a batch padded to its bucket."""
         n = len(x)
         b = next(k for k in self.buckets if k >= n)
-        it, i_in, i_out = self._its[b]
         if b > n:
             x = np.concatenate([x, np.zeros((b - n, 28, 28, 1), np.float32)])
+        if member is not None:
+            out = self._runners[b][member](digit=x)  # releases the GIL while it runs
+            return np.array(next(iter(out.values()))[:n])
+        it, i_in, i_out = self._its[b]
         it.set_tensor(i_in, x)
-        it.invoke()  # releases the GIL: decoding goes on in the pool meanwhile
+        it.invoke()  # releases the GIL
         return np.array(it.get_tensor(i_out)[:n])
 
 
@@ -146,6 +193,7 @@ class Classifier:
     path: Path
     engine: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     content: bytes | None = field(default=None, repr=False)  # a LiteRT file's bytes: workers can serve it
+    second_below: float = 1.0  # LiteEngine's cascade setting, for workers serving the same file
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
@@ -170,9 +218,9 @@ def smoke_batch() -> tuple[np.ndarray, np.ndarray]:
     return np.stack(xs), np.arange(10)
 
 
-def _load_lite(p: Path, content: bytes, threads: int, max_batch: int) -> LiteEngine:
+def _load_lite(p: Path, content: bytes, threads: int, max_batch: int, second_below: float) -> LiteEngine:
     try:
-        return LiteEngine(content, threads, max_batch)
+        return LiteEngine(content, threads, max_batch, second_below)
     except ValueError as exc:  # the shape checks, and LiteRT's own for a file that is no model
         raise ModelError(f"model {p}: {exc}") from exc
     except Exception as exc:  # any load failure is a bad model file
@@ -195,9 +243,11 @@ def _load_keras(p: Path) -> KerasEngine:
     return KerasEngine(m)
 
 
-def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: int = 256) -> Classifier:
+def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: int = 256,
+         second_below: float = SECOND_BELOW) -> Classifier:
     """Load a saved model (.tflite served by LiteRT, .keras by Keras in safe mode) and check it
-    before it serves anything. `threads` is the inference threads (0: one per core).
+    before it serves anything. `threads` is the inference threads (0: one per core);
+    `second_below` the cascade setting of a LiteRT ensemble (see LiteEngine).
 
     Raises ModelError naming the file and what is wrong with it: missing, unreadable, wrong
     input or output shape, or failing the smoke batch.
@@ -216,12 +266,12 @@ def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: 
             content = p.read_bytes()
         except OSError as exc:
             raise ModelError(f"cannot read model {p}: {exc.strerror}") from exc
-        engine = _load_lite(p, content, threads or os.cpu_count() or 1, max_batch)
+        engine = _load_lite(p, content, threads or os.cpu_count() or 1, max_batch, second_below)
         version = f"{p.stem}-{hashlib.sha256(content).hexdigest()[:12]}"  # of the very bytes served
     else:
         engine = _load_keras(p)
         version = file_version(p)
-    clf = Classifier(version=version, path=p, engine=engine, content=content)
+    clf = Classifier(version=version, path=p, engine=engine, content=content, second_below=second_below)
     if verify:
         x, y = smoke_batch()
         probs = clf.predict(x)
@@ -271,9 +321,10 @@ class Reloader:
     batches. A model that fails verification is logged and skipped until it changes again."""
 
     def __init__(self, configured: Path, current: Classifier, every_s: float,
-                 on_result: Callable[[bool, str], None] | None = None, threads: int = 0, max_batch: int = 256) -> None:
+                 on_result: Callable[[bool, str], None] | None = None, threads: int = 0, max_batch: int = 256,
+                 second_below: float = SECOND_BELOW) -> None:
         self.configured = configured
-        self.threads, self.max_batch = threads, max_batch
+        self.threads, self.max_batch, self.second_below = threads, max_batch, second_below
         self.every_s = every_s
         self._seen = _stamp(current.path)
         self._ready: Classifier | None = None
@@ -306,7 +357,7 @@ class Reloader:
             return  # still changing: next look
         self._seen = stamp
         try:
-            clf = load(cand, threads=self.threads, max_batch=self.max_batch)
+            clf = load(cand, threads=self.threads, max_batch=self.max_batch, second_below=self.second_below)
         except ModelError as exc:
             logger.error("new model rejected, the current one keeps serving: {}", exc)
             if self._on_result:

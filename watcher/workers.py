@@ -42,15 +42,23 @@ from loguru import logger
 
 from watcher import decode
 from watcher.errors import DecoderCrashed, FileFailure
+from watcher.model import Classifier
 from watcher.pipeline import Prepared, classify_in_place, prepare_all
 
 
 @dataclass
 class Model:
-    """A served model, as workers get it: its version and the bytes of its LiteRT file."""
+    """A served model, as workers get it: its version, the bytes of its LiteRT file, and how it
+    is run (`model.LiteEngine`)."""
 
     version: str
     content: bytes
+    second_below: float
+
+    @classmethod
+    def serving(cls, clf: Classifier) -> Model | None:
+        """What workers need to classify as `clf` does; None when it is not a LiteRT model."""
+        return cls(clf.version, clf.content, clf.second_below) if clf.content is not None else None
 
 
 @dataclass
@@ -75,7 +83,7 @@ def _serve(conn: Connection, max_bytes: int, max_pixels: int, max_batch: int) ->
         try:
             msg = conn.recv()
             if isinstance(msg, Model):
-                engine, version = _engine(msg.content, max_batch), msg.version
+                engine, version = _engine(msg, max_batch), msg.version
                 continue
             prepared = prepare_all(msg.paths, max_bytes, max_pixels)
             if msg.version is not None and msg.version == version and engine is not None:
@@ -85,13 +93,13 @@ def _serve(conn: Connection, max_bytes: int, max_pixels: int, max_batch: int) ->
             return
 
 
-def _engine(content: bytes, max_batch: int) -> Callable[[np.ndarray], np.ndarray] | None:
+def _engine(model: Model, max_batch: int) -> Callable[[np.ndarray], np.ndarray] | None:
     """A one-thread interpreter for this worker, warmed; None if it cannot be built here (the
     daemon then classifies this worker's files: slower, never wrong)."""
     from watcher.model import LiteEngine
 
     try:
-        engine = LiteEngine(content, threads=1, max_batch=max_batch)
+        engine = LiteEngine(model.content, threads=1, max_batch=max_batch, second_below=model.second_below)
         for b in engine.buckets:
             engine(np.zeros((b, 28, 28, 1), np.float32))
     except Exception:
