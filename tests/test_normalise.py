@@ -134,3 +134,26 @@ def test_thin_pencil_line_is_thickened_like_mnist() -> None:
     x = normalise(thin)
     framing_ok(x)
     assert (x > 0.5).sum() > 40  # strokes survive downscaling with MNIST-like weight
+
+
+def test_the_small_image_shortcut_equals_the_general_path(mnist: dict[str, np.ndarray]) -> None:
+    """Small 8-bit grey files take a table-lookup path; it must give exactly what the general one
+    gives, for MNIST digits either way round, odd sizes and noise."""
+    from watcher.normalise import _small_ink_map, ink_map
+
+    rng = np.random.default_rng(5)
+    images = [255 - im for im in mnist["x_test"][:300]] + list(mnist["x_test"][300:400])
+    images += [rng.integers(0, 256, (h, w), dtype=np.uint8) for h, w in ((1, 1), (7, 40), (40, 33), (28, 28))]
+    images += [np.where(rng.random((30, 30)) < 0.1, rng.integers(0, 90), rng.integers(150, 256)).astype(np.uint8)
+               for _ in range(50)]
+    compared = 0
+    for im in images:
+        try:
+            want = ink_map(to_grey(im))
+        except NoDigitFound:
+            with pytest.raises(NoDigitFound):
+                _small_ink_map(im)
+            continue
+        assert np.array_equal(_small_ink_map(im), want)
+        compared += 1
+    assert compared >= 400

@@ -61,15 +61,20 @@ def read_bytes(path: str | bytes, max_bytes: int) -> bytes:
             raise EmptyFile()
         if st.st_size > max_bytes:
             raise TooLarge(f"file too large ({st.st_size} bytes, limit {max_bytes})")
-        chunks = []
-        left = st.st_size + 1
-        while left > 0:
-            b = os.read(fd, min(left, 1 << 20))
-            if not b:
-                break
-            chunks.append(b)
-            left -= len(b)
-        data = b"".join(chunks)
+        # ask for one byte more than the size: getting exactly the size means the end of the
+        # file (one read a file); anything else (a file still growing, a short read on a network
+        # filesystem) is read on to its end, up to one byte past the limit
+        data = os.read(fd, st.st_size + 1)
+        if len(data) != st.st_size:
+            chunks = [data]
+            left = max_bytes + 1 - len(data)
+            while left > 0:
+                b = os.read(fd, min(left, 1 << 20))
+                if not b:
+                    break
+                chunks.append(b)
+                left -= len(b)
+            data = b"".join(chunks)
     except OSError as exc:
         raise Unreadable(f"cannot read: {exc.strerror}") from exc
     finally:

@@ -22,6 +22,8 @@ from watcher.errors import NoDigitFound
 #: Largest side the finder works at; bigger images are area-downscaled first (speed, and a
 #: photo's fine texture is noise at digit scale anyway).
 WORK_SIDE = 512
+#: Images up to this side are "small": `ink_map` measures paper globally, not locally.
+SMALL_SIDE = 40
 #: Stroke width, in pixels of the 20x20 box, that MNIST digits have (median measured on the
 #: train split with `stroke_width`: 2.82); strokes far thinner or bolder are brought towards it.
 MNIST_STROKE = 2.8
@@ -108,7 +110,7 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     g = grey
     h, w = g.shape
     side = max(h, w)
-    if side <= 40:
+    if side <= SMALL_SIDE:
         # small: the median and the paper level from one partial sort. The 0.9 quantile of 1 - g
         # is 1 - the value of g at the mirrored rank (1 - x keeps the order, reversed)
         flat = g.ravel()
@@ -124,7 +126,7 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     elif _quantile(g, 0.5) < 0.5:
         g = 1.0 - g
     # light multiplies reflectance, so ink is the share of the local paper brightness it absorbs
-    if side <= 40:
+    if side <= SMALL_SIDE:
         dark = 1.0 - g / np.float32(paper)
     else:
         k = _odd(side / 5)
@@ -134,18 +136,18 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
         dark = 1.0 - g / np.maximum(paper_map, np.float32(0.05))
     np.maximum(dark, np.float32(0.0), out=dark)  # np.clip, without its Python-level overhead
     np.minimum(dark, np.float32(1.0), out=dark)
-    peak = cv2.GaussianBlur(dark, (3, 3), 0).max() if side > 40 else dark.max()
+    peak = cv2.GaussianBlur(dark, (3, 3), 0).max() if side > SMALL_SIDE else dark.max()
     if float(peak) < MIN_CONTRAST:
         raise NoDigitFound("no digit found")
     dark *= np.float32(1.0 / float(peak))
     return np.minimum(dark, np.float32(1.0), out=dark).astype(np.float32, copy=False)
 
 
-def stroke_width(mask: np.ndarray) -> float:
+def stroke_width(mask: np.ndarray, area: float | None = None) -> float:
     """Mean stroke width of a binary shape: for a stroke of length L and width w, area = L*w and
-    the outline is about 2L long, so w = 2*area/perimeter."""
-    m = mask.astype(np.uint8)
-    area = float(np.count_nonzero(m))
+    the outline is about 2L long, so w = 2*area/perimeter. `area`: its pixel count, if known."""
+    m = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
+    area = float(np.count_nonzero(m)) if area is None else area
     if area == 0:
         return 0.0
     contours, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
@@ -215,9 +217,9 @@ def find_digit(ink: np.ndarray) -> Found:
     otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     t = min(max(otsu / 255.0 * 0.6, 0.2), 0.5)
     mask = (ink > t).view(np.uint8)  # 0/1, without a copy
-    if np.count_nonzero(mask) > 0.45 * mask.size:
-        raise NoDigitFound("no digit found")
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if mask.size - int(stats[0, 4]) > 0.45 * mask.size:  # label 0 is every pixel below the threshold
+        raise NoDigitFound("no digit found")
     if n <= 1:
         raise NoDigitFound("no digit found")
     if n == 2:
@@ -228,8 +230,8 @@ def find_digit(ink: np.ndarray) -> Found:
         mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n)
         cand = _candidates(ink, labels, stats, mass)
     main = 1 if n == 2 else int(cand[np.argmax(mass[cand])])
-    x0, y0 = int(stats[main, 0]), int(stats[main, 1])
-    x1, y1 = x0 + int(stats[main, 2]), y0 + int(stats[main, 3])
+    x0, y0, mw, mh, _ = stats[main].tolist()
+    x1, y1 = x0 + mw, y0 + mh
     chosen = {main}
     grew = True
     while grew:
@@ -254,26 +256,25 @@ def find_digit(ink: np.ndarray) -> Found:
         lut = np.zeros(n, bool)
         lut[list(chosen)] = True
         sel = lut[labels[y0:y1, x0:x1]]
-    stroke = stroke_width(sel)
+    stroke = stroke_width(sel, area=float(sum(int(stats[j, 4]) for j in chosen)))
     if (stroke > 0.3 * max(bw, bh) and 0.6 < bw / bh < 1.7 and max(bw, bh) > 6 and sel.mean() > 0.7
             and solidity(sel) > 0.93 and solidity(sel & (ink[y0:y1, x0:x1] > 0.75)) > 0.93):
         # strokes as wide as the shape is long, filling its box, with no hollow or bay: a solid
         # blob, a smudge or a stain (a bold 0, 6 or 8 keeps its holes and waists, a bold 1 is
         # long or leans and leaves its box half empty)
         raise NoDigitFound("no digit found")
-    keepmask = cv2.dilate(sel.astype(np.uint8), _SQUARE3)
+    keepmask = cv2.dilate(sel.view(np.uint8), _SQUARE3)
     crop = ink[y0:y1, x0:x1] * keepmask
     return Found(ink=crop.astype(np.float32, copy=False), box=(x0, y0, bw, bh), stroke=stroke)
 
 
 @functools.lru_cache(maxsize=512)
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of an h x w image, as float64 (products and sums are then exactly
-    those of np.indices' int64 grid), made once per shape."""
-    ys, xs = np.indices((h, w)).astype(np.float64)
-    ys.flags.writeable = False
-    xs.flags.writeable = False
-    return ys, xs
+def _grid(h: int, w: int) -> np.ndarray:
+    """Row and column indices of an h x w image, flattened into the two rows of one float64
+    array, made once per shape: one matrix product then gives both moments."""
+    g = np.indices((h, w)).astype(np.float64).reshape(2, h * w)
+    g.flags.writeable = False
+    return g
 
 
 def frame28(crop: np.ndarray, stroke: float) -> np.ndarray:
@@ -297,13 +298,13 @@ def frame28(crop: np.ndarray, stroke: float) -> np.ndarray:
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     small = cv2.resize(c, (nw, nh), interpolation=interp)
-    peak = float(small.max())
+    peak = cv2.minMaxLoc(small)[1]
     if peak <= 0:
         raise NoDigitFound("no digit found")
     small = (small / peak).astype(np.float32, copy=False)
     tot = float(small.sum())
-    ys, xs = _grid(nh, nw)
-    cy, cx = float((ys * small).sum() / tot), float((xs * small).sum() / tot)
+    my, mx = _grid(nh, nw) @ small.ravel().astype(np.float64)
+    cy, cx = float(my / tot), float(mx / tot)
     oy = min(max(round(14 - cy), 0), 28 - nh)
     ox = min(max(round(14 - cx), 0), 28 - nw)
     out = np.zeros((28, 28), np.float32)
@@ -316,12 +317,57 @@ def normalise(img: np.ndarray) -> np.ndarray:
 
     Raises NoDigitFound when there is no digit to read (blank page, noise, a smudge).
     """
-    grey = to_grey(img)
-    if grey.size == 0:
-        raise NoDigitFound("no digit found")
-    h, w = grey.shape
-    if max(h, w) > WORK_SIDE:
-        f = WORK_SIDE / max(h, w)
-        grey = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    found = find_digit(ink_map(grey))
+    a = np.asarray(img)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.dtype == np.uint8 and a.ndim == 2 and 0 < a.size and max(a.shape) <= SMALL_SIDE:
+        ink = _small_ink_map(a)  # the common case (MNIST-sized grey files): same result, faster
+    else:
+        grey = to_grey(a)
+        if grey.size == 0:
+            raise NoDigitFound("no digit found")
+        h, w = grey.shape
+        if max(h, w) > WORK_SIDE:
+            f = WORK_SIDE / max(h, w)
+            grey = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        ink = ink_map(grey)
+    found = find_digit(ink)
     return frame28(found.ink, found.stroke)
+
+
+#: `to_grey` of each 8-bit value, and its inverse: the same float32 operations on a table
+_GREY8 = np.arange(256, dtype=np.float32) * (1.0 / 255.0)
+_GREY8_INVERTED = 1.0 - _GREY8
+
+
+@functools.lru_cache(maxsize=512)
+def _dark8(inverted: bool, paper: float) -> np.ndarray:
+    """`ink_map`'s darkness, before peak scaling, of each 8-bit value (read only: it is shared)."""
+    g = _GREY8_INVERTED if inverted else _GREY8
+    dark = 1.0 - g / np.float32(paper)
+    np.maximum(dark, np.float32(0.0), out=dark)
+    np.minimum(dark, np.float32(1.0), out=dark)
+    dark.flags.writeable = False
+    return dark
+
+
+def _small_ink_map(a: np.ndarray) -> np.ndarray:
+    """`ink_map(to_grey(a))` for a small 8-bit grey image, computed on the 256 values a pixel can
+    take and then looked up: every pixel goes through exactly the float32 operations it would
+    there (elementwise operations do not depend on their neighbours), so the result is identical
+    (also checked on 14,289 images). Ranks are taken on the 8-bit values: the map to grey keeps
+    their order."""
+    flat = a.ravel()
+    n = len(flat)
+    k50, k90 = _rank(n, 0.5), _rank(n, 0.9)
+    part = np.partition(flat, [k50, k90, n - 1 - k90])
+    inverted = float(_GREY8[part[k50]]) < 0.5
+    paper = float(_GREY8_INVERTED[part[n - 1 - k90]]) if inverted else float(_GREY8[part[k90]])
+    dark = _dark8(inverted, max(paper, 0.05))
+    # darkness falls as grey rises, so the darkest pixel is the lowest value (highest, inverted)
+    peak = float(dark[a.max() if inverted else a.min()])
+    if peak < MIN_CONTRAST:
+        raise NoDigitFound("no digit found")
+    scaled = dark * np.float32(1.0 / peak)
+    np.minimum(scaled, np.float32(1.0), out=scaled)
+    return scaled[a]
