@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from watcher.events import EVENTS, Intake, make_observer, watch
@@ -33,12 +34,13 @@ class Recorder(FileSystemEventHandler):
         return []
 
 
-def test_a_burst_of_moved_in_files_is_seen_whole_and_in_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("direct", [True, False], ids=["noted-by-the-reader-thread", "through-watchdogs-threads"])
+def test_a_burst_of_moved_in_files_is_seen_whole_and_in_order(tmp_path: Path, direct: bool) -> None:
     inbox, src = tmp_path / "in", tmp_path / "src"
     inbox.mkdir()
     src.mkdir()
     intake = Intake(inbox, settle_s=60)
-    obs = make_observer("native", 1.0)
+    obs = make_observer("native", 1.0, intake if direct else None)
     watch(obs, inbox, intake)
     obs.start()
     try:

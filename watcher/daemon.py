@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from watcher.settings import Settings
 from watcher.workers import Abandoned, Model, Pending, WorkerPool
 
 STUCK_AFTER_S = 120.0  # /healthz fails when the loop has not come round for this long
+AHEAD = 1  # batches claimed and queued in the workers beyond the one being collected
 
 
 @dataclass
@@ -97,7 +98,7 @@ class Daemon:
         self.observer: BaseObserver | None = None
         self.http: HttpEndpoint | None = None
         self.reloader: M.Reloader | None = None
-        self.inflight: Batch | None = None  # claimed, being prepared while the previous batch is classified
+        self.inflight: deque[Batch] = deque()  # claimed, in the workers, oldest first
         self.classified: Batch | None = None  # answered, recorded while the next batch is classified
         self.infer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")
         self.redo: list[Claim] = []  # claimed files that still need a row (recovered, or a failed write)
@@ -174,7 +175,7 @@ class Daemon:
 
     def start_observer(self) -> None:
         mode = self.s.watch_mode
-        obs = make_observer(mode, self.s.poll_interval_s)
+        obs = make_observer(mode, self.s.poll_interval_s, self.intake)
         watch(obs, self.inbox, self.intake)
         try:
             obs.start()
@@ -214,10 +215,10 @@ class Daemon:
     # ---- the loop ------------------------------------------------------------------------------
 
     def loop(self) -> None:
-        """A three-stage pipeline, so that in a burst every core has work: batch N+1 is claimed
-        and decoded in the pool, batch N is classified in the inference thread (LiteRT releases
-        the GIL), and meanwhile batch N-1 is recorded and moved out here. A lone file goes
-        straight through all three."""
+        """A pipeline, so that in a burst every core has work: while the workers read, decode
+        and classify batch N+1, batch N is collected, recorded and moved out here. (With a Keras
+        model, which only this process runs, there is a third stage: batch N is classified in
+        the inference thread while batch N-1 is recorded.) A lone file goes straight through."""
         next_rescan = time.monotonic() + self.s.rescan_interval_s
         backoff = 0.0
         while not self.stopping.is_set():
@@ -235,16 +236,16 @@ class Daemon:
             try:
                 if self.unmoved:
                     self.move_out([])
-                prev = self.inflight
-                nxt, next_check = self.next_batch(wait_to_fill=prev is None and self.classified is None)
-                self.inflight = nxt
-                if prev is not None:
-                    self.classify(prev)
-                if self.classified is not None and self.inflight is None:
+                nxt, next_check = self.next_batch(wait_to_fill=not self.inflight and self.classified is None)
+                if nxt is not None:
+                    self.inflight.append(nxt)
+                if self.inflight and (nxt is None or len(self.inflight) > AHEAD):
+                    self.classify(self.inflight.popleft())
+                if self.classified is not None and not self.inflight:
                     done, self.classified = self.classified, None
                     self.record(done)  # nothing behind it to overlap with: record it now
                 backoff = 0.0
-                if self.inflight is not None:
+                if self.inflight:
                     continue
                 if self.once and len(self.intake) == 0 and not self.redo:
                     break
@@ -264,9 +265,8 @@ class Daemon:
                 logger.critical("cannot record results ({}): {}; nothing is lost, retrying in {:.0f}s",
                                 exc.strerror or exc, getattr(exc, "filename", "") or self.outbox, backoff)
         try:
-            if self.inflight is not None:
-                batch, self.inflight = self.inflight, None
-                self.classify(batch)
+            while self.inflight:
+                self.classify(self.inflight.popleft())
             if self.classified is not None:
                 done, self.classified = self.classified, None
                 self.record(done)
