@@ -24,6 +24,7 @@ import itertools
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ JOURNAL = "claims.log"
 class Claim:
     id: str
     rel: str  # path relative to the inbox, as it arrived (may hold surrogate-escaped bytes)
-    path: Path  # where the claimed file is now (in the work folder)
+    path: str  # where the claimed file is now (in the work folder); str, not Path: made per file
 
 
 class WorkFolder:
@@ -51,6 +52,7 @@ class WorkFolder:
         self._ids = itertools.count()
         self._prefix = f"{time.time_ns():x}-{os.getpid():x}"
         self._copies: dict[str, Path] = {}
+        self._result_dirs = {status: os.path.join(outbox, d) for status, d in STATUS_DIRS.items()}
 
     # ---- claiming ------------------------------------------------------------------------------
 
@@ -78,7 +80,7 @@ class WorkFolder:
                 # is, and the next rescan tries again
                 logger.error("{}: cannot claim: {}", rel, exc.strerror)
                 continue
-            out.append(Claim(cid, rel, Path(dst)))
+            out.append(Claim(cid, rel, dst))
         return out
 
     def sync(self) -> None:
@@ -88,18 +90,18 @@ class WorkFolder:
 
     # ---- finishing -----------------------------------------------------------------------------
 
-    def finish(self, claim: Claim, status: str) -> Path:
+    def finish(self, claim: Claim, status: str) -> str:
         """Move a claimed file to the result folder for `status`, keeping its subfolder and never
-        overwriting an existing file (a numbered suffix is added instead)."""
-        target = self.outbox / STATUS_DIRS[status] / claim.rel
+        overwriting an existing file (a numbered suffix is added instead). Returns where it went."""
         if not self.cross_fs:
-            return move_no_clobber(claim.path, target)
+            return move_no_clobber(claim.path, os.path.join(self._result_dirs[status], claim.rel))
+        target = self.outbox / STATUS_DIRS[status] / claim.rel
         # Across filesystems the copy cannot be recognised by inode after a crash, so the
         # journal records where it is going before it gets there.
         done = self._copies.get(claim.id)
-        if done is not None and os.path.lexists(done) and done.lstat().st_size == claim.path.lstat().st_size:
+        if done is not None and os.path.lexists(done) and done.lstat().st_size == os.lstat(claim.path).st_size:
             os.unlink(claim.path)
-            return done
+            return str(done)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.partial")  # a crash's leftover is overwritten
         try:
@@ -120,7 +122,7 @@ class WorkFolder:
             except FileExistsError:
                 continue
             os.unlink(claim.path)
-            return cand
+            return str(cand)
         raise AssertionError("unreachable")
 
     # ---- recovery ------------------------------------------------------------------------------
@@ -153,7 +155,7 @@ class WorkFolder:
             if entry.name == JOURNAL or entry.name.startswith("."):
                 continue
             rel = names.get(entry.name, f"recovered/{entry.name}")
-            found.append(Claim(entry.name, rel, Path(entry.path)))
+            found.append(Claim(entry.name, rel, entry.path))
         return sorted(found, key=lambda c: c.id)
 
     def compact(self) -> None:
@@ -219,20 +221,29 @@ def rename_noreplace(src: str | bytes | Path, dst: str | bytes | Path) -> None:
     rename(src, dst)
 
 
-def move_no_clobber(src: Path, target: Path) -> Path:
+def _names(target: str) -> Iterator[str]:
+    """target, then target~1, target~2 ...: the numbered names made only when asked for."""
+    yield target
+    for cand in itertools.islice(_candidates(Path(target)), 1, None):
+        yield str(cand)
+
+
+def move_no_clobber(src: str | Path, target: str | Path) -> str:
     """Move src to target, or to target~N if that name is taken; one atomic rename, so a crash
     leaves the file either still at src or already in place. Both paths on one filesystem
     (WorkFolder.finish handles the other case). The folder is made only when the rename says it
-    is missing: one syscall a file in the common case."""
-    for cand in _candidates(target):
+    is missing: one syscall a file in the common case. Returns where the file went."""
+    target = os.fspath(target)
+    for cand in _names(target):
         try:
             rename_noreplace(src, cand)
         except FileExistsError:
             continue
         except FileNotFoundError:
-            if target.parent.is_dir():
+            parent = os.path.dirname(target)
+            if os.path.isdir(parent):
                 raise  # it is src that is missing
-            target.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(parent, exist_ok=True)
             try:
                 rename_noreplace(src, cand)
             except FileExistsError:

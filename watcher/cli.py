@@ -43,7 +43,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     from watcher import model as M
     from watcher.daemon import Daemon, install_signal_handlers
 
-    clf = M.load(M.newest_version(s.model_path), threads=s.threads, max_batch=s.batch_max,
+    # the workers classify; this process runs the model only on what they cannot
+    clf = M.load(M.newest_version(s.model_path), threads=s.threads, max_batch=min(s.batch_max, M.SERVE_BATCH),
                  second_below=s.second_opinion_below)
     d = Daemon(s, clf, once=a.once)
     install_signal_handlers(d)

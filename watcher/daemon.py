@@ -143,7 +143,7 @@ class Daemon:
                 self.http.start()
                 logger.info("metrics on http://{}:{}/metrics", self.s.metrics_host, self.http.port)
             self.reloader = M.Reloader(self.s.model_path, self.clf, self.s.model_poll_s, self._reload_result,
-                                       threads=self.s.threads, max_batch=self.s.batch_max,
+                                       threads=self.s.threads, max_batch=min(self.s.batch_max, M.SERVE_BATCH),
                                        second_below=self.s.second_opinion_below)
             self.reloader.start()
         found = scan(self.inbox, self.intake)
@@ -297,7 +297,7 @@ class Daemon:
     def start(self, claims: list[Claim]) -> Batch:
         """Read, decode, normalise and classify in the workers; the loop meanwhile records the
         batch before."""
-        pending = self.pool.submit([str(c.path) for c in claims], Model.serving(self.clf))
+        pending = self.pool.submit([c.path for c in claims], Model.serving(self.clf))
         return Batch(claims, self.clf, pending=pending, t0=time.perf_counter())
 
     def classify(self, b: Batch) -> None:

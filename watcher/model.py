@@ -31,6 +31,9 @@ SHIPPED_MODEL = MODELS / "digits.tflite"  # the same, exported for serving: what
 SUFFIXES = (".tflite", ".keras")
 #: LiteEngine's cascade: an ensemble's further members are consulted below this confidence of its first
 SECOND_BELOW = 0.999
+#: Largest bucket a serving LiteEngine needs: per image, batches of 64 run as fast as bigger ones
+#: on one thread (48 against 51 us for 256, measured), with a quarter of the activation memory.
+SERVE_BATCH = 64
 
 def build(seed: int = 0) -> Any:
     """Three conv stages (two 3x3 convs each, batch norm, ReLU), max-pooling between them, and a

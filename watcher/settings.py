@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     settle_s: float = Field(default=1.0, ge=0, le=3600, description="size and mtime must be stable this long")
     rescan_interval_s: float = Field(default=60.0, gt=0, le=86400)
 
-    batch_max: int = Field(default=256, ge=1, le=4096)
+    batch_max: int = Field(default=1024, ge=1, le=4096)
     batch_wait_ms: float = Field(default=2.0, ge=0, le=10000)
     decode_workers: int = Field(default=0, ge=0, le=64, description="0 = one per CPU core")
     inference_threads: int = Field(default=0, ge=0, le=64, description="0 = one per CPU core")

@@ -42,7 +42,7 @@ from loguru import logger
 
 from watcher import decode
 from watcher.errors import DecoderCrashed, FileFailure
-from watcher.model import Classifier
+from watcher.model import SERVE_BATCH, Classifier
 from watcher.pipeline import Prepared, classify_in_place, prepare_all
 
 
@@ -142,8 +142,9 @@ class WorkerPool:
     def __init__(self, workers: int, max_bytes: int, max_pixels: int, batch_max: int) -> None:
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
         self.n = workers
-        # the largest share of a batch one worker gets (see submit): its interpreter's top bucket
-        self.max_chunk = self._step(batch_max)
+        # the interpreter's top bucket: the largest share of a batch one worker gets (see
+        # submit), at most SERVE_BATCH (a bigger share runs in slices of it)
+        self.max_chunk = min(self._step(batch_max), SERVE_BATCH)
         self.stopping = False
         # each worker is one thread by design: OpenBLAS's idle threads otherwise spin beside it
         # (measured: 125 us of CPU a file instead of 102). Read when the forkserver starts.
