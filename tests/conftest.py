@@ -63,6 +63,21 @@ def wait_rows(outbox: Path, n: int, timeout: float = 60) -> list[dict[str, str]]
     return r
 
 
+def moved(outbox: Path) -> int:
+    """Files in the result folders. A file moves there just after its row is written (the row
+    first: that is the exactly-once contract), so right after a row appears it may still be
+    on its way."""
+    return sum(1 for d in ("processed", "review", "failed") for p in (outbox / d).rglob("*")
+               if p.is_file() or p.is_symlink()) if outbox.exists() else 0
+
+
+def wait_moved(outbox: Path, n: int, timeout: float = 30) -> int:
+    end = time.time() + timeout
+    while moved(outbox) < n and time.time() < end:
+        time.sleep(0.02)
+    return moved(outbox)
+
+
 def children(pid: int) -> list[int]:
     """A process's children, from /proc (every thread's list: a child belongs to the thread that made it)."""
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import EXE, REPO, DaemonProc, children, descendants, rows, wait_rows, write_digits
+from conftest import EXE, REPO, DaemonProc, children, descendants, rows, wait_moved, wait_rows, write_digits
 
 
 def test_run_once_processes_what_is_there_and_exits_0(tmp_path: Path, mnist: dict[str, np.ndarray]) -> None:
@@ -56,6 +56,7 @@ def test_running_daemon_sees_files_before_and_after_start_and_stops_on_sigterm(
     d = daemon_factory(inbox, outbox)
     d.wait_ready()
     assert len(wait_rows(outbox, 5, 30)) == 5
+    assert wait_moved(outbox, 5) == 5
     # dropped while running: renamed in (as careful producers do), written in place, and a
     # folder moved in whole
     after = write_digits(src, mnist["x_test"][5:25], prefix="after")
@@ -73,6 +74,7 @@ def test_running_daemon_sees_files_before_and_after_start_and_stops_on_sigterm(
     assert sum(by[n]["digit"] == str(y) for n, y in labels.items()) >= 24
     assert by["direct.png"]["digit"] == by[before[0]]["digit"]
     assert {f"batch7/f{i:05d}.png" for i in range(3)} <= set(by)
+    assert wait_moved(outbox, 29) == 29
     assert len(list((outbox / "processed").rglob("*.png"))) + len(list((outbox / "review").rglob("*.png"))) == 29
     assert d.stop() == 0
     assert "stopped:" in d.output()
@@ -92,7 +94,7 @@ def test_corrupt_file_while_running_gives_error_row_and_daemon_keeps_going(
     os.rename(tmp_path / "later" / "d00000.png", inbox / "later.png")
     got = {r["file"]: r for r in wait_rows(outbox, 2, 30)}
     assert got["corrupt.gif"]["status"] == "error" and got["corrupt.gif"]["error"]
-    assert (outbox / "failed" / "corrupt.gif").exists()
+    assert wait_moved(outbox, 2) == 2 and (outbox / "failed" / "corrupt.gif").exists()
     assert got["later.png"]["digit"] == str(mnist["y_test"][0])
     assert d.p.poll() is None
     assert d.stop() == 0
@@ -137,6 +139,7 @@ def test_a_decode_worker_killed_mid_burst_loses_and_doubles_nothing(
     assert killed >= 1 and d.p.poll() is None, d.output()
     assert sorted(r["file"] for r in got) == sorted(names)  # each file once
     assert all(r["status"] in ("ok", "review") for r in got)  # the innocent files were not blamed
+    assert wait_moved(outbox, len(names)) == len(names)
     assert len(list((outbox / "processed").glob("*.png"))) + len(list((outbox / "review").glob("*.png"))) == len(names)
     assert not list(inbox.iterdir())
     assert re.search(r"worker \d+ died \(signal SIGKILL\)", d.output())

@@ -36,6 +36,7 @@ from watcher.settings import Settings
 from watcher.workers import Abandoned, Model, Pending, WorkerPool
 
 STUCK_AFTER_S = 120.0  # /healthz fails when the loop has not come round for this long
+QUIET_S = 0.001  # no new file for this long: a burst's first batch is complete
 AHEAD = 1  # batches claimed and queued in the workers beyond the one being collected
 
 
@@ -234,11 +235,11 @@ class Daemon:
             if backoff and self.stopping.wait(backoff):
                 break
             try:
-                if self.unmoved:
-                    self.move_out([])
                 nxt, next_check = self.next_batch(wait_to_fill=not self.inflight and self.classified is None)
                 if nxt is not None:
                     self.inflight.append(nxt)
+                if self.unmoved:
+                    self.move_out()  # what was recorded last time round, while the workers have the next batch
                 if self.inflight and (nxt is None or len(self.inflight) > AHEAD):
                     self.classify(self.inflight.popleft())
                 if self.classified is not None and not self.inflight:
@@ -247,6 +248,8 @@ class Daemon:
                 backoff = 0.0
                 if self.inflight:
                     continue
+                if self.unmoved:
+                    self.move_out()  # nothing else to do: move out what was just recorded
                 if self.once and len(self.intake) == 0 and not self.redo:
                     break
                 self.work.compact()
@@ -270,6 +273,8 @@ class Daemon:
             if self.classified is not None:
                 done, self.classified = self.classified, None
                 self.record(done)
+            if self.unmoved:
+                self.move_out()
         except (OSError, Abandoned) as exc:
             logger.error("could not record the last batch ({}); it is redone at the next start", exc)
 
@@ -281,8 +286,13 @@ class Daemon:
         self.intake.wake.clear()
         ready, next_check = self.intake.take_ready(self.s.batch_max)
         if wait_to_fill and ready and len(ready) < self.s.batch_max and self.s.batch_wait_ms > 0:
-            # a burst may be arriving: give the batch a moment to fill
-            if self.intake.wake.wait(self.s.batch_wait_ms / 1000):
+            # a burst may be arriving: let the batch fill while files keep coming, up to
+            # batch_wait_ms; a quiet moment ends the wait (a lone file waits only that long)
+            deadline = time.monotonic() + self.s.batch_wait_ms / 1000
+            while len(ready) < self.s.batch_max:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.intake.wake.wait(min(QUIET_S, left)):
+                    break
                 self.intake.wake.clear()
                 more, next_check = self.intake.take_ready(self.s.batch_max - len(ready))
                 ready += more
@@ -340,10 +350,13 @@ class Daemon:
             raise
         dt = time.perf_counter() - b.t0
         self.account(rows, prepared, dt)
-        self.move_out(list(zip(b.claims, (r.status for r in rows), strict=True)))
+        # the rows are durable: the files may leave the work folder. They do when the loop comes
+        # round, after it has handed the workers their next batch, so rows are never held back
+        # behind moves and the workers never wait for them.
+        self.unmoved += zip(b.claims, (r.status for r in rows), strict=True)
 
-    def move_out(self, items: list[tuple[Claim, str]]) -> None:
-        todo, self.unmoved = self.unmoved + items, []
+    def move_out(self) -> None:
+        todo, self.unmoved = self.unmoved, []
         for i, (c, status) in enumerate(todo):
             try:
                 self.work.finish(c, status)
