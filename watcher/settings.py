@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=50_000_000, ge=1)
     max_pixels: int = Field(default=64_000_000, ge=1)
 
-    review_threshold: float = Field(default=0.9, ge=0, le=1)
+    review_threshold: float = Field(default=0.85, ge=0, le=1)
 
     model_poll_s: float = Field(default=5.0, gt=0, le=3600, description="how often to look for a new model")
     shutdown_timeout_s: float = Field(default=10.0, gt=0, le=600)
