@@ -333,7 +333,7 @@ def main() -> None:
     both_s, infer_s = one_thread(1.0), one_thread(M.SECOND_BELOW)
     print(f"served .tflite (LiteRT) as a worker runs it, one thread, batches of {M.SERVE_BATCH}: both networks "
           f"{both_s * 1e6:.0f} us/image; cascade {infer_s * 1e6:.0f} us/image (the second network reads the "
-          f"{unsure:.0%} the first reads below {M.SECOND_BELOW}); {keras_s / infer_s / cores:.0f}x Keras per core")
+          f"{unsure:.0%} the first reads below {M.SECOND_BELOW}); {keras_s * cores / infer_s:.1f}x Keras's CPU per image")
 
     # what the model side alone costs per file, and the best ratio it would allow
     from watcher.pipeline import prepare

@@ -1,7 +1,7 @@
 """The worker pool: processes that read, decode, normalise and classify claimed files.
 
 Why processes, not threads: `normalise` is many small NumPy and OpenCV calls that hold the GIL
-(about 55 us a 28x28 digit), so decode threads queued behind each other and behind the loop
+(about 40 us a 28x28 digit), so decode threads queued behind each other and behind the loop
 (measured: threads 3,000 files/s in a burst, the GIL busy all the time). In processes they run
 beside the loop, and a decoder that crashes on a poison file takes down a worker, not the
 daemon: the worker is replaced, the files it had not answered are retried one at a time, and
@@ -10,7 +10,8 @@ service.
 
 Each worker also classifies its share of a batch, with its own single-threaded LiteRT
 interpreter: one thread per core is the cheapest way to run the network (48 us an image on one
-thread, 57 us of CPU on two, measured), and only answers cross the pipe, not 28x28 float maps.
+thread for both networks, 57 us of CPU on two threads, measured), and only answers cross the
+pipe, not 28x28 float maps.
 The daemon sends each worker the model bytes once per model version, ahead of the first files it
 is to classify with them, so a model swap never mixes versions within a batch. A model the
 daemon serves with Keras (a .keras file) is not sent: the files come back normalised and the
