@@ -95,14 +95,12 @@ def _serve(conn: Connection, max_bytes: int, max_pixels: int, max_batch: int) ->
 
 
 def _engine(model: Model, max_batch: int) -> Callable[[np.ndarray], np.ndarray] | None:
-    """A one-thread interpreter for this worker, warmed; None if it cannot be built here (the
-    daemon then classifies this worker's files: slower, never wrong)."""
+    """A one-thread interpreter for this worker (warm once built); None if it cannot be built
+    here (the daemon then classifies this worker's files: slower, never wrong)."""
     from watcher.model import LiteEngine
 
     try:
         engine = LiteEngine(model.content, threads=1, max_batch=max_batch, second_below=model.second_below)
-        for b in engine.buckets:
-            engine(np.zeros((b, 28, 28, 1), np.float32))
     except Exception:
         return None
     return lambda x: engine(x.reshape(-1, 28, 28, 1))
@@ -133,10 +131,9 @@ class Worker:
 
 @dataclass
 class Pending:
-    """A batch's files being prepared (and classified, when `model` is set)."""
+    """A batch's files being prepared (and classified, when its chunks carry a model)."""
 
     chunks: list[Chunk]
-    model: Model | None
 
 
 class WorkerPool:
@@ -183,7 +180,7 @@ class WorkerPool:
         for i in range(0, len(paths), step):
             chunks.append(self._send(self._turn % self.n, list(paths[i:i + step]), model))
             self._turn += 1
-        return Pending(chunks, model)
+        return Pending(chunks)
 
     def collect(self, pending: Pending) -> list[Prepared]:
         """The prepared files, in order. A chunk whose worker died is retried file by file."""
