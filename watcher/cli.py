@@ -7,11 +7,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from watcher.errors import StartupError
 from watcher.settings import Settings
+
+if TYPE_CHECKING:
+    from watcher.model import Classifier
 
 
 def setup_logging(level: str = "INFO", fmt: str = "text", log_file: Path | None = None,
@@ -37,15 +41,20 @@ def _settings(a: argparse.Namespace) -> Settings:
                 metrics=True if getattr(a, "metrics", False) else None)
 
 
+def _classifier(s: Settings, verify: bool = True) -> Classifier:
+    """The model the settings name (its newest version), loaded as the daemon serves it."""
+    from watcher import model as M
+
+    return M.load(M.newest_version(s.model_path), verify=verify, threads=s.threads,
+                  second_below=s.second_opinion_below)
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     s = _settings(a)
     setup_logging(s.log_level, s.log_format, s.log_file, s.log_rotation, s.log_retention)
-    from watcher import model as M
     from watcher.daemon import Daemon, install_signal_handlers
 
-    # the workers classify; this process runs the model only on what they cannot
-    clf = M.load(M.newest_version(s.model_path), threads=s.threads, max_batch=min(s.batch_max, M.SERVE_BATCH),
-                 second_below=s.second_opinion_below)
+    clf = _classifier(s)
     d = Daemon(s, clf, once=a.once)
     install_signal_handlers(d)
     return d.run()
@@ -63,11 +72,10 @@ def cmd_check_config(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     s = _settings(a)
     setup_logging("WARNING")
-    from watcher import model as M
     from watcher.pipeline import classify, make_row, prepare_all
     from watcher.results import HEADER, encode_rows
 
-    clf = M.load(M.newest_version(s.model_path), verify=False, threads=s.threads, second_below=s.second_opinion_below)
+    clf = _classifier(s, verify=False)
     paths = [str(p) for p in a.files]
     prepared = prepare_all(paths, s.max_file_bytes, s.max_pixels)
     answers = classify(prepared, clf.predict)
@@ -109,11 +117,10 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from watcher import evaluate as E
-    from watcher import model as M
     from watcher.settings import load
 
     s = load(a.config, model=a.model)
-    clf = M.load(M.newest_version(s.model_path), verify=False, threads=s.threads, second_below=s.second_opinion_below)
+    clf = _classifier(s, verify=False)
     threshold = s.review_threshold if a.threshold is None else a.threshold
     if a.labels is not None:
         rep, x, probs, found, labels = E.evaluate_folder(clf, a.labels, threshold)

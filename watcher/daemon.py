@@ -144,7 +144,7 @@ class Daemon:
                 self.http.start()
                 logger.info("metrics on http://{}:{}/metrics", self.s.metrics_host, self.http.port)
             self.reloader = M.Reloader(self.s.model_path, self.clf, self.s.model_poll_s, self._reload_result,
-                                       threads=self.s.threads, max_batch=min(self.s.batch_max, M.SERVE_BATCH),
+                                       threads=self.s.threads,
                                        second_below=self.s.second_opinion_below)
             self.reloader.start()
         found = scan(self.inbox, self.intake)

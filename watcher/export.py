@@ -30,18 +30,16 @@ def tflite_bytes(keras_path: Path, quantize: bool = True) -> bytes:
     spec = tf.TensorSpec((None, 28, 28, 1), tf.float32, name="digit")
     archive = keras.export.ExportArchive()
     archive.track(m)
-    archive.add_endpoint(name="serving_default", fn=lambda digit: m(digit, training=False), input_signature=[spec])
+    endpoints = {"serving_default": m}
     members = [layer for layer in m.layers if isinstance(layer, keras.Model)]
     if len(members) > 1:  # an ensemble: each member on its own too, for `model.LiteEngine`'s cascade
-        for k, net in enumerate(members):
-            archive.add_endpoint(name=f"member{k}", fn=_call(net), input_signature=[spec])
+        endpoints |= {f"member{k}": net for k, net in enumerate(members)}
+    for name, net in endpoints.items():
+        archive.add_endpoint(name=name, fn=_call(net), input_signature=[spec])
     with tempfile.TemporaryDirectory(prefix="digit-watcher-export-") as tmp:
         saved = Path(tmp) / "saved_model"
         archive.write_out(str(saved), verbose=False)
-        keys = ["serving_default"]
-        if len(members) > 1:
-            keys += [f"member{k}" for k in range(len(members))]
-        conv = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=keys)
+        conv = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=list(endpoints))
         if quantize:
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
         return bytes(conv.convert())

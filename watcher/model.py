@@ -250,7 +250,7 @@ def _load_keras(p: Path) -> KerasEngine:
     return KerasEngine(m)
 
 
-def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: int = 256,
+def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: int = SERVE_BATCH,
          second_below: float = SECOND_BELOW) -> Classifier:
     """Load a saved model (.tflite served by LiteRT, .keras by Keras in safe mode) and check it
     before it serves anything. `threads` is the inference threads (0: one per core);
@@ -328,7 +328,7 @@ class Reloader:
     batches. A model that fails verification is logged and skipped until it changes again."""
 
     def __init__(self, configured: Path, current: Classifier, every_s: float,
-                 on_result: Callable[[bool, str], None] | None = None, threads: int = 0, max_batch: int = 256,
+                 on_result: Callable[[bool, str], None] | None = None, threads: int = 0, max_batch: int = SERVE_BATCH,
                  second_below: float = SECOND_BELOW) -> None:
         self.configured = configured
         self.threads, self.max_batch, self.second_below = threads, max_batch, second_below
