@@ -12,7 +12,18 @@ folder (processed/, review/, failed/).
   row: just move it) or redone (no row yet). So a crash anywhere yields one row and one copy.
 
 The work folder lives in the outbox when inbox and outbox share a filesystem (so claiming and
-finishing are both renames), otherwise in a hidden folder of the inbox.
+finishing are both renames), otherwise in the inbox, in `.digit-watcher-work/<owner>/`: one folder
+per daemon (named after its outbox, `owner.owner_id`), so that several daemons can share an inbox
+(an NFS/SMB mount fed by a fleet of scanners, one daemon per host with its own outbox) and each
+finds only its own claims when it starts again.
+
+Leases, for a daemon that never comes back: a work folder in the inbox holds a `.lease` file that
+its daemon keeps flock(2)ed and touches every tenth of `claim_lease_s`. Another daemon takes the
+folder over (one atomic rename of the folder into its own, so only one can) when the lease file is
+neither locked nor touched for `claim_lease_s`. Claims whose row the dead daemon had recorded
+(journaled as `+` lines after the row's fsync) only move to the taker's result folders; the rest
+are claimed again and processed. A daemon that was merely paused past its lease finds its folder
+gone before it records anything (`still_ours`), and stops without writing a row.
 """
 
 from __future__ import annotations
@@ -20,18 +31,25 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import itertools
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from loguru import logger
 
+from watcher.errors import FolderError
+
 STATUS_DIRS = {"ok": "processed", "review": "review", "error": "failed"}
 JOURNAL = "claims.log"
+WORK_ROOT = ".digit-watcher-work"  # in the inbox: one folder per daemon whose outbox is elsewhere
+LEASE = ".lease"
+ADOPTED = ".adopt-"  # a taken-over folder, inside the taker's own until its files are dealt with
 
 
 @dataclass
@@ -41,18 +59,199 @@ class Claim:
     path: str  # where the claimed file is now (in the work folder); str, not Path: made per file
 
 
+@dataclass
+class Journal:
+    """What a work folder's journal says: each claim's inbox path, the claims whose row was
+    recorded (and their status), and where cross-filesystem copies were going."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    recorded: dict[str, str] = field(default_factory=dict)
+    copies: dict[str, Path] = field(default_factory=dict)
+
+
+def read_journal(path: Path) -> Journal:
+    j = Journal()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return j
+    for line in data.split(b"\n"):
+        cid, _, rest = line.partition(b"\t")
+        try:
+            if rest.startswith(b"=\t"):  # a cross-filesystem copy in progress
+                j.copies[cid.decode()] = Path(os.fsdecode(bytes.fromhex(rest[2:].decode())))
+            elif rest.startswith(b"+\t"):  # its row is recorded, with this status
+                j.recorded[cid.decode()] = rest[2:].decode()
+            else:
+                j.names[cid.decode()] = os.fsdecode(bytes.fromhex(rest.decode()))
+        except ValueError:
+            continue  # a torn last line
+    return j
+
+
+@dataclass
+class Adopted:
+    """Files taken over from a daemon that did not come back."""
+
+    finish: list[tuple[Claim, str]]  # recorded there: only to be moved out (no new row)
+    redo: list[Claim]  # claimed again here, to be processed
+
+
 class WorkFolder:
-    def __init__(self, inbox: Path, outbox: Path) -> None:
+    def __init__(self, inbox: Path, outbox: Path, owner: str = "local", lease_s: float = 300.0) -> None:
         self.inbox = inbox
         self.outbox = outbox
         self.cross_fs = os.stat(inbox).st_dev != os.stat(outbox).st_dev
-        self.dir = inbox / ".digit-watcher-work" if self.cross_fs else outbox / ".work"
+        self.root = inbox / WORK_ROOT
+        self.dir = self.root / owner if self.cross_fs else outbox / ".work"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.lease_s = lease_s
         self._journal = open(self.dir / JOURNAL, "ab", buffering=0)
         self._ids = itertools.count()
         self._prefix = f"{time.time_ns():x}-{os.getpid():x}"
         self._copies: dict[str, Path] = {}
         self._result_dirs = {status: os.path.join(outbox, d) for status, d in STATUS_DIRS.items()}
+        self._lease_fd = -1
+        self._lease_ino = 0
+        self._renewing = threading.Event()
+        if self.cross_fs:
+            self._take_lease()
+
+    # ---- the lease (a work folder in a shared inbox) --------------------------------------------
+
+    def _take_lease(self) -> None:
+        path = self.dir / LEASE
+        self._lease_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(self._lease_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lease_fd)
+            raise FolderError(f"work folder {self.dir} is in use by another process: two outboxes carry the same "
+                              f"daemon id (was one copied?); delete {self.outbox}/.digit-watcher-id in this one") from None
+        os.utime(self._lease_fd)
+        self._lease_ino = os.fstat(self._lease_fd).st_ino
+        threading.Thread(target=self._renew, name="lease", daemon=True).start()
+
+    def _renew(self) -> None:
+        """Touch the lease every tenth of its length while this process lives (a thread, so a
+        long batch does not let it lapse)."""
+        while not self._renewing.wait(self.lease_s / 10):
+            with contextlib.suppress(OSError):
+                os.utime(self._lease_fd)
+
+    def still_ours(self) -> bool:
+        """False once another daemon has taken this folder over (this one was paused past its
+        lease): nothing may be recorded for its claims then."""
+        if not self.cross_fs:
+            return True
+        try:
+            return os.stat(self.dir / LEASE).st_ino == self._lease_ino
+        except FileNotFoundError:
+            return False
+
+    def _alive(self, folder: Path) -> bool:
+        """Is the daemon that owns `folder` alive: its lease locked, or touched within lease_s?"""
+        try:
+            fd = os.open(folder / LEASE, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            try:
+                return time.time() - folder.stat().st_mtime < self.lease_s
+            except FileNotFoundError:
+                return True  # gone: someone else took it
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return time.time() - os.fstat(fd).st_mtime < self.lease_s
+        finally:
+            os.close(fd)
+
+    def take_over(self) -> list[str]:
+        """Move the work folders of daemons whose lease ran out into this one (as `.adopt-*`), and
+        the flat work folder of versions before per-daemon folders. Returns whose were taken."""
+        taken: list[str] = []
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return taken
+        legacy = [e for e in entries if e.is_file(follow_symlinks=False) and not e.name.startswith(".")
+                  and e.name != JOURNAL]
+        if legacy:
+            dst = self.dir / f"{ADOPTED}legacy-{time.time_ns():x}"
+            dst.mkdir()
+            with contextlib.suppress(FileNotFoundError):
+                shutil.copyfile(self.root / JOURNAL, dst / JOURNAL)
+            for e in legacy:
+                with contextlib.suppress(FileNotFoundError):
+                    rename(e.path, dst / e.name)
+            if not any(e.is_file() and not e.name.startswith(".") and e.name != JOURNAL for e in os.scandir(self.root)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.root / JOURNAL)
+            taken.append("an earlier version's work folder")
+        for e in entries:
+            if not e.is_dir(follow_symlinks=False) or e.name.startswith(".") or e.path == str(self.dir):
+                continue
+            if self._alive(Path(e.path)):
+                continue
+            try:
+                rename(e.path, self.dir / f"{ADOPTED}{e.name}-{time.time_ns():x}")
+            except FileNotFoundError:
+                continue  # another daemon took it first
+            except OSError as exc:
+                logger.error("cannot take over {}: {}", e.path, exc.strerror)
+                continue
+            taken.append(e.name)
+        return taken
+
+    def adopted(self, recorded_here: dict[str, str]) -> Adopted:
+        """Deal with the `.adopt-*` folders in this one (taken just now, or before a crash):
+        claims recorded by their daemon (or, for an earlier version's folder, in our own
+        results: `recorded_here`) are to be moved out; the others are claimed again here. Our
+        journal learns of each file before it moves into our folder, so a crash in between
+        neither loses it nor has it processed twice."""
+        out = Adopted([], [])
+        while True:
+            folders = [Path(e.path) for e in os.scandir(self.dir) if e.name.startswith(ADOPTED) and e.is_dir()]
+            if not folders:
+                return out
+            for folder in folders:
+                j = read_journal(folder / JOURNAL)
+                self._copies.update(j.copies)
+                lines: list[bytes] = []
+                moves: list[tuple[str, Claim, str]] = []  # (from, claim here, status or "")
+                for e in sorted(os.scandir(folder), key=lambda e: e.name):
+                    if e.name.startswith(ADOPTED) and e.is_dir():  # it had taken over another: flatten
+                        rename(e.path, self.dir / e.name)
+                        continue
+                    if e.name.startswith(".") or e.name == JOURNAL:
+                        continue
+                    rel = j.names.get(e.name, f"recovered/{e.name}")
+                    status = j.recorded.get(e.name) or recorded_here.get(e.name, "")
+                    # recorded: kept under its id until it has moved out; else a new claim here
+                    cid = e.name if status in STATUS_DIRS else f"{self._prefix}-{next(self._ids):x}"
+                    lines.append(cid.encode() + b"\t" + os.fsencode(rel).hex().encode() + b"\n")
+                    if status in STATUS_DIRS:
+                        lines.append(f"{cid}\t+\t{status}\n".encode())
+                    moves.append((e.path, Claim(cid, rel, str(self.dir / cid)), status))
+                if lines:
+                    self._journal.write(b"".join(lines))
+                    os.fsync(self._journal.fileno())
+                for src, claim, status in moves:
+                    rename(src, claim.path)
+                    if status in STATUS_DIRS:
+                        out.finish.append((claim, status))
+                    else:
+                        out.redo.append(claim)
+                for name in (JOURNAL, LEASE):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(folder / name)
+                try:
+                    folder.rmdir()
+                except OSError as exc:
+                    logger.error("cannot remove the taken-over folder {}: {}", folder, exc.strerror)
+                    return out
 
     # ---- claiming ------------------------------------------------------------------------------
 
@@ -127,46 +326,45 @@ class WorkFolder:
 
     # ---- recovery ------------------------------------------------------------------------------
 
-    def journal(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        try:
-            data = (self.dir / JOURNAL).read_bytes()
-        except FileNotFoundError:
-            return out
-        for line in data.split(b"\n"):
-            cid, _, hexrel = line.partition(b"\t")
-            if hexrel.startswith(b"=\t"):  # a cross-filesystem copy in progress
-                try:
-                    self._copies[cid.decode()] = Path(os.fsdecode(bytes.fromhex(hexrel[2:].decode())))
-                except ValueError:
-                    pass
-                continue
-            try:
-                out[cid.decode()] = os.fsdecode(bytes.fromhex(hexrel.decode()))
-            except ValueError:
-                continue  # a torn last line
-        return out
-
-    def leftovers(self) -> list[Claim]:
-        """Files claimed by an earlier run that did not finish, with the path they arrived as."""
-        names = self.journal()
+    def leftovers(self) -> tuple[list[Claim], dict[str, str]]:
+        """Files claimed by an earlier run that did not finish, with the path they arrived as;
+        and the claims the journal says are recorded (taken-over files recorded elsewhere)."""
+        j = read_journal(self.dir / JOURNAL)
+        self._copies.update(j.copies)
+        names = j.names
         found = []
         for entry in os.scandir(self.dir):
             if entry.name == JOURNAL or entry.name.startswith("."):
                 continue
             rel = names.get(entry.name, f"recovered/{entry.name}")
             found.append(Claim(entry.name, rel, entry.path))
-        return sorted(found, key=lambda c: c.id)
+        return sorted(found, key=lambda c: c.id), j.recorded
 
     def compact(self) -> None:
         """Empty the journal when nothing is claimed (called between batches)."""
-        if any(e.name != JOURNAL for e in os.scandir(self.dir)):
+        if any(e.name != JOURNAL and not e.name.startswith(".") for e in os.scandir(self.dir)):
             return
         if os.fstat(self._journal.fileno()).st_size > 0:
             os.ftruncate(self._journal.fileno(), 0)
 
+    def mark_recorded(self, claims: list[Claim], statuses: list[str]) -> None:
+        """Journal that these claims' rows are recorded (called after the rows' fsync), so that a
+        daemon taking this folder over never processes them again. Only a folder in a shared
+        inbox can be taken over; a failure here costs only that guarantee, so it is logged."""
+        if not self.cross_fs or not claims:
+            return
+        try:
+            self._journal.write(b"".join(f"{c.id}\t+\t{st}\n".encode() for c, st in zip(claims, statuses, strict=True)))
+            os.fsync(self._journal.fileno())
+        except OSError as exc:
+            logger.error("cannot journal recorded claims in {}: {}", self.dir, exc.strerror)
+
     def close(self) -> None:
+        self._renewing.set()
         self._journal.close()
+        if self._lease_fd >= 0:
+            os.close(self._lease_fd)  # drops the flock; the lease then runs out after lease_s
+            self._lease_fd = -1
 
 
 def _fsync_dir(path: Path) -> None:

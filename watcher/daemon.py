@@ -29,6 +29,7 @@ from watcher import model as M
 from watcher.claim import Claim, WorkFolder
 from watcher.errors import FolderError
 from watcher.events import Intake, make_observer, scan, watch
+from watcher.owner import OutboxLock, owner_id
 from watcher.pipeline import Prepared, classify, make_row, needs_model
 from watcher.results import ResultsFile, Row, claims_recorded, now_iso
 from watcher.service import HttpEndpoint, Metrics, Notifier
@@ -84,8 +85,9 @@ class Daemon:
         self.clf = classifier
         self.once = once
         self.inbox, self.outbox = ensure_folders(settings)
+        self.lock = OutboxLock(self.outbox)  # before anything is touched: one daemon per outbox
         self.intake = Intake(self.inbox, settings.settle_s)
-        self.work = WorkFolder(self.inbox, self.outbox)
+        self.work = WorkFolder(self.inbox, self.outbox, owner_id(self.outbox), settings.claim_lease_s)
         self.sink = ResultsFile(self.outbox / "results.csv")
         self.pool = WorkerPool(settings.workers, settings.max_file_bytes, settings.max_pixels, settings.batch_max)
         self.notify = Notifier()
@@ -172,6 +174,7 @@ class Daemon:
         self.infer.shutdown(wait=True)
         self.sink.close()
         self.work.close()
+        self.lock.release()
         logger.info("stopped: {}", self.status())
 
     def start_observer(self) -> None:
@@ -196,22 +199,41 @@ class Daemon:
     # ---- start-up recovery ---------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Finish or redo what an earlier run claimed and did not move out."""
-        left = self.work.leftovers()
+        """Finish or redo what an earlier run claimed and did not move out; then take over
+        what daemons that did not come back left in a shared inbox."""
+        left, recorded_elsewhere = self.work.leftovers()
+        if left:
+            recorded = claims_recorded(self.sink.path) | recorded_elsewhere
+            moved = 0
+            for c in left:
+                status = recorded.get(c.id)
+                if status in ("ok", "review", "error"):
+                    self.work.finish(c, status)
+                    moved += 1
+                else:
+                    self.redo.append(c)
+            logger.warning("recovered {} file(s) from an interrupted run: {} already recorded and now moved, "
+                           "{} to process again", len(left), moved, len(self.redo))
+        self.take_over(at_start=True)
         if not left:
             self.work.compact()
+
+    def take_over(self, at_start: bool = False) -> None:
+        """Adopt the claims of daemons whose lease ran out (see `claim`): recorded ones move out
+        to our result folders (their row is in that daemon's results.csv), the rest are redone."""
+        taken = self.work.take_over()
+        if not taken and not at_start:
             return
-        recorded = claims_recorded(self.sink.path)
-        moved = 0
-        for c in left:
-            status = recorded.get(c.id)
-            if status in ("ok", "review", "error"):
-                self.work.finish(c, status)
-                moved += 1
-            else:
-                self.redo.append(c)
-        logger.warning("recovered {} file(s) from an interrupted run: {} already recorded and now moved, "
-                       "{} to process again", len(left), moved, len(self.redo))
+        # our own results matter only for an earlier version's flat folder, taken at start
+        adopted = self.work.adopted(claims_recorded(self.sink.path) if at_start else {})
+        if not taken and not adopted.finish and not adopted.redo:
+            return
+        for c, status in adopted.finish:
+            self.work.finish(c, status)
+        self.redo += adopted.redo
+        logger.warning("took over the claims of {} (lease of {:.0f}s run out): {} recorded there and now moved "
+                       "here without a new row, {} to process here", ", ".join(taken) or "an interrupted take-over",
+                       self.s.claim_lease_s, len(adopted.finish), len(adopted.redo))
 
     # ---- the loop ------------------------------------------------------------------------------
 
@@ -231,6 +253,7 @@ class Daemon:
             if not self.once and now >= next_rescan:
                 self.supervise_observer()
                 scan(self.inbox, self.intake)
+                self.take_over()
                 next_rescan = now + self.s.rescan_interval_s
             if backoff and self.stopping.wait(backoff):
                 break
@@ -343,11 +366,16 @@ class Daemon:
         when = now_iso()
         rows = [make_row(c.rel, c.id, p, a, self.s.review_threshold, b.version, when)
                 for c, p, a in zip(b.claims, prepared, b.answers, strict=True)]
+        if not self.work.still_ours():
+            raise FolderError(f"the work folder {self.work.dir} was taken over by another daemon while this one was "
+                              f"held up for longer than claim_lease_s ({self.s.claim_lease_s:.0f}s); it records nothing "
+                              "more for those files and stops: start it again")
         try:
             self.sink.append(rows)
         except OSError:
             self.redo = b.claims + self.redo  # nothing recorded: redo the whole batch later
             raise
+        self.work.mark_recorded(b.claims, [r.status for r in rows])
         dt = time.perf_counter() - b.t0
         self.account(rows, prepared, dt)
         # the rows are durable: the files may leave the work folder. They do when the loop comes

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
 
     review_threshold: float = Field(default=0.85, ge=0, le=1)
 
+    claim_lease_s: float = Field(
+        default=300.0, ge=10, le=86400,
+        description="a daemon's claims in a shared inbox are taken over by another after its lease is this long unrenewed")
+
     model_poll_s: float = Field(default=5.0, gt=0, le=3600, description="how often to look for a new model")
     shutdown_timeout_s: float = Field(default=10.0, gt=0, le=600)
 
