@@ -15,6 +15,11 @@ import cv2
 import numpy as np
 import pytest
 
+# Every Ray connection in the tests stays on 127.0.0.1 (read when Ray is imported, so set here,
+# before any test module imports it): Ray then takes the loopback address as the node's.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("DIGIT_WATCHER_SHARED", REPO.parent / "shared"))
 MNIST = SHARED / "data" / "mnist.npz"

@@ -85,6 +85,23 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 1 if any(r.status == "error" for r in rows) else 0
 
 
+def cmd_batch(a: argparse.Namespace) -> int:
+    from watcher import batch as B
+    from watcher.settings import load
+
+    s = load(a.config, model=a.model)
+    setup_logging("WARNING")
+    clf = _classifier(s)
+    sources = list(a.sources) + (B.read_list(a.files_from) if a.files_from else [])
+    if not sources:
+        print("digit-watcher: error: batch needs a folder or file to read (SRC or --files-from)", file=sys.stderr)
+        return 2
+    reader = B.ray_reader(s, clf, a.ray) if a.ray else B.local_reader(s, clf)
+    summary = B.run(sources, a.out, s, clf, reader)
+    print(summary.line(a.out), file=sys.stderr)
+    return 0
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     import dataclasses
 
@@ -162,6 +179,15 @@ def parser() -> argparse.ArgumentParser:
     common(pr)
     pr.add_argument("files", nargs="+", type=Path)
     pr.set_defaults(fn=cmd_predict)
+
+    b = sub.add_parser("batch", help="read folders of images where they lie (resumable); rows to OUT/results.csv")
+    common(b)
+    b.add_argument("sources", nargs="*", type=Path, metavar="SRC", help="folders (read recursively) or image files")
+    b.add_argument("--files-from", type=Path, metavar="LIST", help="a file of paths, one a line ('-': standard input)")
+    b.add_argument("--out", type=Path, required=True, help="folder for results.csv (a rerun resumes it)")
+    b.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run on Ray Data: a local Ray, or the cluster at ADDRESS (host:port of `ray start --head`)")
+    b.set_defaults(fn=cmd_batch)
 
     t = sub.add_parser("train", help="train a model from MNIST's train split")
     t.add_argument("--data", type=Path, help="MNIST npz in the Keras layout (default: Keras' download)")
