@@ -175,3 +175,27 @@ def test_batch_on_a_two_node_ray_cluster_that_loses_a_node_mid_run(
     files = [r["file"] for r in table(out)]
     assert len(files) == len(set(files)) == len(ref)
     assert readings(out) == ref
+
+
+@pytest.mark.slow
+def test_batch_joins_a_cluster_started_with_ray_start_and_its_token(tmp_path: Path) -> None:
+    """`ray start --head` turns token authentication on when the user has a token (as after any
+    local Ray run); `batch --ray ADDRESS` must then authenticate with it."""
+    pytest.importorskip("ray")
+    ray = str(Path(sys.executable).with_name("ray"))
+    env = dict(os.environ, **RAY_ENV, HOME=str(tmp_path))  # a token of this test's own
+    subprocess.run([ray, "get-auth-token", "--generate"], check=True, capture_output=True, env=env)
+    src = tmp_path / "src"
+    with np.load(need(MNIST)) as d:
+        names = write_digits(src, d["x_test"][:60])
+    port = "63797"
+    st = subprocess.run([ray, "start", "--head", "--port", port, "--num-cpus", "1", "--disable-usage-stats"],
+                        capture_output=True, text=True, env=env, timeout=180)
+    assert st.returncode == 0, st.stderr[-2000:]
+    try:
+        assert "Token authentication is enabled" in st.stdout + st.stderr
+        r = batch(str(src), "--out", str(tmp_path / "out"), "--ray", f"127.0.0.1:{port}", env=env, timeout=300)
+    finally:
+        subprocess.run([ray, "stop"], capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(readings(tmp_path / "out")) == sorted(names)

@@ -176,6 +176,11 @@ def ray_reader(s: Settings, clf: Classifier, address: str, chunk: int = 256) -> 
     """Ray Data over a local Ray (`address` "local") or an existing cluster (`host:port`)."""
     if clf.content is None:
         raise ConfigError(f"--ray serves LiteRT models; {clf.path} is not one: make one with `digit-watcher export`")
+    if address != "local" and "RAY_AUTH_MODE" not in os.environ and _ray_token_available():
+        # `ray start` turns token authentication on when it finds the user's token; Ray's driver
+        # uses it only for a cluster it found itself, not for an explicit ADDRESS. Sending the
+        # token is harmless to a cluster without authentication (tried). Read at import: set first.
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError:
@@ -206,6 +211,13 @@ def ray_reader(s: Settings, clf: Classifier, address: str, chunk: int = 256) -> 
             yield out
 
     return read
+
+
+def _ray_token_available() -> bool:
+    """The places Ray's own token loader looks (its token-authentication docs)."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return True
+    return (Path.home() / ".ray" / "auth_token").is_file()
 
 
 def run(sources: Sequence[Path], out: Path, s: Settings, clf: Classifier, reader: Reader,
