@@ -102,6 +102,39 @@ def cmd_batch(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(a: argparse.Namespace) -> int:
+    from watcher import reviewpage
+    from watcher.daemon import ensure_folders
+    from watcher.settings import load
+
+    s = load(a.config, outbox=a.outbox, model=a.model)
+    setup_logging(s.log_level, s.log_format)
+    host = a.host or s.review_host
+    password = s.review_password.get_secret_value()
+    reviewpage.check_bind(host, password)  # before anything loads
+    _, outbox = ensure_folders(s)
+    clf = _classifier(s, verify=False)
+    reviewpage.serve(outbox, host, a.port or s.review_port, password, clf.predict, s.max_file_bytes, s.max_pixels)
+    return 0
+
+
+def cmd_results(a: argparse.Namespace) -> int:
+    import io
+
+    from watcher.corrections import write_final_table
+    from watcher.settings import load
+
+    s = load(a.config, outbox=a.outbox)
+    outbox = s.outbox.expanduser().absolute()
+    if not (outbox / "results.csv").is_file():
+        print(f"digit-watcher: error: no results.csv in {outbox}", file=sys.stderr)
+        return 4
+    buf = io.StringIO()
+    write_final_table(outbox, buf)
+    sys.stdout.write(buf.getvalue())
+    return 0
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     import dataclasses
 
@@ -188,6 +221,18 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run on Ray Data: a local Ray, or the cluster at ADDRESS (host:port of `ray start --head`)")
     b.set_defaults(fn=cmd_batch)
+
+    rv = sub.add_parser("review", help="a page to check and correct the review queue (beside a running daemon)")
+    common(rv)
+    rv.add_argument("--outbox", type=Path)
+    rv.add_argument("--host", help="address to listen on (default 127.0.0.1; another needs review_password)")
+    rv.add_argument("--port", type=int, help="port (default 8765)")
+    rv.set_defaults(fn=cmd_review)
+
+    rs = sub.add_parser("results", help="results.csv with the people's review decisions applied, on stdout")
+    rs.add_argument("--config", type=Path)
+    rs.add_argument("--outbox", type=Path)
+    rs.set_defaults(fn=cmd_results)
 
     t = sub.add_parser("train", help="train a model from MNIST's train split")
     t.add_argument("--data", type=Path, help="MNIST npz in the Keras layout (default: Keras' download)")

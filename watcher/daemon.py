@@ -27,6 +27,7 @@ from watchdog.observers.api import BaseObserver
 
 from watcher import model as M
 from watcher.claim import Claim, WorkFolder
+from watcher.corrections import Desk
 from watcher.errors import FolderError
 from watcher.events import Intake, make_observer, scan, watch
 from watcher.owner import OutboxLock, owner_id
@@ -217,6 +218,10 @@ class Daemon:
         self.take_over(at_start=True)
         if not left:
             self.work.compact()
+        if (self.outbox / "corrections.csv").exists():
+            moved = Desk(self.outbox).finish_pending()  # a review decision whose move was cut short
+            if moved:
+                logger.warning("moved {} reviewed file(s) whose decision was recorded before a crash", moved)
 
     def take_over(self, at_start: bool = False) -> None:
         """Adopt the claims of daemons whose lease ran out (see `claim`): recorded ones move out

@@ -88,3 +88,24 @@ class DataError(StartupError):
     """A training or evaluation data set that cannot be read."""
 
     exit_code = 5
+
+
+# ---- review decisions: refused, with an HTTP status for the review page ----------------------
+
+
+class ReviewRefused(DigitWatcherError):
+    """A decision that cannot be recorded; the page shows the message, nothing changes."""
+
+    http_status = 409
+
+
+class AlreadyDecided(ReviewRefused):
+    http_status = 409
+
+
+class NotInReview(ReviewRefused):
+    http_status = 410
+
+
+class BadDecision(ReviewRefused):
+    http_status = 400

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     metrics: bool = False
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=1, le=65535)
+
+    review_host: str = "127.0.0.1"
+    review_port: int = Field(default=8765, ge=1, le=65535)
+    review_password: SecretStr = Field(default=SecretStr(""), description="needed on every request when set; "
+                                       "required to listen beyond loopback")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,0 +1,143 @@
+// The review page: keyboard first. Type digits, Enter records (Enter alone accepts the reading
+// shown), x then Enter records "not a digit", Backspace edits, u undoes the last decision.
+"use strict";
+(function () {
+  const token = document.body.dataset.token;
+  const $ = (id) => document.getElementById(id);
+  let queue = JSON.parse($("queue-data").textContent);
+  let typed = "";          // what the person typed for the current file
+  let busy = false;        // a decision on its way: keys wait for it
+  const done = [];         // claims decided here, newest last (for undo)
+  const runners = new Map();
+  const prefetched = new Map();
+
+  function say(text, ok) {
+    $("message").textContent = text || "";
+    $("message").className = ok ? "message ok" : "message";
+  }
+
+  function fetchRunners(claim) {
+    if (runners.has(claim)) return;
+    runners.set(claim, null);
+    fetch("/api/item/" + encodeURIComponent(claim)).then((r) => r.ok ? r.json() : null).then((j) => {
+      runners.set(claim, j ? j.runners : []);
+      if (queue.length && queue[0].claim === claim) showRunners();
+    }).catch(() => runners.delete(claim));
+  }
+
+  function showRunners() {
+    const r = queue.length ? runners.get(queue[0].claim) : null;
+    $("runners").textContent = r ? r.map(([d, p]) => d + " (" + p.toFixed(3) + ")").join("  ") : "";
+  }
+
+  function showReading() {
+    const cur = queue[0];
+    const el = $("reading");
+    if (typed === "x") { el.textContent = "not a digit"; el.className = "reading reject"; }
+    else if (typed) { el.textContent = typed; el.className = "reading typed"; }
+    else { el.textContent = cur ? cur.reading : ""; el.className = "reading"; }
+    $("typed-hint").textContent = typed ? "(typed: Enter records it, Backspace edits)" : "";
+  }
+
+  function render() {
+    $("left").textContent = String(queue.length);
+    const cur = queue[0];
+    $("current").hidden = !cur;
+    $("empty").hidden = !!cur;
+    if (!cur) return;
+    $("name").textContent = cur.file;
+    const src = "/image/" + encodeURIComponent(cur.claim);
+    if ($("image").getAttribute("src") !== src) $("image").setAttribute("src", src);
+    $("confidence").textContent = cur.confidence;
+    showReading();
+    showRunners();
+    fetchRunners(cur.claim);
+    for (const next of queue.slice(1, 4)) {       // the next files are in the cache before they are needed
+      if (!prefetched.has(next.claim)) {
+        const im = new Image();
+        im.src = "/image/" + encodeURIComponent(next.claim);
+        prefetched.set(next.claim, im);
+      }
+      fetchRunners(next.claim);
+    }
+  }
+
+  async function post(url, body) {
+    const r = await fetch(url, {
+      method: "POST", headers: {"Content-Type": "application/json", "X-Review-Token": token},
+      body: JSON.stringify(body), credentials: "same-origin",
+    });
+    let j = {};
+    try { j = await r.json(); } catch (e) { j = {error: "the server answered " + r.status}; }
+    return [r.status, j];
+  }
+
+  async function reload() {
+    const r = await fetch("/api/queue");
+    if (r.ok) { queue = (await r.json()).items; render(); }
+  }
+
+  async function record(after) {
+    const cur = queue[0];
+    if (!cur || busy) return;
+    busy = true;
+    try {
+      const [status, j] = await post("/api/decide", {claim: cur.claim, after: after});
+      if (status === 200) {
+        done.push(cur.claim);
+        queue.shift();
+        typed = "";
+        render();
+        say(cur.file + " recorded as " + (after === "x" ? "not a digit" : after), true);
+        if (queue.length < 5) reload();
+      } else {
+        say(j.error || ("refused (" + status + ")"));
+        typed = "";
+        if (status === 409 || status === 410) await reload(); else render();
+      }
+    } catch (e) {
+      say("the review server did not answer: " + e);
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function undo() {
+    if (busy || !done.length) { if (!done.length) say("nothing to undo"); return; }
+    busy = true;
+    try {
+      const claim = done.pop();
+      const [status, j] = await post("/api/undo", {claim: claim});
+      if (status === 200) { say(j.file + " is back in review", true); typed = ""; await reload(); }
+      else say(j.error || ("refused (" + status + ")"));
+    } finally {
+      busy = false;
+    }
+  }
+
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) {
+      if ((e.ctrlKey || e.metaKey) && e.key === "z") { e.preventDefault(); undo(); }
+      return;
+    }
+    if (/^[0-9]$/.test(e.key)) { typed = (typed === "x" ? "" : typed) + e.key; showReading(); e.preventDefault(); }
+    else if (e.key === "x" || e.key === "X") { typed = "x"; showReading(); e.preventDefault(); }
+    else if (e.key === "Backspace") { typed = typed === "x" ? "" : typed.slice(0, -1); showReading(); e.preventDefault(); }
+    else if (e.key === "Escape") { typed = ""; showReading(); }
+    else if (e.key === "Enter") {
+      e.preventDefault();
+      const cur = queue[0];
+      if (cur) record(typed || cur.reading);
+    } else if (e.key === "u") { e.preventDefault(); undo(); }
+  });
+  $("image").addEventListener("load", () => {   // a 28x28 drawing is shown large and sharp
+    const im = $("image");
+    im.className = im.naturalWidth < 200 && im.naturalHeight < 200 ? "small" : "";
+  });
+  $("accept").addEventListener("click", () => { const cur = queue[0]; if (cur) record(typed || cur.reading); });
+  $("reject").addEventListener("click", () => record("x"));
+  $("undo").addEventListener("click", undo);
+  $("undo-empty").addEventListener("click", undo);
+  render();
+  setInterval(() => { if (!busy && queue.length === 0) reload(); }, 3000);
+})();
