@@ -135,8 +135,33 @@ def cmd_results(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(a: argparse.Namespace) -> int:
+    from watcher import finetune as F
+    from watcher import model as M
+    from watcher.errors import ModelError, ModelRefused
+    from watcher.settings import load
+
+    s = load(a.config)
+    serving = M.newest_version(s.model_path)
+    if serving.suffix != ".tflite":
+        raise ModelError(f"the serving model {serving} is not a .tflite file; export it first")
+    base = a.base or serving.with_suffix(".keras")
+    if not base.is_file():
+        raise ModelError(f"no Keras model to fine-tune at {base}: give one with --base")
+    r = F.fine_tune(a.corrections, base, serving, a.out, a.data, s.review_threshold, epochs=a.epochs or 2,
+                    lr=a.lr, mnist_share=a.limit or 20000, verbose=1 if sys.stderr.isatty() else 2)
+    for line in F.report_lines(r):
+        print(line)
+    if r.refused:
+        raise ModelRefused(r.refused)
+    return 0
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     import dataclasses
+
+    if a.corrections is not None:
+        return cmd_finetune(a)
 
     from watcher.train import MEMBERS, train
 
@@ -236,12 +261,20 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model from MNIST's train split")
     t.add_argument("--data", type=Path, help="MNIST npz in the Keras layout (default: Keras' download)")
-    t.add_argument("--out", type=Path, required=True, help="where to save the .keras model")
+    t.add_argument("--out", type=Path, required=True,
+                   help="where to save the .keras model; with --corrections, the folder of numbered versions")
+    t.add_argument("--corrections", type=Path, metavar="CSV",
+                   help="fine-tune the serving model on OUTBOX/corrections.csv (the review page's decisions)")
+    t.add_argument("--base", type=Path, help="with --corrections: the .keras model to start from (default: "
+                                             "the one beside the serving .tflite)")
+    t.add_argument("--lr", type=float, default=1e-4, help="with --corrections: the learning rate")
+    t.add_argument("--config", type=Path, help="with --corrections: the daemon's config (model, review_threshold)")
     t.add_argument("--epochs", type=int, help="epochs for every member (default: each member's recipe)")
     t.add_argument("--members", type=int, help="train only the first N members of the recipe (quick checks)")
     t.add_argument("--members-dir", type=Path,
                    help="where member networks are kept; a finished one is reused (default: OUT's stem + .members/)")
-    t.add_argument("--limit", type=int, help="use only the first N train images (quick checks)")
+    t.add_argument("--limit", type=int, help="use only the first N train images (quick checks); with "
+                                              "--corrections, how many MNIST train digits to mix in (20000)")
     t.set_defaults(fn=cmd_train)
 
     x = sub.add_parser("export", help="make the .tflite the daemon serves from a .keras model")

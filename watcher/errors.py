@@ -90,6 +90,12 @@ class DataError(StartupError):
     exit_code = 5
 
 
+class ModelRefused(StartupError):
+    """A fine-tuned model worse than the serving one on MNIST's test split: not written."""
+
+    exit_code = 6
+
+
 # ---- review decisions: refused, with an HTTP status for the review page ----------------------
 
 

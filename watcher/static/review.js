@@ -6,7 +6,6 @@
   const $ = (id) => document.getElementById(id);
   let queue = JSON.parse($("queue-data").textContent);
   let typed = "";          // what the person typed for the current file
-  let busy = false;        // a decision on its way: keys wait for it
   const done = [];         // claims decided here, newest last (for undo)
   const runners = new Map();
   const prefetched = new Map();
@@ -72,47 +71,53 @@
     return [r.status, j];
   }
 
+  // Decisions are shown at once (the next file appears on the keypress) and sent in order, one
+  // after the other; a refusal (decided in another tab, file gone) shows a message and the queue
+  // as the server has it.
+  let chain = Promise.resolve();
+  const inflight = new Set();   // claims decided here whose answer has not come back yet
+
   async function reload() {
     const r = await fetch("/api/queue");
-    if (r.ok) { queue = (await r.json()).items; render(); }
-  }
-
-  async function record(after) {
-    const cur = queue[0];
-    if (!cur || busy) return;
-    busy = true;
-    try {
-      const [status, j] = await post("/api/decide", {claim: cur.claim, after: after});
-      if (status === 200) {
-        done.push(cur.claim);
-        queue.shift();
-        typed = "";
-        render();
-        say(cur.file + " recorded as " + (after === "x" ? "not a digit" : after), true);
-        if (queue.length < 5) reload();
-      } else {
-        say(j.error || ("refused (" + status + ")"));
-        typed = "";
-        if (status === 409 || status === 410) await reload(); else render();
-      }
-    } catch (e) {
-      say("the review server did not answer: " + e);
-    } finally {
-      busy = false;
+    if (r.ok) {
+      queue = (await r.json()).items.filter((i) => !inflight.has(i.claim));
+      render();
     }
   }
 
-  async function undo() {
-    if (busy || !done.length) { if (!done.length) say("nothing to undo"); return; }
-    busy = true;
-    try {
+  function record(after) {
+    const cur = queue[0];
+    if (!cur) return;
+    queue.shift();
+    typed = "";
+    inflight.add(cur.claim);
+    render();
+    chain = chain.then(() => post("/api/decide", {claim: cur.claim, after: after})).then(([status, j]) => {
+      inflight.delete(cur.claim);
+      if (status === 200) {
+        done.push(cur.claim);
+        say(cur.file + " recorded as " + (after === "x" ? "not a digit" : after), true);
+        if (queue.length < 5 && inflight.size === 0) return reload();
+      } else {
+        say(j.error || ("refused (" + status + ")"));
+        return reload();
+      }
+    }, (e) => {
+      inflight.delete(cur.claim);
+      say("the review server did not answer (" + e + "); " + cur.file + " is not recorded");
+      queue.unshift(cur);
+      render();
+    });
+  }
+
+  function undo() {
+    chain = chain.then(async () => {
+      if (!done.length) { say("nothing to undo"); return; }
       const claim = done.pop();
       const [status, j] = await post("/api/undo", {claim: claim});
       if (status === 200) { say(j.file + " is back in review", true); typed = ""; await reload(); }
       else say(j.error || ("refused (" + status + ")"));
-    } finally {
-      busy = false;
-    }
+    }).catch((e) => say("the review server did not answer (" + e + ")"));
   }
 
   document.addEventListener("keydown", (e) => {
@@ -139,5 +144,5 @@
   $("undo").addEventListener("click", undo);
   $("undo-empty").addEventListener("click", undo);
   render();
-  setInterval(() => { if (!busy && queue.length === 0) reload(); }, 3000);
+  setInterval(() => { if (inflight.size === 0 && queue.length === 0) reload(); }, 3000);
 })();
