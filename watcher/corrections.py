@@ -158,9 +158,26 @@ class Desk:
                 index.setdefault(_NUMBERED.sub("", os.path.relpath(full, folder)), []).append(full)
         return index
 
+    def _dir_index(self, folder: Path, sub: str) -> dict[str, list[str]]:
+        """Regular files in one folder (`folder/sub`) by the name they arrived as (`~N` off)."""
+        index: dict[str, list[str]] = {}
+        try:
+            entries = sorted(os.scandir(folder / sub), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return index
+        for e in entries:
+            if not e.name.startswith(".") and e.is_file(follow_symlinks=False):
+                index.setdefault(os.path.join(sub, _NUMBERED.sub("", e.name)) if sub else _NUMBERED.sub("", e.name),
+                                 []).append(e.path)
+        return index
+
     def _locate(self, rows: list[dict[str, str]], folder: Path) -> dict[str, str]:
-        """claim -> its file in `folder`, for the rows given (each file given to one claim)."""
-        index = self._files(folder)
+        """claim -> its file in `folder`, for the rows given (each file given to one claim). Only
+        the folders the names point into are listed, so one decision costs one listing."""
+        index: dict[str, list[str]] = {}
+        for sub in sorted({os.path.dirname(_unquote(r["file"])) for r in rows}):
+            if ".." not in Path(sub).parts and not os.path.isabs(sub):
+                index.update(self._dir_index(folder, sub))
         taken: set[str] = set()
         found: dict[str, str] = {}
         unplaced = []
@@ -174,7 +191,7 @@ class Desk:
                 unplaced.append(r)
         if unplaced:  # names that are not valid UTF-8 show escaped in the CSV: match by content
             by_sha: dict[str, list[str]] = {}
-            for paths in index.values():
+            for paths in self._files(folder).values():
                 for p in paths:
                     if p not in taken:
                         by_sha.setdefault(self.sha256(p), []).append(p)

@@ -137,9 +137,31 @@ def make_app(outbox: Path, password: str = "", predict: Callable[[np.ndarray], n
     templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes .html
     runners = Runners(predict, max_bytes, max_pixels)
 
+    cache: dict[str, Any] = {"key": None, "items": [], "by_claim": {}}
+
+    def state_key() -> tuple[int, ...]:
+        out = []
+        for f in (outbox / "results.csv", desk.path, desk.review):
+            try:
+                st = f.stat()
+                out += [st.st_size, st.st_mtime_ns]
+            except FileNotFoundError:
+                out += [-1, -1]
+        return tuple(out)
+
     def queue() -> list[Item]:
+        """The queue, worked out again only when results, decisions or review/ changed."""
         with lock:
-            return desk.queue()
+            key = state_key()
+            if key != cache["key"]:
+                items = desk.queue()
+                cache.update(key=key, items=items, by_claim={i.claim: i for i in items})
+            return list(cache["items"])
+
+    def find(claim: str) -> Item | None:
+        queue()
+        item: Item | None = cache["by_claim"].get(claim)
+        return item if item is not None and Path(item.path).exists() else None
 
     def who(request: Request) -> str:
         user = request.scope.get("state", {}).get("user")
@@ -172,15 +194,14 @@ def make_app(outbox: Path, password: str = "", predict: Callable[[np.ndarray], n
         return JSONResponse({"items": [item_json(i) for i in queue()]}, headers=HEADERS)
 
     async def api_item(request: Request) -> Response:
-        claim = request.path_params["claim"]
-        item = next((i for i in queue() if i.claim == claim), None)
+        item = find(request.path_params["claim"])
         if item is None:
             return JSONResponse({"error": "that file is no longer in review/"}, 410, headers=HEADERS)
         return JSONResponse({"runners": runners.of(item)}, headers=HEADERS)
 
     async def image(request: Request) -> Response:
         claim = request.path_params["claim"]
-        item = next((i for i in queue() if i.claim == claim), None) if CLAIM.fullmatch(claim) else None
+        item = find(claim) if CLAIM.fullmatch(claim) else None
         if item is None:
             return Response("that file is no longer in review/", 410, headers=HEADERS, media_type="text/plain")
         try:
