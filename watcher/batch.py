@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 import time
 from collections import Counter, deque
@@ -75,6 +76,7 @@ class Answer:
 
 
 Reader = Callable[[Sequence[Item]], Iterator[list[Answer]]]
+RAY_ATTEMPTS = 4  # datasets started for one run before a Ray failure is the run's
 
 
 def claim_of(path: str) -> str:
@@ -176,15 +178,32 @@ def ray_reader(s: Settings, clf: Classifier, address: str, chunk: int = 256) -> 
     """Ray Data over a local Ray (`address` "local") or an existing cluster (`host:port`)."""
     if clf.content is None:
         raise ConfigError(f"--ray serves LiteRT models; {clf.path} is not one: make one with `digit-watcher export`")
-    if address != "local" and "RAY_AUTH_MODE" not in os.environ and _ray_token_available():
+    if address != "local" and "RAY_AUTH_MODE" not in os.environ and _ray_token_available() and _asks_for_token(address):
         # `ray start` turns token authentication on when it finds the user's token; Ray's driver
-        # uses it only for a cluster it found itself, not for an explicit ADDRESS. Sending the
-        # token is harmless to a cluster without authentication (tried). Read at import: set first.
+        # uses it only for a cluster it found itself, not for an explicit ADDRESS. Only for a
+        # cluster that asks for it: a token-mode driver beside a cluster without authentication
+        # connects, but the nodes' calls back to it are refused (seen). Read at import: set first.
         os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError:
         raise ConfigError("--ray needs Ray: pip install 'digit-watcher[cluster]'") from None
+
+    def stream(items: Sequence[Item]) -> Iterator[list[Answer]]:
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        listed = ray.data.from_items([{"path": i.path, "claim": i.claim} for i in items],
+                                     override_num_blocks=max(1, min(len(items) // chunk + 1, 32 * cpus)))
+        ds = listed.map_batches(RayReader, batch_size=chunk, batch_format="numpy", num_cpus=1,
+                                compute=ray.data.ActorPoolStrategy(min_size=cpus, max_size=cpus),
+                                fn_constructor_kwargs={"content": clf.content, "second_below": clf.second_below,
+                                                       "max_bytes": s.max_file_bytes, "max_pixels": s.max_pixels})
+        for b in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+            out = []
+            for cid, d, c, err, sha, node in zip(b["claim"], b["digit"], b["confidence"], b["error"], b["sha256"],
+                                                 b["node"], strict=True):
+                answer = (int(d), float(c)) if d >= 0 else None
+                out.append(Answer(str(cid), Prepared(str(sha), None, str(err), 0.0, answer), str(node)))
+            yield out
 
     def read(items: Sequence[Item]) -> Iterator[list[Answer]]:
         import logging
@@ -195,22 +214,40 @@ def ray_reader(s: Settings, clf: Classifier, address: str, chunk: int = 256) -> 
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # ours is on the driver's terminal
         ctx.print_on_execution_start = False
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        listed = ray.data.from_items([{"path": i.path, "claim": i.claim} for i in items],
-                                     override_num_blocks=max(1, min(len(items) // chunk + 1, 32 * cpus)))
-        ds = listed.map_batches(RayReader, batch_size=chunk, batch_format="numpy", num_cpus=1,
-                            compute=ray.data.ActorPoolStrategy(min_size=cpus, max_size=cpus),
-                            fn_constructor_kwargs={"content": clf.content, "second_below": clf.second_below,
-                                                   "max_bytes": s.max_file_bytes, "max_pixels": s.max_pixels})
-        for b in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
-            out = []
-            for cid, d, c, err, sha, node in zip(b["claim"], b["digit"], b["confidence"], b["error"], b["sha256"],
-                                                 b["node"], strict=True):
-                answer = (int(d), float(c)) if d >= 0 else None
-                out.append(Answer(str(cid), Prepared(str(sha), None, str(err), 0.0, answer), str(node)))
-            yield out
+        ctx.max_consecutive_actor_init_deaths = 10  # an actor lost while it starts is replaced
+        # Ray Data retries the work of actors it loses; what it gives up on (seen here: an actor
+        # released while still starting, as its node went or the others had taken all the work)
+        # ends the dataset. What was answered is kept; the rest is read again in a new one.
+        left = list(items)
+        for attempt in range(1, RAY_ATTEMPTS + 1):
+            answered: set[str] = set()
+            try:
+                for out in stream(left):
+                    answered.update(a.claim for a in out)
+                    yield out
+                return
+            except ray.exceptions.RayError as exc:
+                left = [i for i in left if i.claim not in answered]
+                if attempt == RAY_ATTEMPTS:
+                    raise
+                print(f"batch: Ray lost work ({type(exc).__name__}: {str(exc).splitlines()[0]}); reading the "
+                      f"{len(left)} file(s) left again", file=sys.stderr, flush=True)
 
     return read
+
+
+def _asks_for_token(address: str) -> bool:
+    """Does the cluster at `address` refuse a driver without a token? Asked in a child process
+    (one call to its GCS, under a second here), so this process's Ray starts in the right mode."""
+    probe = ("import sys\nfrom ray._raylet import GcsClient\n"
+             "try:\n    GcsClient(address=sys.argv[1], cluster_id=None).internal_kv_get(b'-', None, timeout=5)\n"
+             "except Exception as exc:\n    print(type(exc).__name__, exc)\n")
+    try:
+        r = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True, timeout=60,
+                           env={k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"})
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "InvalidAuthToken" in r.stdout or "AuthenticationError" in r.stdout
 
 
 def _ray_token_available() -> bool:

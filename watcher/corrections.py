@@ -189,7 +189,8 @@ class Desk:
                     break
             else:
                 unplaced.append(r)
-        if unplaced:  # names that are not valid UTF-8 show escaped in the CSV: match by content
+        unplaced = [r for r in unplaced if "\\x" in r["file"]]
+        if unplaced:  # names that are not valid UTF-8 show escaped in the CSV: match those by content
             by_sha: dict[str, list[str]] = {}
             for paths in self._files(folder).values():
                 for p in paths:
