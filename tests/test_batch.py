@@ -3,7 +3,6 @@ kill -9, and the same on a real two-node Ray cluster that loses a node mid-run."
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EXE, MAKE_SCANS, MNIST, REPO, need, write_digits
+from conftest import EXE, MAKE_SCANS, MNIST, REPO, need, rows, write_digits
 from watcher import batch as B
 from watcher.pipeline import Prepared
 from watcher.settings import Settings
@@ -26,16 +25,8 @@ from watcher.settings import Settings
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def table(out: Path) -> list[dict[str, str]]:
-    f = out / "results.csv"
-    if not f.exists():
-        return []
-    with open(f, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
 def readings(out: Path) -> dict[str, tuple[str, str, str]]:
-    return {r["file"]: (r["digit"], r["confidence"], r["status"]) for r in table(out)}
+    return {r["file"]: (r["digit"], r["confidence"], r["status"]) for r in rows(out)}
 
 
 def digest(root: Path) -> str:
@@ -88,17 +79,17 @@ def test_batch_gives_the_daemons_readings_without_touching_the_archive_and_resum
     p = subprocess.Popen([*EXE, "batch", str(src), "--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
     end = time.time() + 120
-    while time.time() < end and p.poll() is None and len(table(out)) < 10:
+    while time.time() < end and p.poll() is None and len(rows(out)) < 10:
         time.sleep(0.005)
     assert p.poll() is None, "finished before it could be killed"
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
-    first = len(table(out))
+    first = len(rows(out))
     assert 10 <= first < len(ref)
     r = batch(str(src), "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"{first} already recorded" in r.stderr
-    files = [row["file"] for row in table(out)]
+    files = [row["file"] for row in rows(out)]
     assert len(files) == len(set(files)) == len(ref)
     assert readings(out) == ref
     assert "0 read" in batch(str(src), "--out", str(out)).stderr  # nothing left to do
@@ -138,7 +129,7 @@ def test_progress_shows_rate_and_eta_and_a_retried_answer_is_recorded_once(tmp_p
         summary = B.run([src], tmp_path / "out", Settings(), clf, reader, progress=True)
     finally:
         sys.stderr = real
-    assert sorted(r["file"] for r in table(tmp_path / "out")) == ["a.png", "b.png"]
+    assert sorted(r["file"] for r in rows(tmp_path / "out")) == ["a.png", "b.png"]
     assert summary.counts["ok"] == 2 and summary.found == 2
     assert "files/s" in err.getvalue() and "2/2" in err.getvalue()
 
@@ -162,17 +153,17 @@ def test_batch_on_a_two_node_ray_cluster_that_loses_a_node_mid_run(
         p = subprocess.Popen([*EXE, "batch", str(src), "--out", str(out), "--ray", cluster.address], cwd=REPO,
                              stdout=log, stderr=log, env=dict(os.environ, **RAY_ENV))
         end = time.time() + 300
-        while time.time() < end and p.poll() is None and not table(out):
+        while time.time() < end and p.poll() is None and not rows(out):
             time.sleep(0.05)
         assert p.poll() is None, (tmp_path / "batch.log").read_text()[-3000:]
-        done_before = len(table(out))
+        done_before = len(rows(out))
         cluster.remove_node(worker)  # its raylet and actors go; the run must finish on the head
         assert p.wait(600) == 0, (tmp_path / "batch.log").read_text()[-3000:]
     finally:
         cluster.shutdown()
     assert done_before < len(ref), "the node was removed after the run had finished"
     assert "read on 2 Ray node(s)" in (tmp_path / "batch.log").read_text()  # both nodes had read files
-    files = [r["file"] for r in table(out)]
+    files = [r["file"] for r in rows(out)]
     assert len(files) == len(set(files)) == len(ref)
     assert readings(out) == ref
 

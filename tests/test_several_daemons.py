@@ -196,7 +196,7 @@ def test_take_over_moves_recorded_claims_and_reclaims_the_rest(tmp_path: Path, o
     assert b.take_over() == ["host-a"]
     assert not a.still_ours()
     assert b.still_ours()
-    got = b.adopted({})
+    got = b.adopted(dict)
     assert [(c.rel, st) for c, st in got.finish] == [("x.png", "review")]
     assert sorted(c.rel for c in got.redo) == ["y.png", "z.png"]
     assert all(Path(c.path).parent == b.dir for c in got.redo)

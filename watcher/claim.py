@@ -37,7 +37,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,10 +205,11 @@ class WorkFolder:
             taken.append(e.name)
         return taken
 
-    def adopted(self, recorded_here: dict[str, str]) -> Adopted:
+    def adopted(self, recorded_here: Callable[[], dict[str, str]]) -> Adopted:
         """Deal with the `.adopt-*` folders in this one (taken just now, or before a crash):
         claims recorded by their daemon (or, for an earlier version's folder, in our own
-        results: `recorded_here`) are to be moved out; the others are claimed again here. Our
+        results: `recorded_here()`, read only then) are to be moved out; the others are claimed
+        again here. Our
         journal learns of each file before it moves into our folder, so a crash in between
         neither loses it nor has it processed twice."""
         out = Adopted([], [])
@@ -219,6 +220,7 @@ class WorkFolder:
             for folder in folders:
                 j = read_journal(folder / JOURNAL)
                 self._copies.update(j.copies)
+                ours = recorded_here() if folder.name.startswith(f"{ADOPTED}legacy-") else {}
                 lines: list[bytes] = []
                 moves: list[tuple[str, Claim, str]] = []  # (from, claim here, status or "")
                 for e in sorted(os.scandir(folder), key=lambda e: e.name):
@@ -228,7 +230,7 @@ class WorkFolder:
                     if e.name.startswith(".") or e.name == JOURNAL:
                         continue
                     rel = j.names.get(e.name, f"recovered/{e.name}")
-                    status = j.recorded.get(e.name) or recorded_here.get(e.name, "")
+                    status = j.recorded.get(e.name) or ours.get(e.name, "")
                     # recorded: kept under its id until it has moved out; else a new claim here
                     cid = e.name if status in STATUS_DIRS else f"{self._prefix}-{next(self._ids):x}"
                     lines.append(cid.encode() + b"\t" + os.fsencode(rel).hex().encode() + b"\n")

@@ -272,8 +272,13 @@ class Desk:
 
     def finish_pending(self) -> int:
         """Move each decided file to where its claim's last row puts it (after a crash between a
-        row and its move). Returns how many moved."""
+        row and its move). Returns how many moved. Nothing to do (and results.csv not read)
+        when review/ is empty and nothing was undone."""
         with self._locked():
+            decisions = self.decisions().values()
+            undone = any(not d.after for d in decisions)
+            if not decisions or (not undone and not _has_files(self.review)):
+                return 0
             return self._finish(None)
 
     def _finish(self, only: list[str] | None) -> int:
@@ -297,6 +302,14 @@ class Desk:
                     moved += 1
                 missing = [r for r in missing if r["claim"] not in found]
         return moved
+
+
+def _has_files(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(True for _ in entries)
+    except FileNotFoundError:
+        return False
 
 
 def final_table(outbox: Path) -> Iterator[list[str]]:

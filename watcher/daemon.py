@@ -107,6 +107,7 @@ class Daemon:
         self.infer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")
         self.redo: list[Claim] = []  # claimed files that still need a row (recovered, or a failed write)
         self.unmoved: list[tuple[Claim, str]] = []  # rows recorded, files still to move
+        self._recorded: dict[str, str] | None = None  # results.csv's claims, read at start-up if needed
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -204,7 +205,7 @@ class Daemon:
         what daemons that did not come back left in a shared inbox."""
         left, recorded_elsewhere = self.work.leftovers()
         if left:
-            recorded = claims_recorded(self.sink.path) | recorded_elsewhere
+            recorded = self.recorded_here() | recorded_elsewhere
             moved = 0
             for c in left:
                 status = recorded.get(c.id)
@@ -223,14 +224,19 @@ class Daemon:
             if moved:
                 logger.warning("moved {} reviewed file(s) whose decision was recorded before a crash", moved)
 
+    def recorded_here(self) -> dict[str, str]:
+        """claim -> status of every row in our results.csv (read once: it can be long)."""
+        if self._recorded is None:
+            self._recorded = claims_recorded(self.sink.path)
+        return self._recorded
+
     def take_over(self, at_start: bool = False) -> None:
         """Adopt the claims of daemons whose lease ran out (see `claim`): recorded ones move out
         to our result folders (their row is in that daemon's results.csv), the rest are redone."""
         taken = self.work.take_over()
         if not taken and not at_start:
             return
-        # our own results matter only for an earlier version's flat folder, taken at start
-        adopted = self.work.adopted(claims_recorded(self.sink.path) if at_start else {})
+        adopted = self.work.adopted(self.recorded_here)
         if not taken and not adopted.finish and not adopted.redo:
             return
         for c, status in adopted.finish:
