@@ -292,7 +292,7 @@ def main() -> None:
     from watcher import model as M
     from watcher.normalise import normalise
 
-    keras_clf = M.load(M.SHIPPED_KERAS)
+    keras_clf = M.load(M.SHIPPED_KERAS, keras_engine=True)
     km = keras_clf.engine.keras_model  # type: ignore[attr-defined]
     imgs = [normalise(255 - im)[None, ..., None] for im in x[:200]]
     km.predict(imgs[0], verbose=0)

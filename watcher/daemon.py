@@ -2,9 +2,9 @@
 
 Who does what: watchdog's observer thread only notes paths; this loop (the main thread) owns
 claiming, the CSV and the moves; worker processes (`workers`) read, decode, normalise and
-classify each batch in chunks; an inference thread classifies here only what the workers cannot
-(a Keras model); a reloader thread prepares new models. Signals set a flag; the loop finishes
-the batch in flight, then exits.
+classify each batch in chunks (every model is served as LiteRT: a .keras file is exported when
+it is loaded); a reloader thread prepares new models. Signals set a flag; the loop finishes the
+batch in flight, then exits.
 
 Exactly once: a file's row is fsynced before the file leaves the work folder, and at start-up
 every claimed file is either moved (its row exists) or processed again (it has none).
@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -31,7 +30,7 @@ from watcher.corrections import Desk
 from watcher.errors import FolderError
 from watcher.events import Intake, make_observer, scan, watch
 from watcher.owner import OutboxLock, owner_id
-from watcher.pipeline import Prepared, classify, make_row, needs_model
+from watcher.pipeline import Prepared, classify, make_row
 from watcher.results import ResultsFile, Row, claims_recorded, now_iso
 from watcher.service import HttpEndpoint, Metrics, Notifier
 from watcher.settings import Settings
@@ -44,8 +43,7 @@ AHEAD = 1  # batches claimed and queued in the workers beyond the one being coll
 
 @dataclass
 class Batch:
-    """Claimed files on their way through: being prepared (and, with a LiteRT model, classified)
-    by the workers, then prepared."""
+    """Claimed files on their way through: read, prepared and classified by the workers."""
 
     claims: list[Claim]
     clf: M.Classifier  # the model in service when the batch was claimed: it answers for all of it
@@ -103,8 +101,6 @@ class Daemon:
         self.http: HttpEndpoint | None = None
         self.reloader: M.Reloader | None = None
         self.inflight: deque[Batch] = deque()  # claimed, in the workers, oldest first
-        self.classified: Batch | None = None  # answered, recorded while the next batch is classified
-        self.infer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")
         self.redo: list[Claim] = []  # claimed files that still need a row (recovered, or a failed write)
         self.unmoved: list[tuple[Claim, str]] = []  # rows recorded, files still to move
         self._recorded: dict[str, str] | None = None  # results.csv's claims, read at start-up if needed
@@ -173,7 +169,6 @@ class Daemon:
             self.http.stop()
         self.pool.stopping = True
         self.pool.shutdown()
-        self.infer.shutdown(wait=True)
         self.sink.close()
         self.work.close()
         self.lock.release()
@@ -250,9 +245,8 @@ class Daemon:
 
     def loop(self) -> None:
         """A pipeline, so that in a burst every core has work: while the workers read, decode
-        and classify batch N+1, batch N is collected, recorded and moved out here. (With a Keras
-        model, which only this process runs, there is a third stage: batch N is classified in
-        the inference thread while batch N-1 is recorded.) A lone file goes straight through."""
+        and classify batch N+1, batch N is collected, recorded and moved out here. A lone file
+        goes straight through."""
         next_rescan = time.monotonic() + self.s.rescan_interval_s
         backoff = 0.0
         while not self.stopping.is_set():
@@ -269,16 +263,13 @@ class Daemon:
             if backoff and self.stopping.wait(backoff):
                 break
             try:
-                nxt, next_check = self.next_batch(wait_to_fill=not self.inflight and self.classified is None)
+                nxt, next_check = self.next_batch(wait_to_fill=not self.inflight)
                 if nxt is not None:
                     self.inflight.append(nxt)
                 if self.unmoved:
                     self.move_out()  # what was recorded last time round, while the workers have the next batch
                 if self.inflight and (nxt is None or len(self.inflight) > AHEAD):
                     self.classify(self.inflight.popleft())
-                if self.classified is not None and not self.inflight:
-                    done, self.classified = self.classified, None
-                    self.record(done)  # nothing behind it to overlap with: record it now
                 backoff = 0.0
                 if self.inflight:
                     continue
@@ -304,9 +295,6 @@ class Daemon:
         try:
             while self.inflight:
                 self.classify(self.inflight.popleft())
-            if self.classified is not None:
-                done, self.classified = self.classified, None
-                self.record(done)
             if self.unmoved:
                 self.move_out()
         except (OSError, Abandoned) as exc:
@@ -345,30 +333,15 @@ class Daemon:
         return Batch(claims, self.clf, pending=pending, t0=time.perf_counter())
 
     def classify(self, b: Batch) -> None:
-        """Collect batch `b` from the workers, classify what they did not (everything, for a Keras
-        model) in the inference thread while the batch before it is recorded here; then `b` is
-        the one waiting to be recorded."""
+        """Collect batch `b` from the workers (the next batch is in their hands already) and
+        record it. A file a worker could not classify (it could not build the interpreter) is
+        classified here: slower, never wrong."""
         if b.prepared is None:
             assert b.pending is not None
             b.prepared = self.pool.collect(b.pending)
         b.version = b.clf.version
-        done, self.classified = self.classified, None
-        if not needs_model(b.prepared):
-            # the workers classified it: record it now (the next batch is in the workers already)
-            b.answers = [p.answer for p in b.prepared]
-            self.classified = b  # recorded below; kept for later if recording the one before fails
-            if done is not None:
-                self.record(done)
-            self.classified = None
-            self.record(b)
-            return
-        answers = self.infer.submit(classify, b.prepared, b.clf.predict)
-        try:
-            if done is not None:
-                self.record(done)
-        finally:
-            b.answers = answers.result()
-            self.classified = b
+        b.answers = classify(b.prepared, b.clf.predict)
+        self.record(b)
 
     def record(self, b: Batch) -> None:
         """Write a classified batch's rows (fsynced), then move its files out."""

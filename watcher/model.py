@@ -250,11 +250,30 @@ def _load_keras(p: Path) -> KerasEngine:
     return KerasEngine(m)
 
 
+def _exported(p: Path) -> bytes:
+    """A .keras file as the LiteRT bytes `export` makes of it, converted in a child process so
+    that the process serving it never imports TensorFlow (2 s and hundreds of MB)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from watcher.export import tflite_bytes
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as ex:
+        try:
+            return ex.submit(tflite_bytes, p).result()
+        except ModelError:
+            raise
+        except Exception as exc:  # a file Keras loads but TFLite cannot convert, or a dead child
+            raise ModelError(f"cannot export model {p} for serving: {type(exc).__name__}: {exc}") from exc
+
+
 def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: int = SERVE_BATCH,
-         second_below: float = SECOND_BELOW) -> Classifier:
-    """Load a saved model (.tflite served by LiteRT, .keras by Keras in safe mode) and check it
-    before it serves anything. `threads` is the inference threads (0: one per core);
-    `second_below` the cascade setting of a LiteRT ensemble (see LiteEngine).
+         second_below: float = SECOND_BELOW, keras_engine: bool = False) -> Classifier:
+    """Load a saved model and check it before it serves anything. A .tflite file is served by
+    LiteRT; a .keras file is exported to LiteRT first (as `digit-watcher export` does, int8
+    weights) and served the same way, so every model takes one path through the daemon and its
+    workers (`keras_engine`: run it in Keras instead, for comparisons). `threads` is the
+    inference threads (0: one per core); `second_below` the cascade setting of an ensemble.
 
     Raises ModelError naming the file and what is wrong with it: missing, unreadable, wrong
     input or output shape, or failing the smoke batch.
@@ -275,9 +294,13 @@ def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: 
             raise ModelError(f"cannot read model {p}: {exc.strerror}") from exc
         engine = _load_lite(p, content, threads or os.cpu_count() or 1, max_batch, second_below)
         version = f"{p.stem}-{hashlib.sha256(content).hexdigest()[:12]}"  # of the very bytes served
-    else:
+    elif keras_engine:
         engine = _load_keras(p)
         version = file_version(p)
+    else:
+        content = _exported(p)
+        engine = _load_lite(p, content, threads or os.cpu_count() or 1, max_batch, second_below)
+        version = file_version(p)  # the file the user gave: rows name it
     clf = Classifier(version=version, path=p, engine=engine, content=content, second_below=second_below)
     if verify:
         x, y = smoke_batch()

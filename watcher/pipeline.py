@@ -71,10 +71,6 @@ def classify_in_place(prepared: Sequence[Prepared], predict: Predict) -> None:
         p.answer, p.x = a, None
 
 
-def needs_model(prepared: Sequence[Prepared]) -> bool:
-    return any(p.x is not None for p in prepared)
-
-
 def make_row(rel: str, claim_id: str, p: Prepared, answer: tuple[int, float] | None, review_below: float,
              model_version: str, when: str | None = None) -> Row:
     """`when`: the batch's time (one clock read per batch); now if not given."""

@@ -13,9 +13,9 @@ interpreter: one thread per core is the cheapest way to run the network (48 us a
 thread for both networks, 57 us of CPU on two threads, measured), and only answers cross the
 pipe, not 28x28 float maps.
 The daemon sends each worker the model bytes once per model version, ahead of the first files it
-is to classify with them, so a model swap never mixes versions within a batch. A model the
-daemon serves with Keras (a .keras file) is not sent: the files come back normalised and the
-daemon classifies them itself.
+is to classify with them, so a model swap never mixes versions within a batch. (Every model is
+LiteRT by then: `model.load` exports a .keras file. A worker that cannot build the interpreter
+sends the files back normalised, and the daemon classifies them.)
 
 Each worker has its own pipe, not a shared queue: a worker that dies halfway through sending
 its answer then shows as end-of-file on its pipe. (With concurrent.futures' ProcessPoolExecutor
