@@ -37,7 +37,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from watcher import decode
-from watcher.corrections import Desk, Item, shown_name, write_final_table
+from watcher.corrections import Decision, Desk, Item, shown_name, write_final_table
 from watcher.errors import ConfigError, FileFailure, ReviewRefused
 from watcher.pipeline import prepare
 
@@ -218,27 +218,23 @@ def make_app(outbox: Path, password: str = "", predict: Callable[[np.ndarray], n
             pass
         return Response("this file cannot be shown", 415, headers=HEADERS, media_type="text/plain")
 
-    async def api_decide(request: Request) -> Response:
+    async def change(request: Request, act: Callable[[dict[str, str], str], Decision]) -> Response:
+        """A guarded POST that records a decision (or takes one back) on the desk."""
         body = await guarded(request)
         if isinstance(body, Response):
             return body
         try:
             with lock:
-                d = desk.decide(body["claim"], body.get("after", "").strip(), who(request))
+                d = act(body, who(request))
         except ReviewRefused as exc:
             return JSONResponse({"error": str(exc)}, exc.http_status, headers=HEADERS)
-        return JSONResponse({"ok": True, "file": d.file, "after": d.after}, headers=HEADERS)
+        return JSONResponse({"ok": True, "file": shown_name(d.file), "after": d.after}, headers=HEADERS)
+
+    async def api_decide(request: Request) -> Response:
+        return await change(request, lambda body, by: desk.decide(body["claim"], body.get("after", "").strip(), by))
 
     async def api_undo(request: Request) -> Response:
-        body = await guarded(request)
-        if isinstance(body, Response):
-            return body
-        try:
-            with lock:
-                d = desk.undo(body["claim"], who(request))
-        except ReviewRefused as exc:
-            return JSONResponse({"error": str(exc)}, exc.http_status, headers=HEADERS)
-        return JSONResponse({"ok": True, "file": d.file}, headers=HEADERS)
+        return await change(request, lambda body, by: desk.undo(body["claim"], by))
 
     async def final(request: Request) -> Response:
         import io
