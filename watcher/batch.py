@@ -39,7 +39,7 @@ from watcher.errors import ConfigError, DataError
 from watcher.events import ignored
 from watcher.model import Classifier
 from watcher.owner import OutboxLock
-from watcher.pipeline import Prepared, classify, make_row
+from watcher.pipeline import Prepared, classify_in_place, make_row
 from watcher.results import ResultsFile, claims_recorded, now_iso
 from watcher.settings import Settings
 
@@ -140,8 +140,7 @@ def local_reader(s: Settings, clf: Classifier) -> Reader:
 
 def _answered(chunk: Sequence[Item], pending: Any, pool: Any, clf: Classifier) -> list[Answer]:
     prepared = pool.collect(pending)
-    for p, a in zip(prepared, classify(prepared, clf.predict), strict=True):  # a .keras model: classified here
-        p.answer, p.x = a, None
+    classify_in_place(prepared, clf.predict)  # what a worker could not classify (no interpreter there)
     return [Answer(i.claim, p) for i, p in zip(chunk, prepared, strict=True)]
 
 

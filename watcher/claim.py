@@ -69,6 +69,21 @@ class Journal:
     copies: dict[str, Path] = field(default_factory=dict)
 
 
+def _claimed_line(cid: str, rel: str) -> bytes:
+    """A journal line: this claim id took the file that arrived as `rel` (hex: any bytes)."""
+    return cid.encode() + b"\t" + os.fsencode(rel).hex().encode() + b"\n"
+
+
+def _recorded_line(cid: str, status: str) -> bytes:
+    """A journal line: this claim's row is recorded (fsynced), with this status."""
+    return f"{cid}\t+\t{status}\n".encode()
+
+
+def _copy_line(cid: str, dest: Path) -> bytes:
+    """A journal line: this claim's cross-filesystem copy is going to `dest`."""
+    return f"{cid}\t=\t".encode() + os.fsencode(str(dest)).hex().encode() + b"\n"
+
+
 def read_journal(path: Path) -> Journal:
     j = Journal()
     try:
@@ -209,9 +224,8 @@ class WorkFolder:
         """Deal with the `.adopt-*` folders in this one (taken just now, or before a crash):
         claims recorded by their daemon (or, for an earlier version's folder, in our own
         results: `recorded_here()`, read only then) are to be moved out; the others are claimed
-        again here. Our
-        journal learns of each file before it moves into our folder, so a crash in between
-        neither loses it nor has it processed twice."""
+        again here. Our journal learns of each file before it moves into our folder, so a crash
+        in between neither loses it nor has it processed twice."""
         out = Adopted([], [])
         while True:
             folders = [Path(e.path) for e in os.scandir(self.dir) if e.name.startswith(ADOPTED) and e.is_dir()]
@@ -233,9 +247,9 @@ class WorkFolder:
                     status = j.recorded.get(e.name) or ours.get(e.name, "")
                     # recorded: kept under its id until it has moved out; else a new claim here
                     cid = e.name if status in STATUS_DIRS else f"{self._prefix}-{next(self._ids):x}"
-                    lines.append(cid.encode() + b"\t" + os.fsencode(rel).hex().encode() + b"\n")
+                    lines.append(_claimed_line(cid, rel))
                     if status in STATUS_DIRS:
-                        lines.append(f"{cid}\t+\t{status}\n".encode())
+                        lines.append(_recorded_line(cid, status))
                     moves.append((e.path, Claim(cid, rel, str(self.dir / cid)), status))
                 if lines:
                     self._journal.write(b"".join(lines))
@@ -266,8 +280,7 @@ class WorkFolder:
         """Take inbox files for work: their journal lines in one write, then one rename each.
         Files that are gone (claimed already, or deleted) are left out."""
         ids = [f"{self._prefix}-{next(self._ids):x}" for _ in rels]
-        self._journal.write(b"".join(cid.encode() + b"\t" + os.fsencode(rel).hex().encode() + b"\n"
-                                     for cid, rel in zip(ids, rels, strict=True)))
+        self._journal.write(b"".join(_claimed_line(cid, rel) for cid, rel in zip(ids, rels, strict=True)))
         inbox, work = str(self.inbox), str(self.dir)
         out = []
         for cid, rel in zip(ids, rels, strict=True):
@@ -317,7 +330,7 @@ class WorkFolder:
         for cand in _candidates(target):
             if cand.exists():
                 continue
-            self._journal.write(f"{claim.id}\t=\t".encode() + os.fsencode(str(cand)).hex().encode() + b"\n")
+            self._journal.write(_copy_line(claim.id, cand))
             try:
                 rename_noreplace(tmp, cand)
             except FileExistsError:
@@ -356,7 +369,7 @@ class WorkFolder:
         if not self.cross_fs or not claims:
             return
         try:
-            self._journal.write(b"".join(f"{c.id}\t+\t{st}\n".encode() for c, st in zip(claims, statuses, strict=True)))
+            self._journal.write(b"".join(_recorded_line(c.id, st) for c, st in zip(claims, statuses, strict=True)))
             os.fsync(self._journal.fileno())
         except OSError as exc:
             logger.error("cannot journal recorded claims in {}: {}", self.dir, exc.strerror)

@@ -130,8 +130,12 @@ class Desk:
                                            r.get("decided_by", ""), r.get("time", ""))
         return out
 
+    def results_rows(self) -> list[dict[str, str]]:
+        """results.csv's rows (read incrementally: only what was appended since the last call)."""
+        return self._results.read()
+
     def review_rows(self) -> list[dict[str, str]]:
-        return [r for r in self._results.read() if r.get("status") == "review" and r.get("claim")]
+        return [r for r in self.results_rows() if r.get("status") == "review" and r.get("claim")]
 
     def sha256(self, path: str) -> str:
         try:
@@ -171,7 +175,7 @@ class Desk:
                                  []).append(e.path)
         return index
 
-    def _locate(self, rows: list[dict[str, str]], folder: Path) -> dict[str, str]:
+    def locate(self, rows: list[dict[str, str]], folder: Path) -> dict[str, str]:
         """claim -> its file in `folder`, for the rows given (each file given to one claim). Only
         the folders the names point into are listed, so one decision costs one listing."""
         index: dict[str, list[str]] = {}
@@ -205,7 +209,7 @@ class Desk:
         """The undecided review files still in review/, oldest first."""
         decided = {c for c, d in self.decisions().items() if d.after}
         rows = [r for r in self.review_rows() if r["claim"] not in decided]
-        where = self._locate(rows, self.review)
+        where = self.locate(rows, self.review)
         return [Item(r["claim"], r["file"], r.get("digit", ""), r.get("confidence", ""), r.get("time", ""),
                      where[r["claim"]]) for r in rows if r["claim"] in where]
 
@@ -250,7 +254,7 @@ class Desk:
             if last is not None and last.after:
                 raise AlreadyDecided(f"{last.file} was already decided ({last.after}) by {last.decided_by} at {last.time}")
             row = next((r for r in self.review_rows() if r["claim"] == claim), None)
-            path = self._locate([row], self.review).get(claim) if row is not None else None
+            path = self.locate([row], self.review).get(claim) if row is not None else None
             if row is None or path is None:
                 raise NotInReview("that file is no longer in review/ (moved or deleted); the queue has been reloaded")
             d = Decision(claim, row["file"], row.get("digit", ""), after, decided_by, now_iso())
@@ -286,17 +290,17 @@ class Desk:
         rows = {r["claim"]: r for r in self.review_rows() if only is None or r["claim"] in only}
         moved = 0
         out = [rows[c] for c, d in decisions.items() if d.after and c in rows]
-        for claim, path in self._locate(out, self.review).items():
+        for claim, path in self.locate(out, self.review).items():
             d = decisions[claim]
             dest = self.outbox / ("failed" if d.after == NOT_A_DIGIT else "processed")
             move_no_clobber(path, self._target(d.file, path, dest))
             moved += 1
         back = [rows[c] for c, d in decisions.items() if not d.after and c in rows]
         if back:
-            in_review = self._locate(back, self.review)
+            in_review = self.locate(back, self.review)
             missing = [r for r in back if r["claim"] not in in_review]
             for folder in (self.outbox / "processed", self.outbox / "failed"):
-                found = self._locate(missing, folder)
+                found = self.locate(missing, folder)
                 for claim, path in found.items():
                     move_no_clobber(path, self._target(decisions[claim].file, path, self.review))
                     moved += 1
@@ -319,7 +323,7 @@ def final_table(outbox: Path) -> Iterator[list[str]]:
     desk = Desk(outbox)
     decisions = {c: d for c, d in desk.decisions().items() if d.after}
     yield [*RESULT_COLUMNS, "decided_by"]
-    for r in desk._results.read():
+    for r in desk.results_rows():
         d = decisions.get(r.get("claim", ""))
         row = dict(r)
         if d is not None:

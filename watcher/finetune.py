@@ -67,8 +67,8 @@ def examples(corrections: Path, max_bytes: int = 50_000_000, max_pixels: int = 6
     rows = [r for r in desk.review_rows() if r["claim"] in decided]
     if not rows:
         raise DataError(f"{corrections}: no decided single-digit or not-a-digit files to learn from")
-    where = {**desk._locate([r for r in rows if decided[r["claim"]].after == NOT_A_DIGIT], outbox / "failed"),
-             **desk._locate([r for r in rows if decided[r["claim"]].after != NOT_A_DIGIT], outbox / "processed")}
+    where = {**desk.locate([r for r in rows if decided[r["claim"]].after == NOT_A_DIGIT], outbox / "failed"),
+             **desk.locate([r for r in rows if decided[r["claim"]].after != NOT_A_DIGIT], outbox / "processed")}
     parts: dict[bool, tuple[list[np.ndarray], list[int], list[str]]] = {True: ([], [], []), False: ([], [], [])}
     for r in rows:
         path = where.get(r["claim"])
