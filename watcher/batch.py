@@ -35,12 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from watcher import reading
 from watcher.errors import ConfigError, DataError
 from watcher.events import ignored
 from watcher.model import Classifier
 from watcher.owner import OutboxLock
-from watcher.pipeline import Prepared, classify_in_place, make_row
-from watcher.results import ResultsFile, claims_recorded, now_iso
+from watcher.pipeline import Prepared, classify_in_place, digit_rows, make_row
+from watcher.results import DIGIT_HEADER, ResultsFile, claims_recorded, now_iso
 from watcher.settings import Settings
 
 
@@ -165,8 +166,7 @@ class RayReader:
         classify_in_place(prepared, lambda x: self.engine(x.reshape(-1, 28, 28, 1)))
         return {
             "claim": batch["claim"],
-            "digit": np.array([p.answer[0] if p.answer else -1 for p in prepared], np.int64),
-            "confidence": np.array([p.answer[1] if p.answer else 0.0 for p in prepared], np.float64),
+            "reading": np.array([reading.dumps(p.reading) for p in prepared], object),
             "error": np.array([p.error for p in prepared], object),
             "sha256": np.array([p.sha256 for p in prepared], object),
             "node": np.array([self.node] * len(prepared), object),
@@ -198,10 +198,10 @@ def ray_reader(s: Settings, clf: Classifier, address: str, chunk: int = 256) -> 
                                                        "max_bytes": s.max_file_bytes, "max_pixels": s.max_pixels})
         for b in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             out = []
-            for cid, d, c, err, sha, node in zip(b["claim"], b["digit"], b["confidence"], b["error"], b["sha256"],
-                                                 b["node"], strict=True):
-                answer = (int(d), float(c)) if d >= 0 else None
-                out.append(Answer(str(cid), Prepared(str(sha), None, str(err), 0.0, answer), str(node)))
+            for cid, text, err, sha, node in zip(b["claim"], b["reading"], b["error"], b["sha256"], b["node"],
+                                                 strict=True):
+                out.append(Answer(str(cid), Prepared(str(sha), None, str(err), 0.0, reading.loads(str(text))),
+                                  str(node)))
             yield out
 
     def read(items: Sequence[Item]) -> Iterator[list[Answer]]:
@@ -266,9 +266,12 @@ def run(sources: Sequence[Path], out: Path, s: Settings, clf: Classifier, reader
         raise DataError(f"cannot create the output folder {out}: {exc.strerror}") from exc
     lock = OutboxLock(out)
     sink = ResultsFile(out / "results.csv")
+    digits = ResultsFile(out / "digits.csv", DIGIT_HEADER)  # each chunk's digits are written before its rows
     try:
         items = list(list_sources(sources))
         recorded = set(claims_recorded(sink.path))
+        if digits.has_rows():
+            digits.keep_only(recorded)
         todo = [i for i in items if i.claim not in recorded]
         todo = list({i.claim: i for i in todo}.values())  # a file named twice is read once
         by_claim = {i.claim: i for i in todo}
@@ -280,19 +283,24 @@ def run(sources: Sequence[Path], out: Path, s: Settings, clf: Classifier, reader
                   file=sys.stderr, smoothing=0.1) as bar:
             for answered in reader(todo) if todo else ():
                 when = now_iso()
-                rows = []
+                rows, per_digit = [], []
                 for a in answered:
                     if a.claim in recorded:
                         continue  # answered twice (a retried task): the first answer stands
                     recorded.add(a.claim)
                     p = a.prepared
-                    rows.append(make_row(by_claim[a.claim].rel, a.claim, p, p.answer, s.review_threshold, clf.version, when))
+                    rel = by_claim[a.claim].rel
+                    rows.append(make_row(rel, a.claim, p, p.reading, s.review_threshold, clf.version, when,
+                                         s.read == "digit"))
+                    per_digit += digit_rows(a.claim, rel, p.reading)
                     if a.node:
                         nodes[a.node] += 1
+                digits.append(per_digit)
                 sink.append(rows)
                 counts.update(r.status for r in rows)
                 bar.update(len(rows))
     finally:
         sink.close()
+        digits.close()
         lock.release()
     return Summary(len(items), len(items) - len(todo), counts, time.perf_counter() - t0, nodes)

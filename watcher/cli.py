@@ -79,7 +79,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
     paths = [str(p) for p in a.files]
     prepared = prepare_all(paths, s.max_file_bytes, s.max_pixels)
     answers = classify(prepared, clf.predict)
-    rows = [make_row(p, "", pr, ans, s.review_threshold, clf.version) for p, pr, ans in zip(paths, prepared, answers, strict=True)]
+    rows = [make_row(p, "", pr, ans, s.review_threshold, clf.version, one_digit=s.read == "digit")
+            for p, pr, ans in zip(paths, prepared, answers, strict=True)]
     sys.stdout.buffer.write(HEADER + encode_rows(rows))
     sys.stdout.flush()
     return 1 if any(r.status == "error" for r in rows) else 0
@@ -198,7 +199,20 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     clf = _classifier(s, verify=False)
     threshold = s.review_threshold if a.threshold is None else a.threshold
     if a.labels is not None:
-        rep, x, probs, found, labels = E.evaluate_folder(clf, a.labels, threshold)
+        from watcher.datasets import read_header
+        from watcher.pipeline import prepare_all
+
+        items = E.text_labels(a.labels)
+        prepared = prepare_all([str(p) for p, _ in items], 200_000_000, 200_000_000)
+        reading = E.evaluate_readings(clf, items, threshold, a.labels.parent.name, one_digit=s.read == "digit",
+                                      prepared=prepared)
+        for line in reading.lines():
+            print(line)
+        worst = E.worst_sheet(reading, a.out / "worst.png")
+        print(f"wrote {worst}")
+        if "label" not in read_header(a.labels):
+            return 0  # not single digits: no confusion matrix
+        rep, x, probs, found, labels = E.evaluate_folder(clf, a.labels, threshold, prepared=prepared)
     else:
         rep, x, probs, found, labels = E.evaluate_mnist(clf, a.data, threshold)
     for line in rep.lines():

@@ -49,7 +49,7 @@ class Item:
 
     claim: str
     file: str  # as in results.csv
-    reading: str  # the digit the model read
+    reading: str  # the digits the model read
     confidence: str
     time: str
     path: str  # in review/
@@ -210,7 +210,7 @@ class Desk:
         decided = {c for c, d in self.decisions().items() if d.after}
         rows = [r for r in self.review_rows() if r["claim"] not in decided]
         where = self.locate(rows, self.review)
-        return [Item(r["claim"], r["file"], r.get("digit", ""), r.get("confidence", ""), r.get("time", ""),
+        return [Item(r["claim"], r["file"], r.get("text") or r.get("digit", ""), r.get("confidence", ""), r.get("time", ""),
                      where[r["claim"]]) for r in rows if r["claim"] in where]
 
     # ---- deciding ------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ class Desk:
             path = self.locate([row], self.review).get(claim) if row is not None else None
             if row is None or path is None:
                 raise NotInReview("that file is no longer in review/ (moved or deleted); the queue has been reloaded")
-            d = Decision(claim, row["file"], row.get("digit", ""), after, decided_by, now_iso())
+            d = Decision(claim, row["file"], row.get("text") or row.get("digit", ""), after, decided_by, now_iso())
             self._append(d)
             dest = self.outbox / ("failed" if after == NOT_A_DIGIT else "processed")
             move_no_clobber(path, self._target(row["file"], path, dest))

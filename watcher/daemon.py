@@ -30,8 +30,9 @@ from watcher.corrections import Desk
 from watcher.errors import FolderError
 from watcher.events import Intake, make_observer, scan, watch
 from watcher.owner import OutboxLock, owner_id
-from watcher.pipeline import Prepared, classify, make_row
-from watcher.results import ResultsFile, Row, claims_recorded, now_iso
+from watcher.pipeline import Prepared, classify, digit_rows, make_row
+from watcher.reading import Reading
+from watcher.results import DIGIT_HEADER, ResultsFile, Row, claims_recorded, now_iso
 from watcher.service import HttpEndpoint, Metrics, Notifier
 from watcher.settings import Settings
 from watcher.workers import Abandoned, Model, Pending, WorkerPool
@@ -49,7 +50,7 @@ class Batch:
     clf: M.Classifier  # the model in service when the batch was claimed: it answers for all of it
     pending: Pending | None = None
     prepared: list[Prepared] | None = None
-    answers: list[tuple[int, float] | None] | None = None
+    answers: list[Reading | None] | None = None
     version: str = ""  # the model that gave the answers (a swap may come before they are recorded)
     t0: float = 0.0
 
@@ -88,6 +89,7 @@ class Daemon:
         self.intake = Intake(self.inbox, settings.settle_s)
         self.work = WorkFolder(self.inbox, self.outbox, owner_id(self.outbox), settings.claim_lease_s)
         self.sink = ResultsFile(self.outbox / "results.csv")
+        self.digits = ResultsFile(self.outbox / "digits.csv", DIGIT_HEADER)  # written before results.csv
         self.pool = WorkerPool(settings.workers, settings.max_file_bytes, settings.max_pixels, settings.batch_max)
         self.notify = Notifier()
         self.metrics = Metrics()
@@ -104,6 +106,8 @@ class Daemon:
         self.redo: list[Claim] = []  # claimed files that still need a row (recovered, or a failed write)
         self.unmoved: list[tuple[Claim, str]] = []  # rows recorded, files still to move
         self._recorded: dict[str, str] | None = None  # results.csv's claims, read at start-up if needed
+        if self.digits.has_rows():
+            self.digits.keep_only(self.recorded_here())  # digits of a batch whose rows a crash cut off
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -170,6 +174,7 @@ class Daemon:
         self.pool.stopping = True
         self.pool.shutdown()
         self.sink.close()
+        self.digits.close()
         self.work.close()
         self.lock.release()
         logger.info("stopped: {}", self.status())
@@ -348,13 +353,16 @@ class Daemon:
         assert b.prepared is not None and b.answers is not None
         prepared = b.prepared
         when = now_iso()
-        rows = [make_row(c.rel, c.id, p, a, self.s.review_threshold, b.version, when)
+        one_digit = self.s.read == "digit"
+        rows = [make_row(c.rel, c.id, p, a, self.s.review_threshold, b.version, when, one_digit)
                 for c, p, a in zip(b.claims, prepared, b.answers, strict=True)]
+        per_digit = [d for c, a in zip(b.claims, b.answers, strict=True) for d in digit_rows(c.id, c.rel, a)]
         if not self.work.still_ours():
             raise FolderError(f"the work folder {self.work.dir} was taken over by another daemon while this one was "
                               f"held up for longer than claim_lease_s ({self.s.claim_lease_s:.0f}s); it records nothing "
                               "more for those files and stops: start it again")
         try:
+            self.digits.append(per_digit)  # first: a crash before the rows leaves digits no row joins
             self.sink.append(rows)
         except OSError:
             self.redo = b.claims + self.redo  # nothing recorded: redo the whole batch later
@@ -380,7 +388,7 @@ class Daemon:
         """Counts, metrics and log lines for one recorded batch. Failures are logged one by one;
         read files one line per batch at INFO (the CSV is the record), one per file at DEBUG."""
         statuses = Counter(r.status for r in rows)
-        digits = Counter(r.digit for r in rows if r.status != "error")
+        digits = Counter(r.digit for r in rows if r.status != "error" and r.digit)
         self.counts.processed += statuses["ok"]
         self.counts.review += statuses["review"]
         self.counts.failed += statuses["error"]
@@ -396,7 +404,7 @@ class Daemon:
                 logger.warning("{}: error: {} ({:.1f} ms)", r.file, r.error, p.seconds * 1000 + per_file)
         if len(rows) == 1 and rows[0].status != "error":
             r = rows[0]
-            logger.info("{} -> {} ({}){}, {:.1f} ms", r.file, r.digit, r.confidence,
+            logger.info("{} -> {} ({}){}, {:.1f} ms", r.file, r.text, r.confidence,
                         " review" if r.status == "review" else "", prepared[0].seconds * 1000 + per_file)
         elif len(rows) > 1:
             logger.info("batch of {} in {:.0f} ms: {} ok, {} review, {} failed", len(rows), dt * 1000,

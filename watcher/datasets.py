@@ -57,3 +57,11 @@ def load_labels(labels_csv: Path) -> list[tuple[Path, str]]:
     if not rows or "file" not in rows[0] or "label" not in rows[0]:
         raise DataError(f"{labels_csv} needs a header with columns file,label")
     return [(labels_csv.parent / r["file"], r["label"].strip()) for r in rows]
+
+
+def read_header(labels_csv: Path) -> list[str]:
+    """The column names of a labels CSV."""
+    if not labels_csv.is_file():
+        raise DataError(f"labels file not found: {labels_csv}")
+    with open(labels_csv, newline="", encoding="utf-8") as f:
+        return next(csv.reader(f), [])

@@ -163,6 +163,35 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     return img
 
 
+#: A JPEG with more pixels than this is decoded at a reduced size (libjpeg's scaled IDCT: a
+#: fraction of the time and memory). What is read from it stays sharp: its digits are cut out
+#: at about 40 pixels high, and a 600-dpi page's are over 100 at half size.
+REDUCE_ABOVE = 16_000_000
+#: ... but never below this many pixels on the long side.
+REDUCED_SIDE = 3000
+
+
+def decode_scaled(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
+    """`decode`, but a very large JPEG comes out reduced by 2, 4 or 8 (grey): (pixels, their size
+    over the original's)."""
+    if data[:3] == b"\xff\xd8\xff":
+        w, h = claimed_size(data, "jpeg")
+        if w * h > REDUCE_ABOVE and w * h <= max_pixels:
+            f = max((d for d in (2, 4, 8) if max(w, h) / d >= REDUCED_SIDE), default=1)
+            if f > 1:
+                flag = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+                        8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[f]
+                img = None
+                if data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda"):
+                    try:
+                        img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+                    except cv2.error:
+                        img = None
+                if img is not None and img.shape[0] == -(-h // f) and img.shape[1] == -(-w // f):
+                    return img, 1.0 / f
+    return decode(data, max_pixels), 1.0
+
+
 def load(path: str | bytes, max_bytes: int, max_pixels: int) -> tuple[bytes, np.ndarray]:
     """Read and decode one file: (its bytes, its pixels)."""
     data = read_bytes(path, max_bytes)

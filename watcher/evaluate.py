@@ -1,12 +1,15 @@
 """Measure a model the way users meet it: accuracy, per-class accuracy, calibration, the share
-sent to review, a confusion-matrix PNG and a contact sheet of the misread images.
+sent to review, a confusion-matrix PNG and a contact sheet of the misread images; for labelled
+files, the whole reading (exact, digit-level, silent errors, review share) and a sheet of the
+worst files with their boxes and readings drawn on them.
 
-Images go through the same `normalise` as in the daemon; a file with no digit found counts as
-wrong (unless its label is not a digit, which is not scored).
+Files go through the daemon's own reading code (`pipeline`); a file with no digit found counts
+as wrong (unless its label is not a digit, which is not scored).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +20,8 @@ from watcher import decode
 from watcher.datasets import load_labels, load_mnist
 from watcher.errors import FileFailure
 from watcher.model import Classifier
-from watcher.normalise import normalise
+from watcher.pipeline import Prepared, classify, make_row, prepare_all
+from watcher.reading import Reading
 from watcher.train import ece, normalise_many
 
 
@@ -138,16 +142,18 @@ def evaluate_mnist(clf: Classifier, npz: Path | None, threshold: float) -> Evalu
 
 
 def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
-                    max_bytes: int = 200_000_000, max_pixels: int = 200_000_000) -> Evaluation:
-    """A folder with labels.csv; labels that are not one digit are reported apart, not scored."""
+                    max_bytes: int = 200_000_000, max_pixels: int = 200_000_000,
+                    prepared: list[Prepared] | None = None) -> Evaluation:
+    """A folder with labels.csv, single digits: read by the daemon's reader; a file where it finds
+    several marks counts as no digit found. Labels that are not one digit are reported apart."""
     items = load_labels(labels_csv)
+    prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
     xs, found, labels, unscored = [], [], [], []
-    for path, label in items:
-        try:
-            _, img = decode.load(str(path), max_bytes, max_pixels)
-            xs.append(normalise(img))
+    for (_path, label), p in zip(items, prepared, strict=True):
+        if p.layout is not None and p.layout.single:
+            xs.append(p.layout.marks[0].choices[0][0].x)
             found.append(True)
-        except FileFailure:
+        else:
             xs.append(np.zeros((28, 28), np.float32))
             found.append(False)
         is_digit = label.isdigit() and len(label) == 1
@@ -172,3 +178,163 @@ def write_pictures(rep: Report, x: np.ndarray, probs: np.ndarray, found: np.ndar
     caps = [f"{labels[i]}->{pred[i] if pred[i] >= 0 else '?'} {probs[i].max():.2f}" for i in wrong]
     contact_sheet([x[i] for i in wrong], caps, sheet_path)
     return cm_path, sheet_path
+
+
+@dataclass
+class FileResult:
+    path: Path
+    want: str  # the digits expected, in order; "" for a file that is not a digit
+    got: str
+    status: str
+    confidence: float
+    reading: Reading | None
+    error: str
+
+    @property
+    def right(self) -> bool:
+        return self.got == self.want and (self.want != "" or self.status == "error")
+
+
+@dataclass
+class ReadingReport:
+    name: str
+    files: int
+    with_digits: int
+    exact: float  # share of files with digits read exactly (the sequence of digits)
+    digit_accuracy: float  # 1 - edit distance / digits expected, over files with digits
+    silent: float  # share of all files with status ok and a wrong reading
+    review: float  # share of all files sent to review
+    errors: int
+    not_digits: int
+    not_digits_ok: int
+    ece_single: float  # calibration on files of one digit read as one digit
+    results: list[FileResult] = field(repr=False, default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.name}: {self.files} files, {self.with_digits} with digits, {self.not_digits} not digits",
+            f"exact reading       {self.exact:.4f}",
+            f"digit accuracy      {self.digit_accuracy:.4f} (1 - edit distance / digits)",
+            f"silent errors       {self.silent:.4f} (status ok, reading wrong)",
+            f"sent to review      {self.review:.4f}",
+            f"errors (no digit)   {self.errors}",
+            f"not digits ok       {self.not_digits_ok} of {self.not_digits}",
+            f"calibration (ECE) of single digits {self.ece_single:.4f}",
+        ]
+
+
+def edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def text_labels(labels_csv: Path) -> list[tuple[Path, str]]:
+    """(file, expected digits) from a labels CSV with a `text` column (and `kind`: nondigit files
+    expect nothing) or a `label` column (a digit, or anything else for "not a digit"). Files whose
+    reading is marked doubtful (`doubt` = x) or not transcribed are left out."""
+    import csv
+
+    with open(labels_csv, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for r in rows:
+        if "text" in r:
+            if (r.get("doubt") or "").strip() == "x":
+                continue
+            want = "".join(ch for ch in r["text"] if ch.isdigit())
+            if not want and r.get("kind", "") != "nondigit":
+                continue  # too long to transcribe
+        else:
+            lab = r["label"].strip()
+            want = lab if lab.isdigit() else ""
+        out.append((labels_csv.parent / r["file"], want))
+    return out
+
+
+def evaluate_readings(clf: Classifier, items: list[tuple[Path, str]], threshold: float, name: str,
+                      max_bytes: int = 200_000_000, max_pixels: int = 200_000_000, one_digit: bool = False,
+                      prepared: list[Prepared] | None = None) -> ReadingReport:
+    """Every file through the daemon's reading code and row rules; scored on its whole reading."""
+    prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
+    readings = classify(prepared, clf.predict)
+    results = []
+    for (path, want), p, r in zip(items, prepared, readings, strict=True):
+        row = make_row(path.name, "", p, r, threshold, clf.version, one_digit=one_digit)
+        got = "".join(ch for ch in row.text if ch.isdigit()) if row.status != "error" else ""
+        results.append(FileResult(path, want, got, row.status, float(row.confidence or 0), r, row.error))
+    digits = [x for x in results if x.want]
+    nd = [x for x in results if not x.want]
+    single = [x for x in digits if len(x.want) == 1 and len(x.got) == 1]
+    conf = np.array([x.confidence for x in single])
+    right = np.array([x.got == x.want for x in single])
+    ece_single = _ece(conf, right) if len(single) else float("nan")
+    n = max(1, len(results))
+    return ReadingReport(
+        name, len(results), len(digits),
+        exact=float(np.mean([x.got == x.want for x in digits])) if digits else float("nan"),
+        digit_accuracy=1.0 - sum(edit_distance(x.got, x.want) for x in digits) / max(1, sum(len(x.want) for x in digits)),
+        silent=sum(1 for x in results if x.status == "ok" and not x.right) / n,
+        review=sum(1 for x in results if x.status == "review") / n,
+        errors=sum(1 for x in results if x.status == "error"),
+        not_digits=len(nd), not_digits_ok=sum(1 for x in nd if x.status == "ok"),
+        ece_single=ece_single, results=results)
+
+
+def _ece(conf: np.ndarray, right: np.ndarray, bins: int = 15) -> float:
+    total = 0.0
+    edges = np.linspace(0, 1, bins + 1)
+    for lo, hi in itertools.pairwise(edges):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            total += sel.mean() * abs(float(right[sel].mean()) - float(conf[sel].mean()))
+    return float(total)
+
+
+def worst_sheet(rep: ReadingReport, out: Path, limit: int = 24, cols: int = 4, cell: int = 320) -> Path:
+    """The worst files (wrong and confident first, then wrong, then sent to review) as they were
+    dropped, with every digit's box and reading drawn on them and the expected reading below."""
+    wrong = [x for x in rep.results if not x.right]
+    wrong.sort(key=lambda x: (x.status != "ok", -x.confidence))
+    picked = wrong[:limit]
+    rows = max(1, (len(picked) + cols - 1) // cols)
+    sheet = np.full((rows * (cell + 44), cols * cell, 3), 255, np.uint8)
+    for k, x in enumerate(picked):
+        r, c = divmod(k, cols)
+        y0, x0 = r * (cell + 44), c * cell
+        try:
+            _, img = decode.load(str(x.path), 200_000_000, 200_000_000)
+            tile = _draw(img, x.reading, cell - 8)
+        except (FileFailure, ValueError, cv2.error):
+            tile = np.full((cell - 8, cell - 8, 3), 200, np.uint8)
+        sheet[y0 + 4:y0 + 4 + tile.shape[0], x0 + 4:x0 + 4 + tile.shape[1]] = tile
+        cap1 = f"{x.path.name} {x.status} {x.confidence:.2f}"
+        cap2 = f"want {x.want or '(none)'} got {x.got or '-'}"[:44]
+        cv2.putText(sheet, cap1, (x0 + 4, y0 + cell + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(sheet, cap2, (x0 + 4, y0 + cell + 34), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 160), 1, cv2.LINE_AA)
+    if not picked:
+        cv2.putText(sheet, "every file read right", (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), sheet)
+    return out
+
+
+def _draw(img: np.ndarray, r: Reading | None, side: int) -> np.ndarray:
+    """The picture scaled to fit `side`, with each digit's box and reading on it."""
+    from watcher.normalise import to_grey
+
+    g = (to_grey(img) * 255).astype(np.uint8)
+    h, w = g.shape
+    f = side / max(h, w)
+    small = cv2.resize(g, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    out = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+    for d in r.digits if r is not None else []:
+        x, y, bw, bh = (round(v * f) for v in d.box)
+        colour = (0, 150, 0) if d.confidence >= 0.9 else (0, 140, 255) if d.confidence >= 0.5 else (0, 0, 230)
+        cv2.rectangle(out, (x, y), (x + bw, y + bh), colour, 1)
+        cv2.putText(out, str(d.digit), (x, max(10, y - 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+    return out

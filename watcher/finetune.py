@@ -75,11 +75,11 @@ def examples(corrections: Path, max_bytes: int = 50_000_000, max_pixels: int = 6
         if path is None:
             continue  # moved away or deleted since
         p = prepare(path, max_bytes, max_pixels)
-        if p.x is None:
-            continue  # nothing the reader can read: nothing to learn
+        if p.layout is None or not p.layout.single:
+            continue  # nothing the reader can read as one digit: nothing to learn
         after = decided[r["claim"]].after
         xs, ys, fs = parts[held_out(r["claim"])]
-        xs.append(p.x)
+        xs.append(p.layout.marks[0].choices[0][0].x)
         ys.append(-1 if after == NOT_A_DIGIT else int(after))
         fs.append(r["file"])
 

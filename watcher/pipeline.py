@@ -1,4 +1,4 @@
-"""One batch, start to finish: decode + normalise (in parallel) -> classify (one call) -> rows.
+"""One batch, start to finish: decode + find the digits (in parallel) -> classify (one call) -> rows.
 
 Pure with respect to the filesystem outside the claimed files: it reads them and returns rows;
 recording the rows and moving the files is the daemon's job, in that order.
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from watcher import decode
+from watcher import decode, reading, segment
 from watcher.errors import FileFailure
-from watcher.normalise import normalise
-from watcher.results import Row, display_name, now_iso
+from watcher.reading import Reading
+from watcher.results import DigitRow, Row, display_name, now_iso
+from watcher.segment import Layout
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -24,21 +25,21 @@ Predict = Callable[[np.ndarray], np.ndarray]
 @dataclass
 class Prepared:
     sha256: str
-    x: np.ndarray | None  # 28x28 ink map; None on failure, or once classified
+    layout: Layout | None  # the digits found; None on failure, or once classified
     error: str  # empty unless it failed
     seconds: float
-    answer: tuple[int, float] | None = None  # (digit, confidence), once classified
+    reading: Reading | None = None  # once classified
 
 
 def prepare(path: str | bytes, max_bytes: int, max_pixels: int) -> Prepared:
-    """Read, hash, decode and normalise one file. Never raises: a failure becomes its reason."""
+    """Read, hash, decode and find the digits of one file. Never raises: a failure becomes its reason."""
     t = time.perf_counter()
     sha = ""
     try:
         data = decode.read_bytes(path, max_bytes)
         sha = hashlib.sha256(data).hexdigest()
-        x = normalise(decode.decode(data, max_pixels))
-        return Prepared(sha, x, "", time.perf_counter() - t)
+        img, scale = decode.decode_scaled(data, max_pixels)
+        return Prepared(sha, segment.find(img, scale), "", time.perf_counter() - t)
     except FileFailure as exc:
         return Prepared(sha, None, str(exc), time.perf_counter() - t)
     except MemoryError:
@@ -52,32 +53,44 @@ def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int) -
     return [prepare(p, max_bytes, max_pixels) for p in paths]
 
 
-def classify(prepared: Sequence[Prepared], predict: Predict) -> list[tuple[int, float] | None]:
-    """(digit, confidence) for each file, None for files that failed before classification.
-    Files already classified (by a worker) keep their answer; the rest go through one model call."""
-    idx = [i for i, p in enumerate(prepared) if p.x is not None]
-    out = [p.answer for p in prepared]
-    if idx:
-        probs = predict(np.stack([prepared[i].x for i in idx]))  # type: ignore[misc]
-        digits = probs.argmax(1)
-        for k, i in enumerate(idx):
-            out[i] = (int(digits[k]), float(probs[k, digits[k]]))
+def classify(prepared: Sequence[Prepared], predict: Predict) -> list[Reading | None]:
+    """Each file's reading, None for files that failed before classification. Files already
+    classified (by a worker) keep their reading; the rest go through one model call."""
+    idx = [i for i, p in enumerate(prepared) if p.reading is None and p.layout is not None]
+    out = [p.reading for p in prepared]
+    for i, r in zip(idx, reading.read([prepared[i].layout for i in idx], predict), strict=True):
+        out[i] = r
     return out
 
 
 def classify_in_place(prepared: Sequence[Prepared], predict: Predict) -> None:
-    """Classify, keeping only the answers: what a worker sends back is then a few bytes a file."""
-    for p, a in zip(prepared, classify(prepared, predict), strict=True):
-        p.answer, p.x = a, None
+    """Classify, keeping only the readings: what a worker sends back is then a few bytes a digit."""
+    for p, r in zip(prepared, classify(prepared, predict), strict=True):
+        p.reading, p.layout = r, None
 
 
-def make_row(rel: str, claim_id: str, p: Prepared, answer: tuple[int, float] | None, review_below: float,
-             model_version: str, when: str | None = None) -> Row:
-    """`when`: the batch's time (one clock read per batch); now if not given."""
+def make_row(rel: str, claim_id: str, p: Prepared, r: Reading | None, review_below: float,
+             model_version: str, when: str | None = None, one_digit: bool = False) -> Row:
+    """`when`: the batch's time (one clock read per batch); now if not given. `one_digit`: the
+    `read = "digit"` setting (a file where several marks are found goes to review)."""
     name = display_name(rel)
     when = when or now_iso()
-    if answer is None:
+    if r is None:
         return Row(name, "", "", "error", p.error or "unreadable", when, p.sha256, model_version, claim_id)
-    digit, conf = answer
-    status = "review" if conf < review_below else "ok"
-    return Row(name, str(digit), f"{conf:.4f}", status, "", when, p.sha256, model_version, claim_id)
+    if not r.digits:
+        return Row(name, "", "", "error", f"no digit found ({'; '.join(r.doubts)})", when, p.sha256,
+                   model_version, claim_id, "", "0")
+    doubts = r.doubts + (["several marks in a file of one digit"] if one_digit and r.marks > 1 else [])
+    status = "review" if r.confidence < review_below or doubts else "ok"
+    digit = str(r.digits[0].digit) if len(r.digits) == 1 else ""
+    return Row(name, digit, f"{r.confidence:.4f}", status, "", when, p.sha256, model_version, claim_id,
+               r.text, str(len(r.digits)))
+
+
+def digit_rows(claim_id: str, rel: str, r: Reading | None) -> list[DigitRow]:
+    """digits.csv's rows for a file of more than one digit (none for a single digit: its row says it all)."""
+    if r is None or len(r.digits) < 2:
+        return []
+    name = display_name(rel)
+    return [DigitRow(claim_id, name, i, d.line, *d.box, d.digit, f"{d.confidence:.4f}")
+            for i, d in enumerate(r.digits)]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,10 +35,30 @@ class Row:
     sha256: str
     model_version: str
     claim: str
+    text: str = ""  # every digit read, in reading order, one space between lines
+    count: str = ""  # how many digits
+
+
+@dataclass(frozen=True)
+class DigitRow:
+    """One digit of a file that holds several (`digits.csv`); its box in the original's pixels."""
+
+    claim: str
+    file: str
+    index: int
+    line: int
+    x: int
+    y: int
+    w: int
+    h: int
+    digit: int
+    confidence: str
 
 
 COLUMNS = [f.name for f in fields(Row)]
 HEADER = (",".join(COLUMNS) + "\r\n").encode()
+DIGIT_COLUMNS = [f.name for f in fields(DigitRow)]
+DIGIT_HEADER = (",".join(DIGIT_COLUMNS) + "\r\n").encode()
 
 
 def now_iso() -> str:
@@ -55,12 +75,11 @@ def safe_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
-def encode_rows(rows: Iterable[Row]) -> bytes:
+def encode_rows(rows: Iterable[Row | DigitRow]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     for r in rows:
-        w.writerow([safe_cell(c) for c in (r.file, r.digit, r.confidence, r.status, r.error, r.time, r.sha256,
-                                            r.model_version, r.claim)])
+        w.writerow([safe_cell(str(c)) for c in astuple(r)])
     return buf.getvalue().encode("utf-8")
 
 
@@ -77,26 +96,29 @@ def complete_length(data: bytes) -> int:
 
 
 class ResultsFile:
-    """Append-only results.csv, owned by the one thread that records batches."""
+    """Append-only results.csv (or digits.csv), owned by the one thread that records batches."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, header: bytes = HEADER) -> None:
         self.path = path
+        self.header = header
         self._repair()
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         if os.fstat(self.fd).st_size == 0:
-            self._write(HEADER)
+            self._write(header)
 
     def _repair(self) -> None:
-        """Cut a torn last record, and start a fresh file if the columns changed since it was made."""
+        """Cut a torn last record, and start a fresh file if the columns changed since it was made
+        (the old one is kept beside it, `<name>-<time>.csv`: `claims_recorded` still reads it)."""
         if not self.path.exists():
             return
         with open(self.path, "rb") as f:
             data = f.read()
-        if data and not data.startswith(HEADER):
+        if data and not data.startswith(self.header):
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-            old = self.path.with_name(f"results-{stamp}.csv")
+            old = self.path.with_name(f"{self.path.stem}-{stamp}.csv")
             os.rename(self.path, old)
-            logger.warning("results.csv had other columns; kept it as {} and started a new one", old.name)
+            logger.warning("{} had other columns (an earlier version's); kept it as {} and started a new one",
+                           self.path.name, old.name)
             return
         if data and not data.endswith(b"\n"):
             keep = complete_length(data)
@@ -119,7 +141,29 @@ class ResultsFile:
                 pass
             raise
 
-    def append(self, rows: list[Row]) -> None:
+    def has_rows(self) -> bool:
+        return os.fstat(self.fd).st_size > len(self.header)
+
+    def keep_only(self, claims: set[str] | dict[str, str]) -> None:
+        """Cut the rows at the end whose claim is not in `claims`: digits.csv is written before
+        results.csv, so after a crash between the two its last rows belong to no recorded reading
+        (and would be written again when the file is redone)."""
+        with open(self.path, "rb") as f:
+            data = f.read()
+        keep = len(self.header)
+        pos = keep
+        for line in data[keep:].splitlines(keepends=True):
+            pos += len(line)
+            claim = line.split(b",", 1)[0].decode("utf-8", "replace")
+            if claim in claims:
+                keep = pos
+        if keep < len(data):
+            os.ftruncate(self.fd, keep)
+            os.fsync(self.fd)
+            logger.warning("{}: cut {} bytes of digits whose reading was never recorded", self.path.name,
+                           len(data) - keep)
+
+    def append(self, rows: Sequence[Row | DigitRow]) -> None:
         """Write the rows whole, then fsync: when this returns they survive a crash."""
         if rows:
             self._write(encode_rows(rows))
@@ -138,5 +182,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def claims_recorded(path: Path) -> dict[str, str]:
-    """claim id -> status, for every row already in the file (used to finish crashed work)."""
-    return {r["claim"]: r["status"] for r in read_rows(path) if r.get("claim")}
+    """claim id -> status, for every row already in the file and in the files an earlier version
+    left beside it (`results-<time>.csv`): used to finish crashed work exactly once."""
+    out: dict[str, str] = {}
+    for p in [*sorted(path.parent.glob(f"{path.stem}-*.csv")), path]:
+        out.update({r["claim"]: r["status"] for r in read_rows(p) if r.get("claim")})
+    return out

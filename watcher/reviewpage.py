@@ -115,10 +115,10 @@ class Runners:
         with self._lock:
             if item.claim not in self._memo:
                 p = prepare(item.path, self.max_bytes, self.max_pixels)
-                if p.x is None:
-                    self._memo[item.claim] = []
+                if p.layout is None or not p.layout.single:
+                    self._memo[item.claim] = []  # runners-up are for a file of one digit
                 else:
-                    probs = self.predict(p.x[None])[0]
+                    probs = self.predict(p.layout.marks[0].choices[0][0].x[None])[0]
                     top = np.argsort(probs)[::-1][:3]
                     self._memo[item.claim] = [(int(d), round(float(probs[d]), 4)) for d in top]
             return self._memo[item.claim]

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=64_000_000, ge=1)
 
     review_threshold: float = Field(default=0.85, ge=0, le=1)
+    read: Literal["auto", "digit"] = Field(
+        default="auto",
+        description='"auto": every digit in a file; "digit": one per file, and a file where several are found goes to review')
 
     claim_lease_s: float = Field(
         default=300.0, ge=10, le=86400,

@@ -1,0 +1,150 @@
+"""Render numbers, form fields and whole pages out of MNIST digits, with their true readings.
+
+For evaluation (from the test split) and tests; nothing here is used at serving time. A number
+is 2-8 digits on one line, spaced apart or touching and overlapping a little, sloping a few
+degrees, sometimes in a box, on an underline or in comb cells; a page is a grid of rows x columns
+of digits, on plain or ruled paper, at scanning resolution. Both are then "scanned": paper tone,
+uneven light, noise, blur and JPEG.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Drawn:
+    image: np.ndarray  # uint8 grey or BGR, as a file would hold it
+    text: str  # the digits in reading order, one space between lines
+
+
+def _digit_ink(d: np.ndarray, height: int, rng: np.random.Generator) -> np.ndarray:
+    """An MNIST digit (28x28 white on black) as ink [0, 1] cropped to its strokes, `height` high."""
+    ys, xs = np.nonzero(d > 30)
+    crop = d[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255.0
+    h, w = crop.shape
+    s = height / h * rng.uniform(0.9, 1.1)
+    return cv2.resize(crop, (max(2, round(w * s)), max(2, round(h * s))), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+
+
+def _paste(canvas: np.ndarray, ink: np.ndarray, x: int, y: int) -> None:
+    h, w = ink.shape
+    ch, cw = canvas.shape
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(cw, x + w), min(ch, y + h)
+    if x1 > x0 and y1 > y0:
+        region = canvas[y0:y1, x0:x1]
+        np.maximum(region, ink[y0 - y:y1 - y, x0 - x:x1 - x], out=region)
+
+
+def scan(ink: np.ndarray, rng: np.random.Generator, jpeg: bool = True) -> np.ndarray:
+    """Ink [0, 1] -> a scanned or photographed page (uint8 grey)."""
+    h, w = ink.shape
+    paper = rng.uniform(0.8, 1.0)
+    pen = rng.uniform(0.0, 0.35)
+    img: np.ndarray = (paper - (paper - pen) * ink).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img *= 1.0 - rng.uniform(0, 0.2) * ((xx / w) * rng.uniform(-1, 1) + (yy / h) * rng.uniform(-1, 1))
+    img += rng.normal(0, rng.uniform(0.0, 0.04), (h, w)).astype(np.float32)
+    if rng.random() < 0.5:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.0))
+    out: np.ndarray = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+    if jpeg and rng.random() < 0.6:
+        _ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 95))])
+        out = np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+    return out
+
+
+def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: int | None = None,
+           field: str | None = None) -> Drawn:
+    """2-8 digits on one line. `field`: None (random), "plain", "box", "underline" or "comb"."""
+    n = n or int(rng.integers(2, 9))
+    field = field or str(rng.choice(["plain", "plain", "box", "underline", "comb"]))
+    height = int(rng.integers(28, 90))
+    pick = rng.integers(0, len(digits), n)
+    inks = [_digit_ink(digits[i], height, rng) for i in pick]
+    cell = int(height * rng.uniform(0.85, 1.1))
+    touching = field != "comb" and rng.random() < 0.35
+    margin = height
+    width = sum(i.shape[1] for i in inks) + n * cell + 2 * margin
+    canvas = np.zeros((3 * height, width), np.float32)
+    x = margin
+    base = height
+    xs = []
+    for ink in inks:
+        if field == "comb":
+            x0 = x + (cell - ink.shape[1]) // 2
+            x += cell
+        else:
+            gap = int(rng.integers(-max(1, ink.shape[1] // 8), 1)) if touching else int(rng.integers(height // 8, height // 2))
+            x0 = x
+            x += ink.shape[1] + gap
+        y0 = base + int(rng.integers(-height // 10, height // 10 + 1))
+        _paste(canvas, ink, x0, y0)
+        xs.append(x0)
+    right = max(x, xs[-1] + inks[-1].shape[1]) + height // 3
+    thick = int(rng.integers(1, 4))
+    if field == "box":
+        cv2.rectangle(canvas, (margin - height // 3, base - height // 3), (right, base + height + height // 3), 1.0, thick)
+    elif field == "underline":
+        y = base + height + int(rng.integers(2, max(3, height // 6)))
+        cv2.line(canvas, (margin - height // 4, y), (right, y), 1.0, thick)
+    elif field == "comb":
+        y = base + height + height // 8
+        cv2.line(canvas, (margin, y), (margin + n * cell, y), 1.0, thick)
+        for k in range(n + 1):
+            cv2.line(canvas, (margin + k * cell, y), (margin + k * cell, y - height // 3), 1.0, thick)
+    canvas = _slope(canvas, rng.uniform(-4, 4))
+    return Drawn(scan(canvas, rng), "".join(str(int(labels[i])) for i in pick))
+
+
+def _slope(canvas: np.ndarray, degrees: float) -> np.ndarray:
+    h, w = canvas.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(canvas, m, (w, h))
+
+
+def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows: int = 30, cols: int = 20,
+         ruled: bool = False, height: int = 110, size: tuple[int, int] = (4960, 7016)) -> Drawn:
+    """A sheet (600-dpi A4 by default) with a grid of rows x columns of digits, plain or ruled."""
+    width, height_px = size
+    canvas = np.zeros((height_px, width), np.float32)
+    top, left = int(0.06 * height_px), int(0.08 * width)
+    dy = (height_px - 2 * top) / rows
+    dx = (width - 2 * left) / cols
+    lines = []
+    for r in range(rows):
+        pick = rng.integers(0, len(digits), cols)
+        yline = int(top + r * dy)
+        if ruled:
+            cv2.line(canvas, (0, yline + int(0.8 * dy)), (width, yline + int(0.8 * dy)), 0.8, 3)
+        for c, i in enumerate(pick):
+            ink = _digit_ink(digits[i], height, rng)
+            y0 = yline + int(0.8 * dy) - ink.shape[0] - int(rng.integers(2, 10))
+            _paste(canvas, ink * 1.0, int(left + c * dx + rng.integers(0, max(1, int(dx - ink.shape[1])))), y0)
+        lines.append("".join(str(int(labels[i])) for i in pick))
+    return Drawn(scan(canvas, rng), " ".join(lines))
+
+
+def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed: int, kind: str = "number",
+              **kw: object) -> Path:
+    """Render n files into `folder` with a labels.csv (`file,text`); returns the labels path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n):
+        d = number(digits, labels, rng, **kw) if kind == "number" else page(digits, labels, rng, **kw)  # type: ignore[arg-type]
+        name = f"{kind}-{k:04d}.{'jpg' if kind == 'page' else 'png'}"
+        params = [cv2.IMWRITE_JPEG_QUALITY, 90] if name.endswith(".jpg") else []
+        cv2.imwrite(str(folder / name), d.image, params)
+        rows.append((name, d.text))
+    path = folder / "labels.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "text"])
+        w.writerows(rows)
+    return path

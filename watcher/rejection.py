@@ -1,0 +1,89 @@
+"""Teach the served ensemble that a mark which is not a digit has no likely digit (`train`'s last stage).
+
+Outlier exposure: the trained ensemble is fine-tuned on MNIST's train split (as given, and a share
+rendered as scans and drawings) mixed with non-digit marks drawn here (`negatives`: letters,
+symbols, scribbles, two digits squeezed into one box), whose target is the uniform distribution.
+A letter then gets no confident digit and goes to review (or is dropped from a number); a digit
+keeps its answer. Small learning rate, batch norm frozen: the members' calibration is kept.
+Everything comes from the train split (the last 5,000 digits, held out, measure it).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from watcher.datasets import Mnist
+from watcher.train import VAL_SIZE, normalise_many, rendered
+
+
+@dataclass(frozen=True)
+class Recipe:
+    seed: int = 7
+    negatives: int = 24_000
+    mnist: int = 55_000
+    render_share: float = 0.3  # of the MNIST digits, also rendered as a picture
+    epochs: int = 3
+    lr: float = 1e-4
+
+
+def _negative_chunk(args: tuple[int, int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    from watcher import negatives
+    from watcher.augment import render
+
+    n, seed, digits = args
+    marks = negatives.make(n, digits, seed)
+    rng = np.random.default_rng(seed + 1)
+    pics = [render(m, rng) if rng.random() < 0.6 else m for m in marks]
+    return normalise_many(pics)
+
+
+def negative_maps(n: int, digits: np.ndarray, seed: int, workers: int) -> np.ndarray:
+    """n non-digit marks as the reader would present them (normalised 28x28), some as pictures."""
+    chunk = 1000
+    jobs = [(min(chunk, n - i), seed * 1009 + i, digits) for i in range(0, n, chunk)]
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        parts = list(ex.map(_negative_chunk, jobs))
+    return np.concatenate([x[ok] for x, ok in parts])
+
+
+def teach(model_path: Path, data: Mnist, recipe: Recipe = Recipe(), workers: int | None = None,
+          verbose: int = 1) -> Any:
+    """Fine-tune the ensemble saved at `model_path` (.keras) and return it (not saved)."""
+    import keras
+    import tensorflow as tf
+
+    from watcher.finetune import targets
+
+    workers = workers or os.cpu_count() or 1
+    rng = np.random.default_rng(recipe.seed)
+    n_train = len(data.x_train) - VAL_SIZE
+    pick = rng.choice(n_train, size=min(recipe.mnist, n_train), replace=False)
+    xm, okm = normalise_many(data.x_train[pick])
+    ym = data.y_train[pick].astype(np.int64)
+    again = pick[rng.random(len(pick)) < recipe.render_share]
+    xr, okr = rendered(data.x_train[again], recipe.seed, workers)
+    xn = negative_maps(recipe.negatives, data.x_train[:n_train], recipe.seed, workers)
+    if verbose:
+        print(f"rejection: {okm.sum()} MNIST, {okr.sum()} rendered, {len(xn)} non-digit marks", flush=True)
+    x = np.concatenate([xm[okm], xr[okr], xn])[..., None]
+    y = np.concatenate([ym[okm], data.y_train[again][okr].astype(np.int64), np.full(len(xn), -1, np.int64)])
+    model = keras.models.load_model(model_path, safe_mode=True, compile=False)
+
+    def freeze_norms(layer: Any) -> None:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+        for sub in getattr(layer, "layers", []):
+            freeze_norms(sub)
+
+    freeze_norms(model)
+    keras.utils.set_random_seed(recipe.seed)
+    model.compile(optimizer=keras.optimizers.Adam(recipe.lr), loss=keras.losses.CategoricalCrossentropy())
+    ds = tf.data.Dataset.from_tensor_slices((x, targets(y))).shuffle(len(x), seed=recipe.seed).batch(128).prefetch(2)
+    model.fit(ds, epochs=recipe.epochs, verbose=verbose)
+    return model

@@ -1,0 +1,420 @@
+"""Find every digit in a picture: marks, lines, reading order, and the ways a wide mark may split.
+
+Pure functions (image in, arrays out), no model: which split of a wide mark is right is decided
+later by the classifier's confidence (`reading`), so this module offers choices and never guesses.
+
+The flow: the picture's ink map at a working scale (`normalise.ink_map`, the single-digit reader's
+own) -> ruled lines, box sides and underlines taken out (long thin runs) -> connected components
+-> specks dropped -> strokes of one digit joined (a 5's flag, a 4 in two strokes: they overlap
+horizontally and almost touch vertically) -> lines (each mark joins the line whose last mark it
+continues, so a line may slope) -> reading order (lines top to bottom, marks left to right).
+
+A picture whose ink is one digit is read exactly as before (`normalise.find_digit`), so a
+single-digit file keeps today's reading. A page's digits are small at the single-digit working
+scale: the scale is raised until a typical digit is about `TARGET_HEIGHT` pixels high.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from watcher.errors import NoDigitFound
+from watcher.normalise import (
+    SMALL_SIDE,
+    WORK_SIDE,
+    _small_ink_map,
+    find_digit,
+    frame28,
+    ink_map,
+    stroke_width,
+    to_grey,
+)
+
+Box = tuple[int, int, int, int]  # x, y, w, h
+
+#: A digit is cut out at about this height (pixels of the working scale): MNIST's 20 px box, with room.
+TARGET_HEIGHT = 40
+#: Largest side of the working scale (a 600-dpi A4 page is read at about a third of its pixels).
+MAX_WORK_SIDE = 2600
+#: At most this many digits are read in one file (a page of 35 Mpx holds about a thousand).
+MAX_MARKS = 6000
+#: Widest split tried for one mark (a strip of touching digits).
+MAX_SPLIT = 8
+
+
+@dataclass
+class Piece:
+    """One digit as cut out: its box in the original picture's pixels and its 28x28 map."""
+
+    box: Box
+    x: np.ndarray
+
+
+@dataclass
+class Mark:
+    """Ink that is one digit or several touching ones. `choices[0]` reads it as one digit; the
+    others split it into more (the classifier's confidence picks)."""
+
+    line: int
+    choices: list[list[Piece]]
+
+
+@dataclass
+class Layout:
+    marks: list[Mark] = field(default_factory=list)  # reading order
+    rejected: list[Box] = field(default_factory=list)  # marks that are not digits by their shape (dashes, bars)
+    single: bool = False  # one digit, read as the single-digit reader always did
+
+    def pieces(self) -> list[Piece]:
+        return [p for m in self.marks for c in m.choices for p in c]
+
+
+def find(img: np.ndarray, scale: float = 1.0) -> Layout:
+    """Every digit-like mark in a decoded picture, in reading order. `scale`: the picture's size
+    over the original's (a reduced JPEG decode), so boxes come out in the original's pixels.
+    Raises NoDigitFound when there is no ink at all."""
+    a = np.asarray(img)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.dtype == np.uint8 and a.ndim == 2 and 0 < a.size and max(a.shape) <= SMALL_SIDE:
+        return _single(_small_ink_map(a), 1.0 / scale)  # an MNIST-sized file: one digit
+    grey = to_grey(a)
+    if grey.size == 0:
+        raise NoDigitFound("no digit found")
+    h, w = grey.shape
+    f1 = min(1.0, WORK_SIDE / max(h, w))
+    ink = ink_map(_resize(grey, f1))
+    t = _threshold(ink)
+    groups, lab = _groups(ink, t)
+    try:
+        found = find_digit(ink)
+    except NoDigitFound:
+        found = None
+    if found is not None and _one_digit(groups, found.box):
+        return _single(ink, 1.0 / (f1 * scale), found)
+    if not groups:
+        raise NoDigitFound("no digit found")
+    height = float(np.median([g.h for g in groups]))
+    f2 = f1
+    if height < 0.7 * TARGET_HEIGHT and f1 < 1.0:
+        f2 = min(1.0, f1 * TARGET_HEIGHT / height, MAX_WORK_SIDE / max(h, w))
+    if f2 > f1 * 1.15:
+        ink = ink_map(_resize(grey, f2))
+        t = _threshold(ink)
+        groups, lab = _groups(ink, t)
+        if not groups:
+            raise NoDigitFound("no digit found")
+    return _layout(ink, groups, lab, 1.0 / (f2 * scale))
+
+
+def _resize(grey: np.ndarray, f: float) -> np.ndarray:
+    if f >= 1.0:
+        return grey
+    h, w = grey.shape
+    return cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def _threshold(ink: np.ndarray) -> float:
+    """The single-digit reader's ink threshold (Otsu, bounded)."""
+    u8 = (ink * 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return min(max(otsu / 255.0 * 0.6, 0.2), 0.5)
+
+
+def _single(ink: np.ndarray, up: float, found: object | None = None) -> Layout:
+    f = found if found is not None else find_digit(ink)
+    x0, y0, bw, bh = f.box  # type: ignore[attr-defined]
+    box = (int(x0 * up), int(y0 * up), max(1, round(bw * up)), max(1, round(bh * up)))
+    x = frame28(f.ink, f.stroke)  # type: ignore[attr-defined]
+    return Layout([Mark(0, [[Piece(box, x)]])], [], single=True)
+
+
+@dataclass
+class Group:
+    """Joined components: one mark."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    labels: list[int]
+    area: int
+
+    @property
+    def w(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def h(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+
+def _lines_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
+    left, what was taken). Horizontal: longer than 1.6 digits and thin for its length. Upright:
+    longer than 1.25 digits, thin, and either most of the picture's height or meeting a
+    horizontal line taken out (a box side, a grid): a tall thin 1 is neither."""
+    rows = mask.shape[0]
+    lines = np.zeros_like(mask)
+    for horizontal in (True, False):
+        length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
+        k = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
+        runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
+        if not runs.any():
+            continue
+        near = None if horizontal else cv2.dilate(lines, np.ones((7, 7), np.uint8))
+        n, lab, st, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+        for i in range(1, n):
+            x, y, cw, ch, area = (int(v) for v in st[i])
+            long_side, thick = (cw, area / max(1, cw)) if horizontal else (ch, area / max(1, ch))
+            if thick > max(3.0, long_side / 25):
+                continue
+            if near is not None and ch < 0.6 * rows and not (near[y, x:x + cw].any() or near[y + ch - 1, x:x + cw].any()):
+                continue
+            lines[y:y + ch, x:x + cw] |= (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+    if not lines.any():
+        return mask, lines
+    # widened by a pixel across: a line's anti-aliased edge is not a stroke
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    return mask & (1 - lines), lines
+
+
+def _backdrop(st: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Components that are background, not writing: a shadow, a table's edge, a hand. Big and
+    solid (strokes, even a digit filling the picture, leave most of their box empty)."""
+    fill = st[:, 4] / np.maximum(1, st[:, 2] * st[:, 3])
+    return (fill > 0.5) & ((st[:, 4] > 0.1 * h * w) | ((st[:, 2] > 0.5 * w) & (st[:, 3] > 0.5 * h)))
+
+
+def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
+    """Typical height of a digit: the median component height weighted by ink, over components
+    that are not lines (label 0 excluded). Weighted, because a noisy photo has hundreds of specks
+    and a handful of digits, and the digits hold most of the ink."""
+    s = st[1:]
+    if len(s) == 0:
+        return 0.0
+    w, h, area = s[:, 2].astype(np.float64), s[:, 3].astype(np.float64), s[:, 4].astype(np.float64)
+    ok = (w < 6 * h) & (h < 8 * w + 8) & ~_backdrop(s, *shape)
+    if not ok.any():
+        ok[:] = True
+    order = np.argsort(h[ok])
+    cum = np.cumsum(area[ok][order])
+    return float(h[ok][order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
+
+
+def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
+    """Marks (joined components) of the ink map, specks and long lines left out, and the
+    components' label image."""
+    mask = (ink > t).astype(np.uint8)
+    if mask.size - int(np.count_nonzero(mask)) < 0.55 * mask.size:
+        return [], mask  # more ink than paper: nothing written on it can be told apart
+    n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return [], lab
+    if n > 8 * MAX_MARKS:
+        raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
+    mask, lines = _lines_out(mask, _digit_height(st, mask.shape))
+    n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return [], lab
+    med = _digit_height(st, mask.shape)
+    st = st[1:]
+    area = st[:, 4].astype(np.float64)
+    h, w = mask.shape
+    small = np.maximum(st[:, 2], st[:, 3]) < 0.35 * med  # specks, dots, noise
+    keep = np.flatnonzero(~small & ~_backdrop(st, h, w))
+    keep = np.array([i for i in keep if not _edge_band(st[i], w, h) and not _tick(st[i], lines, med)], np.int64)
+    if len(keep) == 0:
+        return [], lab
+    if len(keep) > 4 * MAX_MARKS:
+        raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
+    x0, y0 = st[keep, 0], st[keep, 1]
+    x1, y1 = x0 + st[keep, 2], y0 + st[keep, 3]
+    # join strokes of one digit: they overlap horizontally and almost touch vertically, and
+    # together are not much taller than a digit
+    parent = list(range(len(keep)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    order = np.argsort(x0)
+    for a_i, i in enumerate(order):
+        for j in order[a_i + 1:]:
+            if x0[j] >= x1[i]:
+                break
+            ov = min(x1[i], x1[j]) - max(x0[i], x0[j])
+            if ov < 0.5 * min(x1[i] - x0[i], x1[j] - x0[j]):
+                continue
+            gap = max(y0[j] - y1[i], y0[i] - y1[j], 0)
+            if gap > 0.3 * med or max(y1[i], y1[j]) - min(y0[i], y0[j]) > 1.5 * med:
+                continue
+            parent[root(int(j))] = root(int(i))
+    by_root: dict[int, list[int]] = {}
+    for k in range(len(keep)):
+        by_root.setdefault(root(k), []).append(k)
+    groups = []
+    for members in by_root.values():
+        m = np.array(members)
+        groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
+                            [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
+    return _drop_frames(groups), lab
+
+
+def _tick(s: np.ndarray, lines: np.ndarray, med: float) -> bool:
+    """A comb cell's tick or what is left of a box side: a ruler-straight upright bar, no wider
+    than its stroke, ending on a line that was taken out."""
+    x, y, cw, ch, area = (int(v) for v in s)
+    if ch < 2 * cw or cw > area / max(1, ch) + 2 or ch > 1.6 * med:
+        return False
+    rows = lines.shape[0]
+    above = lines[max(0, y - 2):y + 1, x:x + cw].any()
+    below = lines[y + ch - 1:min(rows, y + ch + 2), x:x + cw].any()
+    return bool(above or below)
+
+
+def _edge_band(s: np.ndarray, w: int, h: int) -> bool:
+    """A thin band along the picture's edge and nearly as long as it: a scanner shadow, a page edge."""
+    x, y, cw, ch = int(s[0]), int(s[1]), int(s[2]), int(s[3])
+    at_edge = x == 0 or y == 0 or x + cw == w or y + ch == h
+    return at_edge and ((cw <= 0.1 * w and ch >= 0.8 * h) or (ch <= 0.1 * h and cw >= 0.8 * w))
+
+
+def _drop_frames(groups: list[Group]) -> list[Group]:
+    """A mark that encloses other marks (a box round a field) is not a digit."""
+    out = []
+    for g in groups:
+        inside = sum(1 for o in groups if o is not g and o.x0 > g.x0 and o.y0 > g.y0 and o.x1 < g.x1 and o.y1 < g.y1)
+        if inside >= 2 or (inside == 1 and g.w > 3 * g.h):
+            continue
+        out.append(g)
+    return out
+
+
+def _one_digit(groups: list[Group], box: Box) -> bool:
+    """The picture is one digit: every sizeable mark lies within the single-digit reader's box,
+    and no two of them stand side by side as two digits would (a 5's flag sits above its body)."""
+    if not groups:
+        return True
+    bx, by, bw, bh = box
+    biggest = max(g.area for g in groups)
+    big = [g for g in groups if g.area >= 0.08 * biggest]
+    for g in big:
+        cx, cy = (g.x0 + g.x1) / 2, (g.y0 + g.y1) / 2
+        if not (bx - 2 <= cx <= bx + bw + 2 and by - 2 <= cy <= by + bh + 2):
+            return False
+    tall = max(g.h for g in big)
+    for i, a in enumerate(big):
+        for b in big[i + 1:]:
+            overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
+            if overlap < 0.3 * min(a.w, b.w) and min(a.h, b.h) >= 0.45 * tall:
+                return False
+    return True
+
+
+def _lines(groups: list[Group]) -> list[list[Group]]:
+    """Group marks into lines: left to right, each mark joins the line whose last mark it
+    continues (vertical centres within half a digit), so a sloping line stays one line."""
+    lines: list[list[Group]] = []
+    for g in sorted(groups, key=lambda g: g.x0):
+        best, best_d = None, 0.0
+        for line in lines:
+            last = line[-1]
+            if g.x0 < last.x0:
+                continue
+            d = abs(g.cy - last.cy)
+            ov = min(g.y1, last.y1) - max(g.y0, last.y0)
+            if d <= 0.5 * max(g.h, last.h) or ov >= 0.6 * min(g.h, last.h):
+                cost = d + 0.3 * max(0, g.x0 - last.x1)  # the line it continues, not one further back
+                if best is None or cost < best_d:
+                    best, best_d = line, cost
+        if best is None:
+            lines.append([g])
+        else:
+            best.append(g)
+    lines.sort(key=lambda ln: float(np.median([g.cy for g in ln])))
+    return lines
+
+
+def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: float) -> Layout:
+    lines = _lines(groups)
+    out = Layout()
+    heights = [g.h for g in groups]
+    med_all = float(np.median(heights))
+    for li, line in enumerate(lines):
+        med = float(np.median([g.h for g in line])) if len(line) >= 3 else max(med_all, max(g.h for g in line))
+        for g in line:
+            box = _up((g.x0, g.y0, g.w, g.h), up)
+            if g.h < 0.3 * med and g.w < 0.3 * med:
+                continue  # a dot or a speck: not a digit, and no reason to doubt the rest
+            if g.h < 0.45 * med and g.w >= 1.5 * g.h:
+                out.rejected.append(box)  # a dash, a bar, an equals sign
+                continue
+            sel = np.isin(lab[g.y0:g.y1, g.x0:g.x1], g.labels)
+            crop = ink[g.y0:g.y1, g.x0:g.x1] * cv2.dilate(sel.view(np.uint8), np.ones((3, 3), np.uint8))
+            choices = [[_piece(crop, sel, (g.x0, g.y0), up)]]
+            for k in _split_counts(g.w, g.h, med):
+                split = _split(crop, sel, k, (g.x0, g.y0), up)
+                if split:
+                    choices.append(split)
+            out.marks.append(Mark(li, choices))
+            if len(out.marks) > MAX_MARKS:
+                raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
+    if not out.marks:
+        raise NoDigitFound("no digit found")
+    return out
+
+
+def _up(b: Box, up: float) -> Box:
+    return (int(b[0] * up), int(b[1] * up), max(1, round(b[2] * up)), max(1, round(b[3] * up)))
+
+
+def _piece(crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: float) -> Piece:
+    ys, xs = np.nonzero(sel)
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    sub = crop[y0:y1, x0:x1]
+    stroke = stroke_width(sel[y0:y1, x0:x1])
+    return Piece(_up((origin[0] + x0, origin[1] + y0, x1 - x0, y1 - y0), up), frame28(sub, stroke))
+
+
+def _split_counts(w: int, h: int, med: float) -> list[int]:
+    """How many digits a mark this wide may hold, besides one."""
+    height = max(h, 0.8 * med)
+    if w < 0.95 * height:
+        return []
+    guess = w / (0.62 * height)
+    top = min(MAX_SPLIT, int(w / (0.3 * height)))
+    ks = {int(np.floor(guess)), int(np.ceil(guess)), round(guess) + 1, 2}
+    return sorted(k for k in ks if 2 <= k <= top)
+
+
+def _split(crop: np.ndarray, sel: np.ndarray, k: int, origin: tuple[int, int], up: float) -> list[Piece] | None:
+    """Cut a mark into k pieces at the columns with least ink near its k-th parts."""
+    w = sel.shape[1]
+    col = sel.sum(0).astype(np.float64)
+    cuts = [0]
+    step = w / k
+    for i in range(1, k):
+        lo, hi = int(i * step - 0.3 * step), int(i * step + 0.3 * step) + 1
+        lo, hi = max(lo, cuts[-1] + 2), min(hi, w - 2)
+        if hi <= lo:
+            return None
+        cuts.append(lo + int(np.argmin(col[lo:hi] + 0.01 * np.abs(np.arange(lo, hi) - i * step))))
+    cuts.append(w)
+    pieces = []
+    for a, b in itertools.pairwise(cuts):
+        part = sel[:, a:b]
+        if np.count_nonzero(part) < 0.03 * np.count_nonzero(sel):
+            return None
+        pieces.append(_piece(crop[:, a:b], part, (origin[0] + a, origin[1]), up))
+    return pieces
