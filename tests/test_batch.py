@@ -20,6 +20,7 @@ import pytest
 from conftest import EXE, MAKE_SCANS, MNIST, REPO, need, rows, write_digits
 from watcher import batch as B
 from watcher.pipeline import Prepared
+from watcher.reading import Digit, Reading
 from watcher.settings import Settings
 
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -118,7 +119,8 @@ def test_progress_shows_rate_and_eta_and_a_retried_answer_is_recorded_once(tmp_p
         (src / n).write_bytes(b"x")
 
     def reader(items: Sequence[B.Item]) -> Iterator[list[B.Answer]]:
-        answers = [B.Answer(i.claim, Prepared("0" * 64, None, "", 0.0, (7, 0.99))) for i in items]
+        seven = Reading([Digit((0, 0, 1, 1), 0, 7, 0.99)], 0.99)
+        answers = [B.Answer(i.claim, Prepared("0" * 64, None, "", 0.0, seven)) for i in items]
         yield answers
         yield answers[:1]  # the same again
 

@@ -33,10 +33,11 @@ def test_workers_classify_as_the_daemon_would(tmp_path: Path, mnist: dict[str, n
     # only answers come back, and they are the in-process model's (one thread there, two here)
     probs = clf.predict(np.stack([normalise(255 - im) for im in mnist["x_test"][:100]]))
     for p, pr in zip(got[:100], probs, strict=True):
-        assert p.x is None and p.error == "" and p.answer is not None
-        assert p.answer[0] == int(pr.argmax()) and abs(p.answer[1] - float(pr.max())) < 1e-6
-    assert np.mean([p.answer[0] for p in got[:100] if p.answer] == mnist["y_test"][:100]) >= 0.98
-    assert got[100].answer is None and got[100].x is None and "not an image" in got[100].error
+        assert p.layout is None and p.error == "" and p.reading is not None
+        d = p.reading.digits[0]
+        assert d.digit == int(pr.argmax()) and abs(d.confidence - float(pr.max())) < 1e-6
+    assert np.mean([p.reading.digits[0].digit for p in got[:100] if p.reading] == mnist["y_test"][:100]) >= 0.98
+    assert got[100].reading is None and got[100].layout is None and "not an image" in got[100].error
 
 
 def test_without_a_model_or_with_one_they_cannot_load_files_come_back_to_be_classified(
@@ -45,6 +46,7 @@ def test_without_a_model_or_with_one_they_cannot_load_files_come_back_to_be_clas
     paths = [str(tmp_path / n) for n in names]
     for model in (None, Model("broken-1", b"TFL3 this is no model", 1.0)):
         got = pool.collect(pool.submit(paths, model))
-        assert all(p.answer is None and p.x is not None for p in got)
-        x = got[3].x
-        assert x is not None and np.array_equal(x, normalise(255 - mnist["x_test"][3]))
+        assert all(p.reading is None and p.layout is not None for p in got)
+        lay = got[3].layout
+        assert lay is not None and lay.single
+        assert np.array_equal(lay.marks[0].choices[0][0].x, normalise(255 - mnist["x_test"][3]))

@@ -60,15 +60,17 @@ def scan(ink: np.ndarray, rng: np.random.Generator, jpeg: bool = True) -> np.nda
 
 
 def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: int | None = None,
-           field: str | None = None) -> Drawn:
-    """2-8 digits on one line. `field`: None (random), "plain", "box", "underline" or "comb"."""
+           field: str | None = None, touching: bool | None = None) -> Drawn:
+    """2-8 digits on one line. `field`: None (random), "plain", "box", "underline" or "comb";
+    `touching`: None (a third of the numbers), or always / never."""
     n = n or int(rng.integers(2, 9))
     field = field or str(rng.choice(["plain", "plain", "box", "underline", "comb"]))
     height = int(rng.integers(28, 90))
     pick = rng.integers(0, len(digits), n)
     inks = [_digit_ink(digits[i], height, rng) for i in pick]
     cell = int(height * rng.uniform(0.85, 1.1))
-    touching = field != "comb" and rng.random() < 0.35
+    touch_draw = rng.random() < 0.35
+    touching = field != "comb" and (touch_draw if touching is None else touching)
     margin = height
     width = sum(i.shape[1] for i in inks) + n * cell + 2 * margin
     canvas = np.zeros((3 * height, width), np.float32)

@@ -26,10 +26,10 @@ from watcher.train import VAL_SIZE, normalise_many, rendered
 class Recipe:
     seed: int = 7
     negatives: int = 24_000
-    mnist: int = 55_000
+    mnist: int = 40_000
     render_share: float = 0.3  # of the MNIST digits, also rendered as a picture
     epochs: int = 3
-    lr: float = 1e-4
+    lr: float = 2e-4
 
 
 def _negative_chunk(args: tuple[int, int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

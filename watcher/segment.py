@@ -275,7 +275,7 @@ def _tick(s: np.ndarray, lines: np.ndarray, med: float) -> bool:
     """A comb cell's tick or what is left of a box side: a ruler-straight upright bar, no wider
     than its stroke, ending on a line that was taken out."""
     x, y, cw, ch, area = (int(v) for v in s)
-    if ch < 2 * cw or cw > area / max(1, ch) + 2 or ch > 1.6 * med:
+    if ch < 2 * cw or cw > area / max(1, ch) + 2 or ch > 0.6 * med:
         return False
     rows = lines.shape[0]
     above = lines[max(0, y - 2):y + 1, x:x + cw].any()
@@ -314,6 +314,8 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
         if not (bx - 2 <= cx <= bx + bw + 2 and by - 2 <= cy <= by + bh + 2):
             return False
     tall = max(g.h for g in big)
+    if sum(g.w for g in big) > 1.3 * tall:
+        return False  # wider than a digit: may be several touching ones (the reader may still take one)
     for i, a in enumerate(big):
         for b in big[i + 1:]:
             overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
@@ -364,9 +366,11 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: float) ->
             crop = ink[g.y0:g.y1, g.x0:g.x1] * cv2.dilate(sel.view(np.uint8), np.ones((3, 3), np.uint8))
             choices = [[_piece(crop, sel, (g.x0, g.y0), up)]]
             for k in _split_counts(g.w, g.h, med):
-                split = _split(crop, sel, k, (g.x0, g.y0), up)
-                if split:
-                    choices.append(split)
+                for cuts in (_even_cuts(sel, k), _valley_cuts(sel, k, 0.25 * max(g.h, med))):
+                    split = _split(crop, sel, cuts, (g.x0, g.y0), up) if cuts else None
+                    if split and all(split[i].box != c[i].box for c in choices if len(c) == len(split)
+                                     for i in range(1)):
+                        choices.append(split)
             out.marks.append(Mark(li, choices))
             if len(out.marks) > MAX_MARKS:
                 raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
@@ -398,8 +402,8 @@ def _split_counts(w: int, h: int, med: float) -> list[int]:
     return sorted(k for k in ks if 2 <= k <= top)
 
 
-def _split(crop: np.ndarray, sel: np.ndarray, k: int, origin: tuple[int, int], up: float) -> list[Piece] | None:
-    """Cut a mark into k pieces at the columns with least ink near its k-th parts."""
+def _even_cuts(sel: np.ndarray, k: int) -> list[int] | None:
+    """k pieces of about equal width, each cut at the column with least ink near its place."""
     w = sel.shape[1]
     col = sel.sum(0).astype(np.float64)
     cuts = [0]
@@ -410,7 +414,27 @@ def _split(crop: np.ndarray, sel: np.ndarray, k: int, origin: tuple[int, int], u
         if hi <= lo:
             return None
         cuts.append(lo + int(np.argmin(col[lo:hi] + 0.01 * np.abs(np.arange(lo, hi) - i * step))))
-    cuts.append(w)
+    return [*cuts, w]
+
+
+def _valley_cuts(sel: np.ndarray, k: int, min_width: float) -> list[int] | None:
+    """k pieces cut at the k-1 columns with least ink that leave every piece `min_width` wide
+    (digits differ in width: a 1 beside an 8)."""
+    w = sel.shape[1]
+    col = np.convolve(sel.sum(0).astype(np.float64), [1, 2, 1], "same")
+    order = np.argsort(col, kind="stable")
+    picked: list[int] = []
+    for c in map(int, order):
+        if c < min_width or w - c < min_width or any(abs(c - p) < min_width for p in picked):
+            continue
+        picked.append(c)
+        if len(picked) == k - 1:
+            return [0, *sorted(picked), w]
+    return None
+
+
+def _split(crop: np.ndarray, sel: np.ndarray, cuts: list[int], origin: tuple[int, int], up: float) -> list[Piece] | None:
+    """Cut a mark at the given columns; None when a piece holds almost no ink."""
     pieces = []
     for a, b in itertools.pairwise(cuts):
         part = sel[:, a:b]

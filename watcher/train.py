@@ -10,7 +10,9 @@ confidence is calibrated, and folded into it.
 
 The shipped model is a small deep ensemble: two member networks trained on different mixes and
 seeds (40% and 25% of the digits also rendered), whose calibrated probabilities are averaged:
-each alone reads about 99.5% of MNIST's test split, and they err on different digits.
+each alone reads about 99.5% of MNIST's test split, and they err on different digits. Last, the
+ensemble is taught that marks which are not digits (letters, symbols, scribbles, two digits
+squeezed into one box, all drawn here) have no likely digit (`rejection`).
 """
 
 from __future__ import annotations
@@ -288,6 +290,14 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     probs = _test_probs(_keras_predict(serving), xt, okt)
     out.parent.mkdir(parents=True, exist_ok=True)
     serving.save(out)
+    # last stage: teach the ensemble that marks which are not digits have no likely digit
+    from watcher.rejection import Recipe, teach
+
+    recipe = Recipe() if not limit else Recipe(negatives=max(200, limit // 2), mnist=limit, epochs=1)
+    teach(out, data, recipe, workers, verbose).save(out)
+    serving = keras.models.load_model(out, safe_mode=True, compile=False)
+    val_probs = np.asarray(serving.predict(xv[..., None], batch_size=1024, verbose=0))
+    probs = _test_probs(_keras_predict(serving), xt, okt)
     served = export(out)
     served_probs = _test_probs(M.load(served, verify=False).predict, xt, okt)
     result = TrainResult(
