@@ -46,7 +46,7 @@ def scores(tflite: Path, files: list[tuple[Path, str]]) -> str:
         p = prepare(str(path), 10**9, 10**9)
         if p.layout is None or not p.layout.single:
             continue
-        probs = clf.predict(p.layout.marks[0].choices[0][0].x[None])[0]
+        probs = clf.predict(p.layout.first().x[None])[0]
         d, c = int(probs.argmax()), float(probs.max())
         n += 1
         right += d == int(label)
@@ -103,7 +103,7 @@ def main() -> None:
         xs = [(wild / x["file"]) for x in labels if half(x["repo"]) == "B" and x["label"] == "x"]
         for tag, model in (("before", models / "digits.tflite"), ("after", new)):
             clf = M.load(model, verify=False)
-            confs = [float(clf.predict(p.layout.marks[0].choices[0][0].x[None]).max())
+            confs = [float(clf.predict(p.layout.first().x[None]).max())
                      for p in (prepare(str(f), 10**9, 10**9) for f in xs) if p.layout is not None and p.layout.single]
             print(f"half B's {len(confs)} non-digit (x) files {tag}: {np.mean(np.array(confs) < THRESHOLD):.0%} "
                   "sent to review")

@@ -43,11 +43,11 @@ def test_the_finder_puts_a_spaced_number_in_reading_order(mnist: dict[str, np.nd
     for _ in range(30):
         d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain")
         lay = segment.find(d.image)
-        xs = [m.choices[0][0].box[0] for m in lay.marks]
+        xs = [m.pieces[0].box[0] for m in lay.marks]
         assert xs == sorted(xs)  # left to right
         assert not lay.single
         # touching digits are one mark, offered split: the most pieces a reading can have covers them
-        most = sum(max(len(c) for c in m.choices) for m in lay.marks)
+        most = sum(m.ends for m in lay.marks)
         assert most >= len(d.text)
         found += len(lay.marks) == len(d.text)
     assert found >= 20  # a mark per digit where they do not touch (about a third touch)
@@ -55,7 +55,7 @@ def test_the_finder_puts_a_spaced_number_in_reading_order(mnist: dict[str, np.nd
 
 def test_one_digit_is_found_as_before_and_a_blank_page_has_none(mnist: dict[str, np.ndarray]) -> None:
     lay = segment.find(255 - mnist["x_test"][0])
-    assert lay.single and len(lay.marks) == 1 and lay.marks[0].choices[0][0].x.shape == (28, 28)
+    assert lay.single and len(lay.marks) == 1 and lay.first().x.shape == (28, 28)
     with pytest.raises(NoDigitFound):
         segment.find(np.full((300, 400), 240, np.uint8))
 
@@ -66,7 +66,7 @@ def test_ruled_lines_boxes_and_comb_cells_are_not_read(mnist: dict[str, np.ndarr
         extra = 0
         for _ in range(12):
             d = compose.number(mnist["x_test"], mnist["y_test"], rng, field=field, touching=False)
-            r = read([segment.find(d.image)], clf.predict)[0]
+            r = read([segment.find(d.image)], clf.predict, clf.power)[0]
             assert r is not None
             extra += len(r.digits) > len(d.text)  # a line or a tick read as a 1
         assert extra <= 2, field
@@ -78,7 +78,7 @@ def test_spaced_numbers_are_read_and_no_wrong_reading_is_ok(mnist: dict[str, np.
     n = 60
     for _ in range(n):
         d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", touching=False)
-        r = read([segment.find(d.image)], clf.predict)[0]
+        r = read([segment.find(d.image)], clf.predict, clf.power)[0]
         assert r is not None
         ok = r.text.replace(" ", "") == d.text
         exact += ok
@@ -92,7 +92,7 @@ def test_touching_digits_are_split_by_the_model(mnist: dict[str, np.ndarray], cl
     split = silent = 0
     for _ in range(30):
         d = compose.number(mnist["x_test"], mnist["y_test"], rng, n=2, field="plain", touching=True)
-        r = read([segment.find(d.image)], clf.predict)[0]
+        r = read([segment.find(d.image)], clf.predict, clf.power)[0]
         assert r is not None
         split += r.text == d.text
         silent += r.text != d.text and r.confidence >= 0.85 and not r.doubts
@@ -104,7 +104,7 @@ def test_a_page_is_read_line_by_line(mnist: dict[str, np.ndarray], clf) -> None:
     rng = np.random.default_rng(9)
     d = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=8, cols=10, ruled=True, height=60, size=(1400, 1000))
     lay = segment.find(d.image)
-    r = read([lay], clf.predict)[0]
+    r = read([lay], clf.predict, clf.power)[0]
     assert r is not None
     lines = r.text.split(" ")
     assert len(lines) == 8
@@ -122,7 +122,7 @@ def test_letters_drawn_here_are_never_ok(clf) -> None:
         cv.putText(big, ch, (20, 90), cv.FONT_HERSHEY_SIMPLEX, 2.6, 255, 8, cv.LINE_AA)
         img = 255 - cv.resize(negatives.mnist_frame(big), (140, 140), interpolation=cv.INTER_CUBIC)
         p = prepare_array(img, k)
-        r = classify([p], clf.predict)[0]
+        r = classify([p], clf.predict, clf.power)[0]
         row = make_row(f"letter{k}.png", "", p, r, 0.85, clf.version)
         assert row.status != "ok", (ch, row)
 
@@ -229,6 +229,6 @@ def test_read_digit_sends_a_file_of_several_to_review(tmp_path: Path, mnist: dic
     path = tmp_path / "n.png"
     cv2.imwrite(str(path), d.image)
     p = prepare(str(path), 10_000_000, 10_000_000)
-    r = classify([p], clf.predict)[0]
+    r = classify([p], clf.predict, clf.power)[0]
     assert make_row("n.png", "", p, r, 0.0, clf.version, one_digit=True).status == "review"
     assert make_row("n.png", "", p, r, 0.0, clf.version, one_digit=False).status == "ok"

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import EXE, REPO, DaemonProc, rows, wait_rows, write_digits
+from watcher.results import COLUMNS
 
 RESULT_DIRS = ("processed", "review", "failed")
 
@@ -38,7 +39,7 @@ def assert_exactly_once(inbox: Path, outbox: Path, names: list[str]) -> None:
     assert [p for p in inbox.rglob("*") if p.is_file() and not p.name.startswith(".")] == []
     assert [p.name for p in (outbox / ".work").iterdir() if p.name != "claims.log"] == []
     with open(outbox / "results.csv", newline="", encoding="utf-8") as f:
-        assert {len(r) for r in csv.reader(f)} == {9}
+        assert {len(r) for r in csv.reader(f)} == {len(COLUMNS)}
 
 
 def drop(src: Path, inbox: Path, names: list[str]) -> None:
@@ -201,7 +202,7 @@ def test_hostile_and_oddly_named_files(corpus: tuple[Path, Path, Path], mnist: d
     assert by["bytes-\\xff\\xfe.png"]["status"] == "ok"
     assert not any(c.startswith(("=", "+", "-", "@", "\t")) for r in got for c in r.values())
     with open(outbox / "results.csv", newline="", encoding="utf-8", errors="strict") as f:
-        assert {len(r) for r in csv.reader(f)} == {9}
+        assert {len(r) for r in csv.reader(f)} == {len(COLUMNS)}
     assert d.stop() == 0
 
 

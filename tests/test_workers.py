@@ -49,4 +49,4 @@ def test_without_a_model_or_with_one_they_cannot_load_files_come_back_to_be_clas
         assert all(p.reading is None and p.layout is not None for p in got)
         lay = got[3].layout
         assert lay is not None and lay.single
-        assert np.array_equal(lay.marks[0].choices[0][0].x, normalise(255 - mnist["x_test"][3]))
+        assert np.array_equal(lay.first().x, normalise(255 - mnist["x_test"][3]))

@@ -21,7 +21,7 @@ from watcher.datasets import load_labels, load_mnist
 from watcher.errors import FileFailure
 from watcher.model import Classifier
 from watcher.pipeline import Prepared, classify, make_row, prepare_all
-from watcher.reading import Reading
+from watcher.reading import Reading, calibrated
 from watcher.train import ece, normalise_many
 
 
@@ -123,9 +123,11 @@ def contact_sheet(images: list[np.ndarray], captions: list[str], out: Path, cols
 
 
 def _predict(clf: Classifier, x: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Calibrated probabilities, as the rows report them."""
     probs = np.zeros((len(x), 10), np.float32)
     if found.any():
-        probs[found] = np.concatenate([clf.predict(x[found][i:i + 2048]) for i in range(0, int(found.sum()), 2048)])
+        probs[found] = calibrated(np.concatenate([clf.predict(x[found][i:i + 2048])
+                                                  for i in range(0, int(found.sum()), 2048)]), clf.power)
     return probs
 
 
@@ -144,28 +146,34 @@ def evaluate_mnist(clf: Classifier, npz: Path | None, threshold: float) -> Evalu
 def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
                     max_bytes: int = 200_000_000, max_pixels: int = 200_000_000,
                     prepared: list[Prepared] | None = None) -> Evaluation:
-    """A folder with labels.csv, single digits: read by the daemon's reader; a file where it finds
-    several marks counts as no digit found. Labels that are not one digit are reported apart."""
+    """A folder with labels.csv, single digits, read by the daemon's reader (`pipeline`): a
+    file read as one digit is scored on it (the model's full probabilities where the file is
+    one digit as the single-digit reader sees it); a file read as several digits, or none,
+    counts as no digit found. Labels that are not one digit are reported apart."""
     items = load_labels(labels_csv)
     prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
-    xs, found, labels, unscored = [], [], [], []
-    for (_path, label), p in zip(items, prepared, strict=True):
-        if p.layout is not None and p.layout.single:
-            xs.append(p.layout.marks[0].choices[0][0].x)
-            found.append(True)
-        else:
-            xs.append(np.zeros((28, 28), np.float32))
-            found.append(False)
-        is_digit = label.isdigit() and len(label) == 1
-        labels.append(int(label) if is_digit else -1)
-        if not is_digit:
-            unscored.append(len(labels) - 1)
-    x, f, y = np.stack(xs), np.array(found), np.array(labels)
-    probs = _predict(clf, x, f)
+    readings = classify(prepared, clf.predict, clf.power)
+    xs, found, labels, probs = [], [], [], []
+    for (_path, label), p, r in zip(items, prepared, readings, strict=True):
+        one = r is not None and len(r.digits) == 1
+        x = p.layout.first().x if p.layout is not None and p.layout.single else (
+            p.layout.whole.x if p.layout is not None and p.layout.whole is not None else np.zeros((28, 28), np.float32))
+        xs.append(x)
+        found.append(one)
+        row = np.zeros(10, np.float32)
+        if one and r is not None:
+            d = r.digits[0]
+            if p.layout is not None and p.layout.single:
+                row = calibrated(clf.predict(x[None]), clf.power)[0]
+            else:  # read through the marks: the reading's confidence, the rest spread evenly
+                row[:] = (1.0 - d.confidence) / 9
+                row[d.digit] = d.confidence
+        probs.append(row)
+        labels.append(int(label) if label.isdigit() and len(label) == 1 else -1)
+    x, f, y, pr = np.stack(xs), np.array(found), np.array(labels), np.stack(probs)
     scored = y >= 0
-    rep = report(labels_csv.parent.name, probs[scored], y[scored], f[scored], threshold,
-                 probs[~scored], f[~scored])
-    return rep, x[scored], probs[scored], f[scored], y[scored]
+    rep = report(labels_csv.parent.name, pr[scored], y[scored], f[scored], threshold, pr[~scored], f[~scored])
+    return rep, x[scored], pr[scored], f[scored], y[scored]
 
 
 def write_pictures(rep: Report, x: np.ndarray, probs: np.ndarray, found: np.ndarray, labels: np.ndarray,
@@ -261,7 +269,7 @@ def evaluate_readings(clf: Classifier, items: list[tuple[Path, str]], threshold:
                       prepared: list[Prepared] | None = None) -> ReadingReport:
     """Every file through the daemon's reading code and row rules; scored on its whole reading."""
     prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
-    readings = classify(prepared, clf.predict)
+    readings = classify(prepared, clf.predict, clf.power)
     results = []
     for (path, want), p, r in zip(items, prepared, readings, strict=True):
         row = make_row(path.name, "", p, r, threshold, clf.version, one_digit=one_digit)

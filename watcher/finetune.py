@@ -79,7 +79,7 @@ def examples(corrections: Path, max_bytes: int = 50_000_000, max_pixels: int = 6
             continue  # nothing the reader can read as one digit: nothing to learn
         after = decided[r["claim"]].after
         xs, ys, fs = parts[held_out(r["claim"])]
-        xs.append(p.layout.marks[0].choices[0][0].x)
+        xs.append(p.layout.first().x)
         ys.append(-1 if after == NOT_A_DIGIT else int(after))
         fs.append(r["file"])
 

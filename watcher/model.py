@@ -201,6 +201,7 @@ class Classifier:
     engine: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     content: bytes | None = field(default=None, repr=False)  # a LiteRT file's bytes: workers can serve it
     second_below: float = 1.0  # LiteEngine's cascade setting, for workers serving the same file
+    power: float = 1.0  # calibration: probabilities are the model's raised to this power, renormalised
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
@@ -301,7 +302,8 @@ def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: 
         content = _exported(p)
         engine = _load_lite(p, content, threads or os.cpu_count() or 1, max_batch, second_below)
         version = file_version(p)  # the file the user gave: rows name it
-    clf = Classifier(version=version, path=p, engine=engine, content=content, second_below=second_below)
+    clf = Classifier(version=version, path=p, engine=engine, content=content, second_below=second_below,
+                     power=confidence_power(p))
     if verify:
         x, y = smoke_batch()
         probs = clf.predict(x)
@@ -311,6 +313,20 @@ def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: 
         if right < 7:
             raise ModelError(f"model {p} failed its smoke test: read {right}/10 known digits")
     return clf
+
+
+def confidence_power(model_path: Path) -> float:
+    """The calibration a model's training fitted (`confidence_power` in `<model>.json`; 1 when
+    there is none): a model taught to find no digit in non-digits is less sure of real digits
+    than it is right, so its scores are sharpened into calibrated probabilities, while the raw
+    scores still tell a digit from a mark that is not one (`reading`)."""
+    try:
+        import json
+
+        value = float(json.loads(metrics_path(model_path).read_text()).get("confidence_power", 1.0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1.0
+    return value if 0.2 <= value <= 10.0 else 1.0
 
 
 def metrics_path(model_path: Path) -> Path:

@@ -106,6 +106,21 @@ def letter(rng: np.random.Generator) -> np.ndarray:
     return _hershey(ch, rng)
 
 
+def operator(rng: np.random.Generator) -> np.ndarray:
+    """A handwritten + or x: two strokes crossing, arms of any length, a little off square."""
+    img = np.zeros((BIG, BIG), np.uint8)
+    thick = int(rng.integers(3, 11))
+    c = BIG / 2 + rng.normal(0, 4, 2)
+    tilt = rng.uniform(-12, 12) + (45 if rng.random() < 0.45 else 0)
+    for k in range(2):
+        a = np.radians(tilt + 90 * k + rng.uniform(-10, 10))
+        d = np.array([np.cos(a), np.sin(a)])
+        p0 = c - d * rng.uniform(18, 45) + rng.normal(0, 3, 2)
+        p1 = c + d * rng.uniform(18, 45) + rng.normal(0, 3, 2)
+        cv2.line(img, (int(p0[0]), int(p0[1])), (int(p1[0]), int(p1[1])), 255, thick, cv2.LINE_AA)
+    return img
+
+
 def scribble(rng: np.random.Generator) -> np.ndarray:
     """A random pen path with many turns, or a doodle of loops (a flower, a face)."""
     img = np.zeros((BIG, BIG), np.uint8)
@@ -151,13 +166,15 @@ def _cols(d: np.ndarray) -> tuple[int, int]:
 
 
 def make(n: int, digits: np.ndarray, seed: int) -> np.ndarray:
-    """n non-digit marks (28x28 uint8, white on black): 60% letters and symbols, 15% scribbles and
-    doodles, 25% two digits from `digits` (MNIST's train split) squeezed into one mark."""
+    """n non-digit marks (28x28 uint8, white on black): 50% letters and symbols, 10% handwritten
+    + and x (the operators between numbers), 15% scribbles and doodles, 25% two digits from
+    `digits` (MNIST's train split) squeezed into one mark."""
     rng = np.random.default_rng(seed)
     out = np.zeros((n, 28, 28), np.uint8)
     for i in range(n):
         r = rng.random()
-        big = letter(rng) if r < 0.6 else scribble(rng) if r < 0.75 else squeezed_pair(digits, rng)
+        big = (letter(rng) if r < 0.5 else operator(rng) if r < 0.6 else scribble(rng) if r < 0.75
+               else squeezed_pair(digits, rng))
         if r < 0.75:
             big = _bend(big, rng)
         out[i] = mnist_frame(big)

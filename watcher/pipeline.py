@@ -53,19 +53,19 @@ def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int) -
     return [prepare(p, max_bytes, max_pixels) for p in paths]
 
 
-def classify(prepared: Sequence[Prepared], predict: Predict) -> list[Reading | None]:
+def classify(prepared: Sequence[Prepared], predict: Predict, power: float = 1.0) -> list[Reading | None]:
     """Each file's reading, None for files that failed before classification. Files already
     classified (by a worker) keep their reading; the rest go through one model call."""
     idx = [i for i, p in enumerate(prepared) if p.reading is None and p.layout is not None]
     out = [p.reading for p in prepared]
-    for i, r in zip(idx, reading.read([prepared[i].layout for i in idx], predict), strict=True):
+    for i, r in zip(idx, reading.read([prepared[i].layout for i in idx], predict, power), strict=True):
         out[i] = r
     return out
 
 
-def classify_in_place(prepared: Sequence[Prepared], predict: Predict) -> None:
+def classify_in_place(prepared: Sequence[Prepared], predict: Predict, power: float = 1.0) -> None:
     """Classify, keeping only the readings: what a worker sends back is then a few bytes a digit."""
-    for p, r in zip(prepared, classify(prepared, predict), strict=True):
+    for p, r in zip(prepared, classify(prepared, predict, power), strict=True):
         p.reading, p.layout = r, None
 
 

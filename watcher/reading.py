@@ -1,9 +1,10 @@
 """From a layout's pieces and the model's probabilities to a file's reading: its digits, in order,
 and the calibrated probability that all of it is right.
 
-For a mark with several ways to split, the way whose pieces the model is surest of (geometric mean
-of their confidences) is taken: two touching digits read as one mark get a low confidence (the
-model was taught that such pairs are no digit), the right split a high one.
+For a mark wide enough to be several touching digits, the path of pieces between candidate cuts
+whose product of confidences is highest is taken (dynamic programming over the cuts): two
+touching digits read as one mark get a low confidence (the model was taught that such pairs are
+no digit), the right cut a high one.
 
 A mark the model finds no likely digit in (`NOT_A_DIGIT_BELOW`) is a letter, an operator or a
 scribble: it is left out of the text and the file goes to review. A file that is one digit is
@@ -21,12 +22,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from watcher.segment import Box, Layout
+from watcher.segment import Box, Layout, Mark
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
 #: Below this confidence a mark in a file of several is taken for something that is not a digit.
-NOT_A_DIGIT_BELOW = 0.5
+NOT_A_DIGIT_BELOW = 0.35
+#: Prior weight of each cut in a mark: a mark is read as two digits only when the pieces are
+#: clearly surer than the whole (an 8's right half reads as a sure 3).
+CUT_PRIOR = 0.75
 
 
 @dataclass(frozen=True)
@@ -56,57 +60,106 @@ class Reading:
         return "".join(out)
 
 
-def read(layouts: Sequence[Layout | None], predict: Predict) -> list[Reading | None]:
-    """Read every layout with one model call."""
+def calibrated(probs: np.ndarray, power: float) -> np.ndarray:
+    """The model's scores as calibrated probabilities: raised to the power its training fitted
+    (`model.confidence_power`), renormalised. The order of the classes is unchanged."""
+    if power == 1.0:
+        return probs
+    p = np.power(np.maximum(probs, 1e-12), power)
+    return (p / p.sum(1, keepdims=True)).astype(np.float32)
+
+
+def read(layouts: Sequence[Layout | None], predict: Predict, power: float = 1.0) -> list[Reading | None]:
+    """Read every layout with one model call. The raw scores decide what is a digit (and how a
+    mark splits); `power` makes the reported confidences calibrated probabilities."""
     pieces = [p for lay in layouts if lay is not None for p in lay.pieces()]
     if not pieces:
         return [None] * len(layouts)
-    probs = predict(np.stack([p.x for p in pieces]))
-    best, conf = probs.argmax(1), probs.max(1)
+    raw = predict(np.stack([p.x for p in pieces]))
+    best, conf = raw.argmax(1), raw.max(1)
+    sure = calibrated(raw, power).max(1)
     out: list[Reading | None] = []
     k = 0
     for lay in layouts:
         if lay is None:
             out.append(None)
             continue
-        n = sum(len(c) for m in lay.marks for c in m.choices)
-        out.append(_assemble(lay, best[k:k + n], conf[k:k + n]))
+        n = len(lay.pieces())
+        out.append(_assemble(lay, best[k:k + n], conf[k:k + n], sure[k:k + n]))
         k += n
     return out
 
 
-def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray) -> Reading:
+def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray) -> Reading:
+    """`conf`: the raw scores (what is a digit, which split); `sure`: calibrated (reported)."""
     if lay.single:
-        p = lay.marks[0].choices[0][0]
-        return Reading([Digit(p.box, 0, int(best[0]), float(conf[0]))], float(conf[0]))
+        p = lay.first()
+        why = [] if conf[0] >= NOT_A_DIGIT_BELOW else ["not sure it is a digit"]
+        return Reading([Digit(p.box, 0, int(best[0]), float(sure[0]))], float(sure[0]), why)
     digits: list[Digit] = []
     doubts: list[str] = []
     not_digits = len(lay.rejected)
+    score = 1.0  # how likely this reading is, on the raw scores: to weigh it against one digit
     k = 0
     for m in lay.marks:
-        spans = []
-        for c in m.choices:
-            spans.append((k, k + len(c)))
-            k += len(c)
-        logs = [np.log(np.maximum(conf[a:b], 1e-6)) for a, b in spans]
-        # a split counts only when every piece is a likely digit
-        valid = [k == 0 or bool((conf[a:b] >= NOT_A_DIGIT_BELOW).all()) for k, (a, b) in enumerate(spans)]
-        pick = int(np.argmax([float(v.mean()) if ok else -np.inf for v, ok in zip(logs, valid, strict=True)]))
-        (a, b), chosen = spans[pick], m.choices[pick]
-        if len(chosen) == 1 and conf[a] < NOT_A_DIGIT_BELOW:
+        n = len(m.pieces)
+        path, share = _best_path(m, conf[k:k + n])
+        idx = [k + i for i in path]
+        k += n
+        if path == [0] and conf[idx[0]] < NOT_A_DIGIT_BELOW:
             not_digits += 1
+            score *= 1.0 - float(conf[idx[0]])
             continue
-        # how sure the split itself is: its pieces' joint confidence against every other way
-        # to read the mark (a B cut into 1 and 3 is sure of each piece, not of being cut)
-        joint = np.exp([float(v.sum()) for v in logs])
-        share = float(joint[pick] / joint.sum()) if len(spans) > 1 else 1.0
-        cs = conf[a:b] * share ** (1.0 / len(chosen))
-        digits.extend(Digit(p.box, m.line, int(d), float(c))
-                      for p, d, c in zip(chosen, best[a:b], cs, strict=True))
+        score *= float(np.prod(conf[idx])) * share
+        # the pieces' confidences, lowered by how much other ways to read the mark compete
+        # (a B cut into 1 and 3 is sure of each piece, not of being cut)
+        scale = share ** (1.0 / len(path))
+        digits.extend(Digit(m.pieces[i].box, m.line, int(best[j]), float(sure[j]) * scale)
+                      for i, j in zip(path, idx, strict=True))
+    if (lay.whole is not None and len(digits) <= 2 and not_digits - len(lay.rejected) >= max(1, len(digits))
+            and conf[k] >= (0.9 if digits else NOT_A_DIGIT_BELOW) and conf[k] > score):
+        # marks that are mostly no digit alone, which the model reads surely as one digit: a 6
+        # or a 2 drawn in two strokes, a faint digit broken up by a noisy scan
+        return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), [], 1)
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
     confidence = float(np.prod([d.confidence for d in digits])) if digits else 0.0
     return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits)
+
+
+def _best_path(m: Mark, conf: np.ndarray) -> tuple[list[int], float]:
+    """The pieces (indices into `m.pieces`) that read the mark: the whole mark, or the path of
+    pieces from cut 0 to cut `ends` with the highest product of confidences, every piece a
+    likely digit. With it, that path's share of all the ways to read the mark."""
+    if len(m.pieces) == 1:
+        return [0], 1.0
+    weighted = conf * CUT_PRIOR  # every piece after the first pays for its cut (undone below)
+    logc = np.log(np.maximum(weighted, 1e-9))
+    into: dict[int, list[int]] = {}
+    for k, (_i, j) in enumerate(m.spans):
+        if k:
+            into.setdefault(j, []).append(k)
+    best = np.full(m.ends + 1, -np.inf)
+    back = [-1] * (m.ends + 1)
+    total = np.zeros(m.ends + 1)  # sum over paths of the product of confidences (forward)
+    best[0], total[0] = 0.0, 1.0
+    for j in range(1, m.ends + 1):
+        for k in into.get(j, []):
+            i = m.spans[k][0]
+            total[j] += total[i] * weighted[k]
+            if conf[k] >= NOT_A_DIGIT_BELOW and best[i] + logc[k] > best[j]:
+                best[j], back[j] = best[i] + logc[k], k
+    z = total[m.ends] / CUT_PRIOR + conf[0]
+    split = best[m.ends] - np.log(CUT_PRIOR)
+    if back[m.ends] < 0 or split <= np.log(max(float(conf[0]), 1e-9)):
+        return [0], float(conf[0] / z) if z > 0 else 1.0
+    path, j = [], m.ends
+    while j > 0:
+        k = back[j]
+        path.append(k)
+        j = m.spans[k][0]
+    path.reverse()
+    return path, float(np.exp(split) / z)
 
 
 def _renumber(digits: list[Digit]) -> list[Digit]:

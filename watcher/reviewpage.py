@@ -118,7 +118,7 @@ class Runners:
                 if p.layout is None or not p.layout.single:
                     self._memo[item.claim] = []  # runners-up are for a file of one digit
                 else:
-                    probs = self.predict(p.layout.marks[0].choices[0][0].x[None])[0]
+                    probs = self.predict(p.layout.first().x[None])[0]
                     top = np.argsort(probs)[::-1][:3]
                     self._memo[item.claim] = [(int(d), round(float(probs[d]), 4)) for d in top]
             return self._memo[item.claim]

@@ -16,7 +16,6 @@ scale: the scale is raised until a typical digit is about `TARGET_HEIGHT` pixels
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import cv2
@@ -26,6 +25,7 @@ from watcher.errors import NoDigitFound
 from watcher.normalise import (
     SMALL_SIDE,
     WORK_SIDE,
+    Found,
     _small_ink_map,
     find_digit,
     frame28,
@@ -42,8 +42,9 @@ TARGET_HEIGHT = 40
 MAX_WORK_SIDE = 2600
 #: At most this many digits are read in one file (a page of 35 Mpx holds about a thousand).
 MAX_MARKS = 6000
-#: Widest split tried for one mark (a strip of touching digits).
-MAX_SPLIT = 8
+#: A picture this small (pixels, longest side) is one digit: nobody writes a number in it, and
+#: its strokes are too few pixels to be told apart from one digit's broken ones.
+TINY_SIDE = 64
 
 
 @dataclass
@@ -56,11 +57,15 @@ class Piece:
 
 @dataclass
 class Mark:
-    """Ink that is one digit or several touching ones. `choices[0]` reads it as one digit; the
-    others split it into more (the classifier's confidence picks)."""
+    """Ink that is one digit or several touching ones. A wide mark has candidate cut columns
+    numbered 0..`ends`; `pieces[k]` is the ink between cuts `spans[k]`. `pieces[0]` is always
+    the whole mark (span 0..ends); the reader picks the path of pieces from 0 to `ends` the
+    classifier is surest of."""
 
     line: int
-    choices: list[list[Piece]]
+    pieces: list[Piece]
+    spans: list[tuple[int, int]] = field(default_factory=lambda: [(0, 1)])
+    ends: int = 1
 
 
 @dataclass
@@ -68,9 +73,14 @@ class Layout:
     marks: list[Mark] = field(default_factory=list)  # reading order
     rejected: list[Box] = field(default_factory=list)  # marks that are not digits by their shape (dashes, bars)
     single: bool = False  # one digit, read as the single-digit reader always did
+    whole: Piece | None = None  # the single-digit reader's digit: marks that may be one digit in pieces
 
     def pieces(self) -> list[Piece]:
-        return [p for m in self.marks for c in m.choices for p in c]
+        return [p for m in self.marks for p in m.pieces] + ([self.whole] if self.whole is not None else [])
+
+    def first(self) -> Piece:
+        """The first mark, whole (the digit of a single-digit file)."""
+        return self.marks[0].pieces[0]
 
 
 def find(img: np.ndarray, scale: float = 1.0) -> Layout:
@@ -88,14 +98,33 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
     h, w = grey.shape
     f1 = min(1.0, WORK_SIDE / max(h, w))
     ink = ink_map(_resize(grey, f1))
-    t = _threshold(ink)
-    groups, lab = _groups(ink, t)
     try:
         found = find_digit(ink)
     except NoDigitFound:
         found = None
-    if found is not None and _one_digit(groups, found.box):
+    if found is not None and max(h, w) <= TINY_SIDE:
         return _single(ink, 1.0 / (f1 * scale), found)
+    whole = _single(ink, 1.0 / (f1 * scale), found) if found is not None else None
+    try:
+        out = _several(grey, ink, f1, scale, found)
+    except NoDigitFound:
+        if whole is None:
+            raise
+        return whole  # noise in thousands of specks, not a page: the one digit in it
+    if out is None:
+        assert whole is not None
+        return whole
+    out.whole = whole.first() if whole is not None else None
+    return out
+
+
+def _several(grey: np.ndarray, ink: np.ndarray, f1: float, scale: float, found: Found | None) -> Layout | None:
+    """The marks at the working scale, in reading order; None when the picture is one digit."""
+    h, w = grey.shape
+    t = _threshold(ink)
+    groups, lab = _groups(ink, t)
+    if found is not None and _one_digit(groups, found.box):
+        return None
     if not groups:
         raise NoDigitFound("no digit found")
     height = float(np.median([g.h for g in groups]))
@@ -106,9 +135,69 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
         ink = ink_map(_resize(grey, f2))
         t = _threshold(ink)
         groups, lab = _groups(ink, t)
-        if not groups:
-            raise NoDigitFound("no digit found")
-    return _layout(ink, groups, lab, 1.0 / (f2 * scale))
+    inverse = None
+    angle = _skew(ink > t)
+    if angle != 0.0:
+        ink, inverse = _rotate(ink, angle)
+        groups, lab = _groups(ink, t)
+    if not groups:
+        raise NoDigitFound("no digit found")
+    return _layout(ink, groups, lab, ToOriginal(1.0 / (f2 * scale), inverse))
+
+
+@dataclass(frozen=True)
+class ToOriginal:
+    """Maps a box in working pixels back to the original picture: undoes the deskewing
+    rotation (`inverse`, an affine map), then the working scale."""
+
+    up: float
+    inverse: np.ndarray | None = None
+
+    def __call__(self, b: Box) -> Box:
+        x, y, w, h = b
+        if self.inverse is not None:
+            pts = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]], np.float64)
+            q = pts @ self.inverse[:, :2].T + self.inverse[:, 2]
+            (x, y), (x1, y1) = np.maximum(q.min(0), 0), q.max(0)
+            w, h = x1 - x, y1 - y
+        u = self.up
+        return (int(x * u), int(y * u), max(1, round(w * u)), max(1, round(h * u)))
+
+
+#: Slopes tried when deskewing (degrees): a line written or scanned a few degrees off.
+SKEW_STEPS = np.arange(-6.0, 6.01, 0.5)
+
+
+def _skew(mask: np.ndarray) -> float:
+    """The rotation (degrees) that makes the writing's lines and the form's rules horizontal:
+    the one whose row profile is sharpest (sum of squared steps between rows), on a copy at
+    most 400 pixels wide; 0 when level within 1 degree."""
+    h, w = mask.shape
+    f = min(1.0, 400 / max(h, w))
+    m = cv2.resize(mask.astype(np.float32), (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    sh, sw = m.shape
+    best, best_score, level = 0.0, -1.0, 0.0
+    for a in SKEW_STEPS:
+        r = cv2.warpAffine(m, cv2.getRotationMatrix2D((sw / 2, sh / 2), float(a), 1.0), (sw, sh))
+        score = float(np.square(np.diff(r.sum(1))).sum())
+        if a == 0.0:
+            level = score
+        if score > best_score:
+            best, best_score = float(a), score
+    return best if abs(best) >= 1.0 and best_score > 1.05 * level else 0.0
+
+
+def _rotate(ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ink map rotated by `angle` on a canvas that keeps every corner, and the affine map
+    from the rotated picture's pixels back to the original's."""
+    h, w = ink.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * s + w * c + 1), int(h * c + w * s + 1)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    out = cv2.warpAffine(ink, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0)
+    return out, cv2.invertAffineTransform(m)
 
 
 def _resize(grey: np.ndarray, f: float) -> np.ndarray:
@@ -130,7 +219,7 @@ def _single(ink: np.ndarray, up: float, found: object | None = None) -> Layout:
     x0, y0, bw, bh = f.box  # type: ignore[attr-defined]
     box = (int(x0 * up), int(y0 * up), max(1, round(bw * up)), max(1, round(bh * up)))
     x = frame28(f.ink, f.stroke)  # type: ignore[attr-defined]
-    return Layout([Mark(0, [[Piece(box, x)]])], [], single=True)
+    return Layout([Mark(0, [Piece(box, x)])], [], single=True)
 
 
 @dataclass
@@ -157,13 +246,13 @@ class Group:
         return (self.y0 + self.y1) / 2
 
 
-def _lines_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]:
+def _lines_out(mask: np.ndarray, digit_h: float, before: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
     left, what was taken). Horizontal: longer than 1.6 digits and thin for its length. Upright:
     longer than 1.25 digits, thin, and either most of the picture's height or meeting a
     horizontal line taken out (a box side, a grid): a tall thin 1 is neither."""
     rows = mask.shape[0]
-    lines = np.zeros_like(mask)
+    lines = np.zeros_like(mask) if before is None else before.copy()
     for horizontal in (True, False):
         length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
         k = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
@@ -175,7 +264,7 @@ def _lines_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray
         for i in range(1, n):
             x, y, cw, ch, area = (int(v) for v in st[i])
             long_side, thick = (cw, area / max(1, cw)) if horizontal else (ch, area / max(1, ch))
-            if thick > max(3.0, long_side / 25):
+            if thick > max(3.0, long_side / 25, 0.15 * digit_h):
                 continue
             if near is not None and ch < 0.6 * rows and not (near[y, x:x + cw].any() or near[y + ch - 1, x:x + cw].any()):
                 continue
@@ -189,9 +278,12 @@ def _lines_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray
 
 def _backdrop(st: np.ndarray, h: int, w: int) -> np.ndarray:
     """Components that are background, not writing: a shadow, a table's edge, a hand. Big and
-    solid (strokes, even a digit filling the picture, leave most of their box empty)."""
+    solid (strokes leave most of their box empty), or spanning half the picture both ways while
+    several other marks stand apart from it (a digit filling the picture has only specks)."""
     fill = st[:, 4] / np.maximum(1, st[:, 2] * st[:, 3])
-    return (fill > 0.5) & ((st[:, 4] > 0.1 * h * w) | ((st[:, 2] > 0.5 * w) & (st[:, 3] > 0.5 * h)))
+    spans = (st[:, 2] > 0.5 * w) & (st[:, 3] > 0.5 * h)
+    sizeable = int(np.count_nonzero(np.maximum(st[:, 2], st[:, 3]) >= 0.03 * max(h, w)))
+    return ((fill > 0.5) & ((st[:, 4] > 0.1 * h * w) | spans)) | (spans & (sizeable >= 5))
 
 
 def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
@@ -222,6 +314,11 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     if n > 8 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     mask, lines = _lines_out(mask, _digit_height(st, mask.shape))
+    if lines.any():
+        # once a box's rules are out, the digits' height is measured without the box, and its
+        # sides (shorter than the box, taller than the digits) come out too
+        _n, _lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        mask, lines = _lines_out(mask, _digit_height(st, mask.shape), lines)
     n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
         return [], lab
@@ -302,19 +399,21 @@ def _drop_frames(groups: list[Group]) -> list[Group]:
 
 
 def _one_digit(groups: list[Group], box: Box) -> bool:
-    """The picture is one digit: every sizeable mark lies within the single-digit reader's box,
-    and no two of them stand side by side as two digits would (a 5's flag sits above its body)."""
-    if not groups:
-        return True
+    """The picture is one digit: every mark of a digit's size (near the biggest mark's ink and
+    at least 40% of its height or width; specks and noise are not) lies within the
+    single-digit reader's box, no two stand side by side as two
+    digits would (a 5's flag sits above its body), and the box is no wider than a digit."""
     bx, by, bw, bh = box
-    biggest = max(g.area for g in groups)
-    big = [g for g in groups if g.area >= 0.08 * biggest]
+    top = max(groups, key=lambda g: g.area, default=None)
+    if top is None:
+        return True
+    big = [g for g in groups if g.area >= 0.08 * top.area and (g.h >= 0.4 * top.h or g.w >= 0.4 * top.w)]
     for g in big:
         cx, cy = (g.x0 + g.x1) / 2, (g.y0 + g.y1) / 2
         if not (bx - 2 <= cx <= bx + bw + 2 and by - 2 <= cy <= by + bh + 2):
             return False
-    tall = max(g.h for g in big)
-    if sum(g.w for g in big) > 1.3 * tall:
+    tall = max((g.h for g in big), default=bh)
+    if bw > 1.3 * bh:
         return False  # wider than a digit: may be several touching ones (the reader may still take one)
     for i, a in enumerate(big):
         for b in big[i + 1:]:
@@ -348,7 +447,7 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
     return lines
 
 
-def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: float) -> Layout:
+def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOriginal) -> Layout:
     lines = _lines(groups)
     out = Layout()
     heights = [g.h for g in groups]
@@ -356,7 +455,7 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: float) ->
     for li, line in enumerate(lines):
         med = float(np.median([g.h for g in line])) if len(line) >= 3 else max(med_all, max(g.h for g in line))
         for g in line:
-            box = _up((g.x0, g.y0, g.w, g.h), up)
+            box = up((g.x0, g.y0, g.w, g.h))
             if g.h < 0.3 * med and g.w < 0.3 * med:
                 continue  # a dot or a speck: not a digit, and no reason to doubt the rest
             if g.h < 0.45 * med and g.w >= 1.5 * g.h:
@@ -364,14 +463,7 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: float) ->
                 continue
             sel = np.isin(lab[g.y0:g.y1, g.x0:g.x1], g.labels)
             crop = ink[g.y0:g.y1, g.x0:g.x1] * cv2.dilate(sel.view(np.uint8), np.ones((3, 3), np.uint8))
-            choices = [[_piece(crop, sel, (g.x0, g.y0), up)]]
-            for k in _split_counts(g.w, g.h, med):
-                for cuts in (_even_cuts(sel, k), _valley_cuts(sel, k, 0.25 * max(g.h, med))):
-                    split = _split(crop, sel, cuts, (g.x0, g.y0), up) if cuts else None
-                    if split and all(split[i].box != c[i].box for c in choices if len(c) == len(split)
-                                     for i in range(1)):
-                        choices.append(split)
-            out.marks.append(Mark(li, choices))
+            out.marks.append(_mark(li, crop, sel, (g.x0, g.y0), up, max(g.h, 0.8 * med)))
             if len(out.marks) > MAX_MARKS:
                 raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     if not out.marks:
@@ -379,66 +471,51 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: float) ->
     return out
 
 
-def _up(b: Box, up: float) -> Box:
-    return (int(b[0] * up), int(b[1] * up), max(1, round(b[2] * up)), max(1, round(b[3] * up)))
-
-
-def _piece(crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: float) -> Piece:
+def _piece(crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: ToOriginal) -> Piece:
     ys, xs = np.nonzero(sel)
     y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     sub = crop[y0:y1, x0:x1]
     stroke = stroke_width(sel[y0:y1, x0:x1])
-    return Piece(_up((origin[0] + x0, origin[1] + y0, x1 - x0, y1 - y0), up), frame28(sub, stroke))
+    return Piece(up((origin[0] + x0, origin[1] + y0, x1 - x0, y1 - y0)), frame28(sub, stroke))
 
 
-def _split_counts(w: int, h: int, med: float) -> list[int]:
-    """How many digits a mark this wide may hold, besides one."""
-    height = max(h, 0.8 * med)
+def _mark(line: int, crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: ToOriginal, height: float) -> Mark:
+    """A mark, and when it is wider than one digit, its pieces between candidate cuts."""
+    whole = _piece(crop, sel, origin, up)
+    w = sel.shape[1]
     if w < 0.95 * height:
-        return []
-    guess = w / (0.62 * height)
-    top = min(MAX_SPLIT, int(w / (0.3 * height)))
-    ks = {int(np.floor(guess)), int(np.ceil(guess)), round(guess) + 1, 2}
-    return sorted(k for k in ks if 2 <= k <= top)
+        return Mark(line, [whole])
+    cuts = _cut_candidates(sel, height)
+    ends = len(cuts) - 1
+    pieces, spans = [whole], [(0, ends)]
+    total = np.count_nonzero(sel)
+    for i in range(ends):
+        for j in range(i + 1, ends + 1):
+            a, b = cuts[i], cuts[j]
+            if (i, j) == (0, ends) or not 0.12 * height <= b - a <= 1.3 * height:
+                continue
+            part = sel[:, a:b]
+            if np.count_nonzero(part) < 0.03 * total:
+                continue
+            pieces.append(_piece(crop[:, a:b], part, (origin[0] + a, origin[1]), up))
+            spans.append((i, j))
+    return Mark(line, pieces, spans, ends)
 
 
-def _even_cuts(sel: np.ndarray, k: int) -> list[int] | None:
-    """k pieces of about equal width, each cut at the column with least ink near its place."""
+def _cut_candidates(sel: np.ndarray, height: float) -> list[int]:
+    """Columns where touching digits may part: the valleys of the ink's column profile, and
+    the even places for the number of digits the width suggests (digits that overlap leave
+    no valley); at least 12% of a digit apart, with both ends."""
     w = sel.shape[1]
-    col = sel.sum(0).astype(np.float64)
-    cuts = [0]
-    step = w / k
-    for i in range(1, k):
-        lo, hi = int(i * step - 0.3 * step), int(i * step + 0.3 * step) + 1
-        lo, hi = max(lo, cuts[-1] + 2), min(hi, w - 2)
-        if hi <= lo:
-            return None
-        cuts.append(lo + int(np.argmin(col[lo:hi] + 0.01 * np.abs(np.arange(lo, hi) - i * step))))
-    return [*cuts, w]
-
-
-def _valley_cuts(sel: np.ndarray, k: int, min_width: float) -> list[int] | None:
-    """k pieces cut at the k-1 columns with least ink that leave every piece `min_width` wide
-    (digits differ in width: a 1 beside an 8)."""
-    w = sel.shape[1]
-    col = np.convolve(sel.sum(0).astype(np.float64), [1, 2, 1], "same")
-    order = np.argsort(col, kind="stable")
+    col = np.convolve(sel.sum(0).astype(np.float64), [1, 2, 3, 2, 1], "same")
+    gap = max(2, int(0.12 * height))
+    inner = np.arange(1, w - 1)
+    minima = inner[(col[inner] <= col[inner - 1]) & (col[inner] <= col[inner + 1])]
+    k = max(2, round(w / (0.62 * height)))
+    even = [round(i * w / k) for i in range(1, k)]
+    ranked = sorted(map(int, minima), key=lambda c: col[c])[: 3 * k] + even
     picked: list[int] = []
-    for c in map(int, order):
-        if c < min_width or w - c < min_width or any(abs(c - p) < min_width for p in picked):
-            continue
-        picked.append(c)
-        if len(picked) == k - 1:
-            return [0, *sorted(picked), w]
-    return None
-
-
-def _split(crop: np.ndarray, sel: np.ndarray, cuts: list[int], origin: tuple[int, int], up: float) -> list[Piece] | None:
-    """Cut a mark at the given columns; None when a piece holds almost no ink."""
-    pieces = []
-    for a, b in itertools.pairwise(cuts):
-        part = sel[:, a:b]
-        if np.count_nonzero(part) < 0.03 * np.count_nonzero(sel):
-            return None
-        pieces.append(_piece(crop[:, a:b], part, (origin[0] + a, origin[1]), up))
-    return pieces
+    for c in ranked:
+        if gap <= c <= w - gap and all(abs(c - p) >= gap for p in picked):
+            picked.append(c)
+    return [0, *sorted(picked), w]

@@ -72,6 +72,7 @@ class TrainResult:
     served: str | None = None  # the exported .tflite the daemon serves (the ensemble's only)
     served_version: str | None = None
     served_mnist_test_accuracy: float | None = None  # int8 weights: checked, not assumed, equal
+    confidence_power: float | None = None  # calibration of the served scores (model.confidence_power)
 
 
 def normalise_many(images: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -291,7 +292,8 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     out.parent.mkdir(parents=True, exist_ok=True)
     serving.save(out)
     # last stage: teach the ensemble that marks which are not digits have no likely digit
-    from watcher.rejection import Recipe, teach
+    from watcher.reading import calibrated
+    from watcher.rejection import Recipe, fit_power, negative_maps, teach
 
     recipe = Recipe() if not limit else Recipe(negatives=max(200, limit // 2), mnist=limit, epochs=1)
     teach(out, data, recipe, workers, verbose).save(out)
@@ -299,7 +301,13 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     val_probs = np.asarray(serving.predict(xv[..., None], batch_size=1024, verbose=0))
     probs = _test_probs(_keras_predict(serving), xt, okt)
     served = export(out)
-    served_probs = _test_probs(M.load(served, verify=False).predict, xt, okt)
+    served_clf = M.load(served, verify=False)
+    # the scores the daemon sees, on held-out digits and on non-digit marks made with another seed
+    held_out_marks = negative_maps(max(200, len(xv) // 2), data.x_train[:len(data.x_train) - VAL_SIZE], 4242, workers)
+    power = fit_power(served_clf.predict(xv), yv, served_clf.predict(held_out_marks))
+    val_probs = calibrated(val_probs, power)
+    probs[okt] = calibrated(probs[okt], power)
+    served_probs = _test_probs(served_clf.predict, xt, okt)
     result = TrainResult(
         model=str(out), version=M.file_version(out), seed=members[0].seed, epochs=max(m.epochs for m in members),
         train_images=sum(int(r["train_images"]) for r in results),
@@ -308,7 +316,7 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
         test_ece=ece(probs[okt], yt[okt]), review_threshold=suggest_threshold(val_probs, yv),
         seconds=round(sum(float(r["seconds"]) for r in results) + time.time() - t_ens, 1),
         machine=_machine(), members=results, limit=limit, served=str(served), served_version=M.file_version(served),
-        served_mnist_test_accuracy=float((served_probs.argmax(1) == yt).mean()),
+        served_mnist_test_accuracy=float((served_probs.argmax(1) == yt).mean()), confidence_power=power,
     )
     M.metrics_path(out).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result

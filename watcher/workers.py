@@ -55,11 +55,12 @@ class Model:
     version: str
     content: bytes
     second_below: float
+    power: float = 1.0  # the model's calibration (`model.confidence_power`)
 
     @classmethod
     def serving(cls, clf: Classifier) -> Model | None:
         """What workers need to classify as `clf` does; None when it is not a LiteRT model."""
-        return cls(clf.version, clf.content, clf.second_below) if clf.content is not None else None
+        return cls(clf.version, clf.content, clf.second_below, clf.power) if clf.content is not None else None
 
 
 @dataclass
@@ -80,15 +81,16 @@ def _serve(conn: Connection, max_bytes: int, max_pixels: int, max_batch: int) ->
     cv2.setNumThreads(1)  # one worker per core already; OpenCV's own threads would oversubscribe
     engine: Callable[[np.ndarray], np.ndarray] | None = None
     version: str | None = None
+    power = 1.0
     while True:
         try:
             msg = conn.recv()
             if isinstance(msg, Model):
-                engine, version = _engine(msg, max_batch), msg.version
+                engine, version, power = _engine(msg, max_batch), msg.version, msg.power
                 continue
             prepared = prepare_all(msg.paths, max_bytes, max_pixels)
             if msg.version is not None and msg.version == version and engine is not None:
-                classify_in_place(prepared, engine)
+                classify_in_place(prepared, engine, power)
             conn.send(prepared)  # anything left unclassified is classified by the daemon
         except (EOFError, OSError):
             return
