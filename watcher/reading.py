@@ -31,6 +31,13 @@ NOT_A_DIGIT_BELOW = 0.35
 #: Prior weight of each cut in a mark: a mark is read as two digits only when the pieces are
 #: clearly surer than the whole (an 8's right half reads as a sure 3).
 CUT_PRIOR = 0.75
+#: A file of at least this many marks, 80% of them sure digits, is a page of digits: there a
+#: mark is left out as no digit only below `PAGE_FLOOR`.
+PAGE_MARKS = 12
+#: A piece cut from a mark counts only when the model is at least this sure of it: cut pieces of
+#: a letter or an operator often look like some digit, real touching digits read clearly.
+SPLIT_PIECE_MIN = 0.6
+PAGE_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Reading:
     confidence: float
     doubts: list[str] = field(default_factory=list)  # reasons for review whatever the confidence
     marks: int = 1  # marks found, digits or not
+    raw: float = 1.0  # the same product on the model's raw scores: how sure it is these are digits at all
 
     @property
     def text(self) -> str:
@@ -95,22 +103,30 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
     if lay.single:
         p = lay.first()
         why = [] if conf[0] >= NOT_A_DIGIT_BELOW else ["not sure it is a digit"]
-        return Reading([Digit(p.box, 0, int(best[0]), float(sure[0]))], float(sure[0]), why)
+        return Reading([Digit(p.box, 0, int(best[0]), float(sure[0]))], float(sure[0]), why, 1, float(conf[0]))
     digits: list[Digit] = []
     doubts: list[str] = []
     not_digits = len(lay.rejected)
     score = 1.0  # how likely this reading is, on the raw scores: to weigh it against one digit
+    raw = 1.0  # the read digits' raw scores together
+    paths = []
     k = 0
     for m in lay.marks:
         n = len(m.pieces)
         path, share = _best_path(m, conf[k:k + n])
-        idx = [k + i for i in path]
+        paths.append(([k + i for i in path], path, share))
         k += n
-        if path == [0] and conf[idx[0]] < NOT_A_DIGIT_BELOW:
+    # in a page of digits (many marks, nearly all surely digits) a mark of a digit's size is a
+    # digit, however badly drawn: it is read (with its low confidence) rather than left out
+    sure_marks = sum(1 for idx, _p, _s in paths if conf[idx].min() >= 0.9)
+    floor = PAGE_FLOOR if len(paths) >= PAGE_MARKS and sure_marks >= 0.8 * len(paths) else NOT_A_DIGIT_BELOW
+    for m, (idx, path, share) in zip(lay.marks, paths, strict=True):
+        if path == [0] and conf[idx[0]] < floor:
             not_digits += 1
             score *= 1.0 - float(conf[idx[0]])
             continue
         score *= float(np.prod(conf[idx])) * share
+        raw *= float(np.prod(conf[idx])) * share
         # the pieces' confidences, lowered by how much other ways to read the mark compete
         # (a B cut into 1 and 3 is sure of each piece, not of being cut)
         scale = share ** (1.0 / len(path))
@@ -120,11 +136,11 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
             and conf[k] >= (0.9 if digits else NOT_A_DIGIT_BELOW) and conf[k] > score):
         # marks that are mostly no digit alone, which the model reads surely as one digit: a 6
         # or a 2 drawn in two strokes, a faint digit broken up by a noisy scan
-        return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), [], 1)
+        return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), [], 1, float(conf[k]))
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
     confidence = float(np.prod([d.confidence for d in digits])) if digits else 0.0
-    return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits)
+    return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits, raw)
 
 
 def _best_path(m: Mark, conf: np.ndarray) -> tuple[list[int], float]:
@@ -147,7 +163,7 @@ def _best_path(m: Mark, conf: np.ndarray) -> tuple[list[int], float]:
         for k in into.get(j, []):
             i = m.spans[k][0]
             total[j] += total[i] * weighted[k]
-            if conf[k] >= NOT_A_DIGIT_BELOW and best[i] + logc[k] > best[j]:
+            if conf[k] >= SPLIT_PIECE_MIN and best[i] + logc[k] > best[j]:
                 best[j], back[j] = best[i] + logc[k], k
     z = total[m.ends] / CUT_PRIOR + conf[0]
     split = best[m.ends] - np.log(CUT_PRIOR)
@@ -177,7 +193,7 @@ def dumps(r: Reading | None) -> str:
     if r is None:
         return ""
     return json.dumps({"c": r.confidence, "d": [[*d.box, d.line, d.digit, d.confidence] for d in r.digits],
-                       "why": r.doubts, "m": r.marks})
+                       "why": r.doubts, "m": r.marks, "r": r.raw})
 
 
 def loads(text: str) -> Reading | None:
@@ -185,4 +201,4 @@ def loads(text: str) -> Reading | None:
         return None
     o = json.loads(text)
     digits = [Digit((int(x), int(y), int(w), int(h)), int(ln), int(dg), float(c)) for x, y, w, h, ln, dg, c in o["d"]]
-    return Reading(digits, float(o["c"]), list(o["why"]), int(o["m"]))
+    return Reading(digits, float(o["c"]), list(o["why"]), int(o["m"]), float(o["r"]))

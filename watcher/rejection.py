@@ -26,10 +26,10 @@ from watcher.train import VAL_SIZE, normalise_many, rendered
 class Recipe:
     seed: int = 7
     negatives: int = 24_000
-    mnist: int = 40_000
+    mnist: int = 55_000
     render_share: float = 0.3  # of the MNIST digits, also rendered as a picture
     epochs: int = 3
-    lr: float = 2e-4
+    lr: float = 1e-4
 
 
 def _negative_chunk(args: tuple[int, int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -89,11 +89,13 @@ def teach(model_path: Path, data: Mnist, recipe: Recipe = Recipe(), workers: int
     return model
 
 
-def fit_power(probs: np.ndarray, labels: np.ndarray, negatives: np.ndarray) -> float:
+def fit_power(probs: np.ndarray, labels: np.ndarray, negatives: np.ndarray | None = None) -> float:
     """The power that makes the model's scores calibrated probabilities (`reading.calibrated`)
-    over what the service meets: held-out digits (`probs`, `labels`) and marks that are not
-    digits (`negatives`' scores, whose right answer is "no digit is likely": uniform). The one
-    minimising the negative log-likelihood of both (a 1-D grid search)."""
+    on held-out digits (`probs`, `labels`), and on marks that are not digits when given
+    (`negatives`' scores, whose right answer is "no digit is likely": uniform): the one
+    minimising the negative log-likelihood (a 1-D grid search)."""
+    if negatives is None:
+        negatives = np.full((0, probs.shape[1]), 1.0 / probs.shape[1], np.float32)
     logp = np.log(np.maximum(probs, 1e-12))
     logn = np.log(np.maximum(negatives, 1e-12))
     best, best_nll = 1.0, np.inf

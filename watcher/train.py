@@ -293,7 +293,7 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     serving.save(out)
     # last stage: teach the ensemble that marks which are not digits have no likely digit
     from watcher.reading import calibrated
-    from watcher.rejection import Recipe, fit_power, negative_maps, teach
+    from watcher.rejection import Recipe, fit_power, teach
 
     recipe = Recipe() if not limit else Recipe(negatives=max(200, limit // 2), mnist=limit, epochs=1)
     teach(out, data, recipe, workers, verbose).save(out)
@@ -302,9 +302,8 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     probs = _test_probs(_keras_predict(serving), xt, okt)
     served = export(out)
     served_clf = M.load(served, verify=False)
-    # the scores the daemon sees, on held-out digits and on non-digit marks made with another seed
-    held_out_marks = negative_maps(max(200, len(xv) // 2), data.x_train[:len(data.x_train) - VAL_SIZE], 4242, workers)
-    power = fit_power(served_clf.predict(xv), yv, served_clf.predict(held_out_marks))
+    # calibrated on the held-out digits (what is a digit at all is the raw scores' job: `reading`)
+    power = fit_power(served_clf.predict(xv), yv)
     val_probs = calibrated(val_probs, power)
     probs[okt] = calibrated(probs[okt], power)
     served_probs = _test_probs(served_clf.predict, xt, okt)
