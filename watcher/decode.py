@@ -172,8 +172,17 @@ REDUCED_SIDE = 3000
 
 
 def decode_scaled(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
-    """`decode`, but a very large JPEG comes out reduced by 2, 4 or 8 (grey): (pixels, their size
-    over the original's)."""
+    """`decode`, but a very large picture comes out grey (a third of the memory), and a JPEG
+    also reduced by 2, 4 or 8: (pixels, their size over the original's)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        w, h = claimed_size(data, "png")
+        if REDUCE_ABOVE < w * h <= max_pixels and data.rfind(b"IEND") >= 0:
+            try:
+                img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+            except cv2.error:
+                img = None
+            if img is not None and img.shape == (h, w):
+                return img, 1.0
     if data[:3] == b"\xff\xd8\xff":
         w, h = claimed_size(data, "jpeg")
         if w * h > REDUCE_ABOVE and w * h <= max_pixels:
