@@ -132,7 +132,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
         scale = share ** (1.0 / len(path))
         digits.extend(Digit(m.pieces[i].box, m.line, int(best[j]), float(sure[j]) * scale)
                       for i, j in zip(path, idx, strict=True))
-    if (lay.whole is not None and len(digits) <= 2 and not_digits - len(lay.rejected) >= max(1, len(digits))
+    if (lay.whole is not None and _covers(lay.whole.box, [m.pieces[0].box for m in lay.marks])
+            and not_digits - len(lay.rejected) >= max(1, len(digits))
             and conf[k] >= (0.9 if digits else NOT_A_DIGIT_BELOW) and conf[k] > score):
         # marks that are mostly no digit alone, which the model reads surely as one digit: a 6
         # or a 2 drawn in two strokes, a faint digit broken up by a noisy scan
@@ -141,6 +142,15 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
         doubts.append(f"{not_digits} mark(s) not read as digits")
     confidence = float(np.prod([d.confidence for d in digits])) if digits else 0.0
     return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits, raw)
+
+
+def _covers(box: Box, boxes: list[Box]) -> bool:
+    """`box` holds the centre of every one of `boxes` of half its size or more: those marks are
+    parts of what it frames (specks of a noisy scan do not count)."""
+    x, y, w, h = box
+    size = max(w, h)
+    return all(x <= bx + bw / 2 <= x + w and y <= by + bh / 2 <= y + h
+               for bx, by, bw, bh in boxes if max(bw, bh) >= 0.5 * size)
 
 
 def _best_path(m: Mark, conf: np.ndarray) -> tuple[list[int], float]:

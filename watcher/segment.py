@@ -489,8 +489,8 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
         med = float(np.median([g.h for g in line])) if len(line) >= 3 else max(med_all, max(g.h for g in line))
         for g in line:
             box = up((g.x0, g.y0, g.w, g.h))
-            if g.h < 0.3 * med and g.w < 0.3 * med:
-                continue  # a dot or a speck: not a digit, and no reason to doubt the rest
+            if g.h < 0.45 * med and g.w < 0.45 * med:
+                continue  # a dot, a speck, a stray bit of a stroke: not a digit, and no reason to doubt the rest
             if g.h < 0.45 * med and g.w >= 1.5 * g.h:
                 out.rejected.append(box)  # a dash, a bar, an equals sign
                 continue
