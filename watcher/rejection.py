@@ -30,6 +30,7 @@ class Recipe:
     render_share: float = 0.3  # of the MNIST digits, also rendered as a picture
     epochs: int = 3
     lr: float = 1e-4
+    head_only: bool = False  # train only the dense layers (the convolutions keep what they learned)
 
 
 def _negative_chunk(args: tuple[int, int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +76,12 @@ def teach(model_path: Path, data: Mnist, recipe: Recipe = Recipe(), workers: int
     y = np.concatenate([ym[okm], data.y_train[again][okr].astype(np.int64), np.full(len(xn), -1, np.int64)])
     model = keras.models.load_model(model_path, safe_mode=True, compile=False)
 
+    def freeze_convolutions(layer: Any) -> None:
+        if isinstance(layer, keras.layers.Conv2D):
+            layer.trainable = False
+        for sub in getattr(layer, "layers", []):
+            freeze_convolutions(sub)
+
     def freeze_norms(layer: Any) -> None:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
@@ -82,6 +89,8 @@ def teach(model_path: Path, data: Mnist, recipe: Recipe = Recipe(), workers: int
             freeze_norms(sub)
 
     freeze_norms(model)
+    if recipe.head_only:
+        freeze_convolutions(model)
     keras.utils.set_random_seed(recipe.seed)
     model.compile(optimizer=keras.optimizers.Adam(recipe.lr), loss=keras.losses.CategoricalCrossentropy())
     ds = tf.data.Dataset.from_tensor_slices((x, targets(y))).shuffle(len(x), seed=recipe.seed).batch(128).prefetch(2)
