@@ -27,7 +27,7 @@ from watcher.segment import Box, Layout, Mark
 Predict = Callable[[np.ndarray], np.ndarray]
 
 #: Below this confidence a mark in a file of several is taken for something that is not a digit.
-NOT_A_DIGIT_BELOW = 0.35
+NOT_A_DIGIT_BELOW = 0.3
 #: Prior weight of each cut in a mark: a mark is read as two digits only when the pieces are
 #: clearly surer than the whole (an 8's right half reads as a sure 3).
 CUT_PRIOR = 0.75
