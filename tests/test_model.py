@@ -37,7 +37,7 @@ def test_an_answer_does_not_depend_on_batch_size_or_batch_mates(digits: tuple[np
 
 def test_served_file_reads_like_the_keras_network(digits: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = digits
-    lite, keras_ = M.load(M.SHIPPED_MODEL), M.load(M.SHIPPED_KERAS, keras_engine=True)
+    lite, keras_ = M.load(M.SHIPPED_MODEL, second_below=1.0), M.load(M.SHIPPED_KERAS, keras_engine=True)
     p, q = lite.predict(x), keras_.predict(x)
     # int8 weights move a probability by a few hundredths at most, and almost never the answer
     assert np.abs(p - q).max() < 0.1
@@ -63,8 +63,8 @@ def test_the_cascade_gives_the_ensembles_answer_and_skips_the_second_network_whe
     both = M.LiteEngine(content, threads=1, max_batch=64, second_below=1.0)
     assert both.members == ["member0", "member1"]
     assert np.abs(both(x[..., None]) - whole).max() < 1e-6  # every member, every image: the exported ensemble
-    cascade = M.LiteEngine(content, threads=1, max_batch=64, second_below=0.999)(x[..., None])
-    sure = first.max(1) >= 0.999
+    cascade = M.LiteEngine(content, threads=1, max_batch=64, second_below=M.SECOND_BELOW)(x[..., None])
+    sure = first.max(1) >= M.SECOND_BELOW
     assert 0.5 < sure.mean() < 1.0
     assert np.array_equal(cascade[sure], first[sure])  # the first network alone where it is sure
     assert np.abs(cascade[~sure] - whole[~sure]).max() < 1e-6  # the ensemble's answer elsewhere

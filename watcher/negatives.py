@@ -160,22 +160,44 @@ def squeezed_pair(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(out, (out.shape[1] * 4, BIG), interpolation=cv2.INTER_CUBIC)
 
 
+def wrong_cut(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A piece of two touching digits cut in the wrong place: one digit and a good part of the
+    other, or parts of both. What a reader splitting touching digits must not take for a digit."""
+    a, b = (digits[int(rng.integers(len(digits)))] for _ in range(2))
+    wa, wb = _cols(a), _cols(b)
+    ca, cb = a[:, wa[0]:wa[1]], b[:, wb[0]:wb[1]]
+    gap = int(rng.integers(-5, 1))
+    x = max(0, ca.shape[1] + gap)
+    out = np.zeros((28, max(x + cb.shape[1], ca.shape[1])), np.uint8)
+    out[:, :ca.shape[1]] = ca
+    out[:, x:x + cb.shape[1]] = np.maximum(out[:, x:x + cb.shape[1]], cb)
+    # one whole digit and at least 35% of its neighbour: never a clean digit, never half of one
+    if rng.random() < 0.5:
+        lo = x + max(3, int(0.35 * cb.shape[1]))
+        piece = out[:, :int(rng.integers(min(lo, out.shape[1] - 1), out.shape[1]))]
+    else:
+        hi = ca.shape[1] - max(3, int(0.35 * ca.shape[1]))
+        piece = out[:, int(rng.integers(0, max(1, hi))):]
+    return cv2.resize(piece, (max(4, piece.shape[1] * 4), BIG), interpolation=cv2.INTER_CUBIC)
+
+
 def _cols(d: np.ndarray) -> tuple[int, int]:
     xs = np.flatnonzero(d.max(0) > 30)
     return (int(xs[0]), int(xs[-1]) + 1) if len(xs) else (0, 28)
 
 
 def make(n: int, digits: np.ndarray, seed: int) -> np.ndarray:
-    """n non-digit marks (28x28 uint8, white on black): 50% letters and symbols, 10% handwritten
-    + and x (the operators between numbers), 15% scribbles and doodles, 25% two digits from
-    `digits` (MNIST's train split) squeezed into one mark."""
+    """n non-digit marks (28x28 uint8, white on black): 45% letters and symbols, 10% handwritten
+    + and x (the operators between numbers), 10% scribbles and doodles, 20% two digits from
+    `digits` (MNIST's train split) squeezed into one mark, 15% pieces of two touching digits
+    cut in the wrong place."""
     rng = np.random.default_rng(seed)
     out = np.zeros((n, 28, 28), np.uint8)
     for i in range(n):
         r = rng.random()
-        big = (letter(rng) if r < 0.5 else operator(rng) if r < 0.6 else scribble(rng) if r < 0.75
-               else squeezed_pair(digits, rng))
-        if r < 0.75:
+        big = (letter(rng) if r < 0.45 else operator(rng) if r < 0.55 else scribble(rng) if r < 0.65
+               else squeezed_pair(digits, rng) if r < 0.85 else wrong_cut(digits, rng))
+        if r < 0.65:
             big = _bend(big, rng)
         out[i] = mnist_frame(big)
     return out

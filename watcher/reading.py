@@ -109,6 +109,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
     not_digits = len(lay.rejected)
     score = 1.0  # how likely this reading is, on the raw scores: to weigh it against one digit
     raw = 1.0  # the read digits' raw scores together
+    wide = 0
     paths = []
     k = 0
     for m in lay.marks:
@@ -127,6 +128,9 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
             continue
         score *= float(np.prod(conf[idx])) * share
         raw *= float(np.prod(conf[idx])) * share
+        _x, _y, bw, bh = m.pieces[0].box
+        if path == [0] and m.ends > 1 and bw > 1.15 * bh:
+            wide += 1  # as wide as two digits, read as one: two touching digits may hide in it
         # the pieces' confidences, lowered by how much other ways to read the mark compete
         # (a B cut into 1 and 3 is sure of each piece, not of being cut)
         scale = share ** (1.0 / len(path))
@@ -140,6 +144,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
         return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), [], 1, float(conf[k]))
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
+    if wide:
+        doubts.append(f"{wide} mark(s) as wide as two digits read as one")
     confidence = float(np.prod([d.confidence for d in digits])) if digits else 0.0
     return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits, raw)
 

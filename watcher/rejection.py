@@ -30,7 +30,7 @@ class Recipe:
     render_share: float = 0.3  # of the MNIST digits, also rendered as a picture
     epochs: int = 3
     lr: float = 3e-4
-    head_only: bool = True  # train only the dense layers: the convolutions keep what they learned (MNIST 99.68%, against 99.59% when all layers learn)
+    head_only: bool = True  # only the dense layers learn: MNIST 99.66%, against 99.59% when all layers do
 
 
 def _negative_chunk(args: tuple[int, int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

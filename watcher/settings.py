@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     decode_workers: int = Field(default=0, ge=0, le=64, description="0 = one per CPU core")
     inference_threads: int = Field(default=0, ge=0, le=64, description="0 = one per CPU core")
     second_opinion_below: float = Field(
-        default=0.999, ge=0, le=1,
+        default=0.95, ge=0, le=1,
         description="an ensemble's second network reads only files its first reads below this confidence; 1 = all")
 
     max_file_bytes: int = Field(default=50_000_000, ge=1)
