@@ -23,8 +23,8 @@ def main() -> None:
     ap.add_argument("--mnist", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/mnist.npz")
     a = ap.parse_args()
     data = load_mnist(a.mnist if a.mnist.exists() else None)
-    for name, kw in (("numbers", {}), ("numbers-spaced", {"touching": False}), ("numbers-touching", {"touching": True})):
-        print(compose.write_set(a.out / name, data.x_test, data.y_test, a.numbers, seed=1, **kw))
+    for name, touching in (("numbers", None), ("numbers-spaced", False), ("numbers-touching", True)):
+        print(compose.write_set(a.out / name, data.x_test, data.y_test, a.numbers, seed=1, touching=touching))
     print(compose.write_set(a.out / "pages", data.x_test, data.y_test, a.pages, seed=2, kind="page", ruled=True))
     print(compose.write_set(a.out / "pages-plain", data.x_test, data.y_test, a.pages, seed=3, kind="page"))
 
