@@ -143,23 +143,30 @@ def test_the_daemon_writes_text_count_and_digits_csv(tmp_path: Path, mnist: dict
     outbox.mkdir()
     rng = np.random.default_rng(13)
     texts = {}
-    for k in range(6):
-        d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", touching=False)
+    for k, field in enumerate(["plain", "plain", "box", "underline", "comb", "plain"]):
+        d = compose.number(mnist["x_test"], mnist["y_test"], rng, field=field, touching=False)
         cv2.imwrite(str(inbox / f"n{k}.png"), d.image)
         texts[f"n{k}.png"] = d.text
+    page = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=6, cols=8, ruled=True, height=60, size=(1200, 900))
+    cv2.imwrite(str(inbox / "page.jpg"), page.image)
     singles = write_digits(inbox, mnist["x_test"][:4], prefix="s")
     proc = DaemonProc(inbox, outbox, "--once")
     assert proc.p.wait(120) == 0, proc.output()
     got = {r["file"]: r for r in rows(outbox)}
-    assert len(got) == 10
+    assert len(got) == 11
+    r = got["page.jpg"]
+    assert len(r["text"].split(" ")) == 6  # six lines
+    assert edit_distance(r["text"].replace(" ", ""), page.text.replace(" ", "")) <= 2
+    on_page = [x for x in digits_csv(outbox) if x["claim"] == r["claim"]]
+    assert "".join(x["digit"] for x in on_page) == r["text"].replace(" ", "")
+    assert sorted({int(x["line"]) for x in on_page}) == list(range(6))
     for name in singles:
         r = got[name]
         assert r["count"] == "1" and r["digit"] == r["text"] and len(r["digit"]) == 1
     per = digits_csv(outbox)
     for name in texts:
         r = got[name]
-        if r["status"] == "error":
-            continue
+        assert r["status"] != "error", r
         assert r["count"] == str(len(r["text"].replace(" ", "")))
         assert r["digit"] == ("" if r["count"] != "1" else r["text"])
         mine = sorted((x for x in per if x["claim"] == r["claim"]), key=lambda x: int(x["index"]))
