@@ -3,7 +3,6 @@ with the shipped model, and the daemon's rows, digits.csv and its crash safety f
 
 from __future__ import annotations
 
-import csv
 import shutil
 import signal
 import subprocess
@@ -20,7 +19,7 @@ from watcher.evaluate import edit_distance
 from watcher.model import SHIPPED_MODEL, load
 from watcher.pipeline import classify, make_row, prepare
 from watcher.reading import read
-from watcher.results import HEADER
+from watcher.results import HEADER, read_rows
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,11 +30,7 @@ def clf():
 
 
 def digits_csv(outbox: Path) -> list[dict[str, str]]:
-    p = outbox / "digits.csv"
-    if not p.exists():
-        return []
-    with open(p, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    return read_rows(outbox / "digits.csv")
 
 
 def test_the_finder_puts_a_spaced_number_in_reading_order(mnist: dict[str, np.ndarray]) -> None:
