@@ -11,6 +11,7 @@ import pytest
 from conftest import write_digits
 from watcher import model as M
 from watcher.normalise import normalise
+from watcher.reading import calibrated
 from watcher.workers import Model, WorkerPool
 
 
@@ -30,8 +31,9 @@ def test_workers_classify_as_the_daemon_would(tmp_path: Path, mnist: dict[str, n
     pool.warm(Model.serving(clf))
     got = pool.collect(pool.submit(paths, Model.serving(clf)))
     assert len(got) == 101
-    # only answers come back, and they are the in-process model's (one thread there, two here)
-    probs = clf.predict(np.stack([normalise(255 - im) for im in mnist["x_test"][:100]]))
+    # only answers come back, and they are the in-process model's, calibrated as the reader reports
+    # them (one thread there, two here)
+    probs = calibrated(clf.predict(np.stack([normalise(255 - im) for im in mnist["x_test"][:100]])), clf.power)
     for p, pr in zip(got[:100], probs, strict=True):
         assert p.layout is None and p.error == "" and p.reading is not None
         d = p.reading.digits[0]
