@@ -9,7 +9,6 @@ as wrong (unless its label is not a digit, which is not scored).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from watcher.errors import FileFailure
 from watcher.model import Classifier
 from watcher.pipeline import Prepared, classify, make_row, prepare_all
 from watcher.reading import Reading, calibrated
-from watcher.train import ece, normalise_many
+from watcher.train import calibration_error, ece, normalise_many
 
 
 @dataclass
@@ -280,7 +279,7 @@ def evaluate_readings(clf: Classifier, items: list[tuple[Path, str]], threshold:
     single = [x for x in digits if len(x.want) == 1 and len(x.got) == 1]
     conf = np.array([x.confidence for x in single])
     right = np.array([x.got == x.want for x in single])
-    ece_single = _ece(conf, right) if len(single) else float("nan")
+    ece_single = calibration_error(conf, right) if len(single) else float("nan")
     n = max(1, len(results))
     return ReadingReport(
         name, len(results), len(digits),
@@ -291,16 +290,6 @@ def evaluate_readings(clf: Classifier, items: list[tuple[Path, str]], threshold:
         errors=sum(1 for x in results if x.status == "error"),
         not_digits=len(nd), not_digits_ok=sum(1 for x in nd if x.status == "ok"),
         ece_single=ece_single, results=results)
-
-
-def _ece(conf: np.ndarray, right: np.ndarray, bins: int = 15) -> float:
-    total = 0.0
-    edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in itertools.pairwise(edges):
-        sel = (conf > lo) & (conf <= hi)
-        if sel.any():
-            total += sel.mean() * abs(float(right[sel].mean()) - float(conf[sel].mean()))
-    return float(total)
 
 
 def worst_sheet(rep: ReadingReport, out: Path, limit: int = 24, cols: int = 4, cell: int = 320) -> Path:

@@ -107,8 +107,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
     digits: list[Digit] = []
     doubts: list[str] = []
     not_digits = len(lay.rejected)
-    score = 1.0  # how likely this reading is, on the raw scores: to weigh it against one digit
     raw = 1.0  # the read digits' raw scores together
+    unread = 1.0  # how surely the marks left out are no digits
     wide = 0
     paths = []
     k = 0
@@ -124,9 +124,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
     for m, (idx, path, share) in zip(lay.marks, paths, strict=True):
         if path == [0] and conf[idx[0]] < floor:
             not_digits += 1
-            score *= 1.0 - float(conf[idx[0]])
+            unread *= 1.0 - float(conf[idx[0]])
             continue
-        score *= float(np.prod(conf[idx])) * share
         raw *= float(np.prod(conf[idx])) * share
         _x, _y, bw, bh = m.pieces[0].box
         if path == [0] and m.ends > 1 and bw > 1.15 * bh:
@@ -138,7 +137,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
                       for i, j in zip(path, idx, strict=True))
     if (lay.whole is not None and _covers(lay.whole.box, [m.pieces[0].box for m in lay.marks])
             and not_digits - len(lay.rejected) >= max(1, len(digits))
-            and conf[k] >= (0.9 if digits else NOT_A_DIGIT_BELOW) and conf[k] > score):
+            and conf[k] >= (0.9 if digits else NOT_A_DIGIT_BELOW) and conf[k] > raw * unread):
         # marks that are mostly no digit alone, which the model reads surely as one digit: a 6
         # or a 2 drawn in two strokes, a faint digit broken up by a noisy scan
         return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), [], 1, float(conf[k]))

@@ -23,11 +23,9 @@ import numpy as np
 
 from watcher.errors import NoDigitFound
 from watcher.normalise import (
-    MIN_CONTRAST,
     SMALL_SIDE,
     WORK_SIDE,
     Found,
-    _dark_paper,
     _small_ink_map,
     find_digit,
     frame28,
@@ -134,15 +132,16 @@ def _several(grey: np.ndarray, ink: np.ndarray, f1: float, scale: float, found: 
     f2 = f1
     if height < 0.7 * TARGET_HEIGHT and f1 < 1.0:
         f2 = min(1.0, f1 * TARGET_HEIGHT / height, MAX_WORK_SIDE / max(h, w))
-    if f2 > f1 * 1.15:
+    rescaled = f2 > f1 * 1.15
+    if rescaled:
         ink = _page_ink(_resize(grey, f2))
         t = _threshold(ink)
-        groups, lab = _groups(ink, t)
     inverse = None
     angle = _skew(ink > t)
     if angle != 0.0:
         ink, inverse = _rotate(ink, angle)
-        groups, lab = _groups(ink, t)
+    if rescaled or angle != 0.0:
+        groups, lab = _groups(ink, t)  # once, on the picture as it will be read
     if not groups:
         raise NoDigitFound("no digit found")
     return _layout(ink, groups, lab, ToOriginal(1.0 / (f2 * scale), inverse))
@@ -204,26 +203,9 @@ def _rotate(ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _page_ink(grey: np.ndarray) -> np.ndarray:
-    """`ink_map` for a big working picture (a page): the same, but the paper's brightness is
-    estimated on a copy a quarter the size (it is smooth: a quarter of the size loses nothing
-    of it) and brought back up, which makes it several times cheaper."""
-    h, w = grey.shape
-    if max(h, w) <= 2 * WORK_SIDE:
-        return ink_map(grey)
-    small = cv2.resize(grey, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
-    g = grey
-    if _dark_paper(small):
-        g, small = 1.0 - grey, 1.0 - small
-    k = max(3, int(max(small.shape) / 5)) | 1
-    paper = cv2.dilate(cv2.GaussianBlur(small, (3, 3), 0), cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    paper = cv2.resize(cv2.blur(paper, (k, k)), (w, h), interpolation=cv2.INTER_LINEAR)
-    dark = 1.0 - g / np.maximum(paper, np.float32(0.05))
-    np.clip(dark, 0.0, 1.0, out=dark)
-    peak = float(cv2.GaussianBlur(dark, (3, 3), 0).max())
-    if peak < MIN_CONTRAST:
-        raise NoDigitFound("no digit found")
-    dark *= np.float32(1.0 / peak)
-    return np.minimum(dark, np.float32(1.0), out=dark).astype(np.float32, copy=False)
+    """`ink_map` for a working picture; a big one (a page) has its paper estimated at a quarter
+    of the size."""
+    return ink_map(grey, coarse=4 if max(grey.shape) > 2 * WORK_SIDE else 1)
 
 
 def _resize(grey: np.ndarray, f: float) -> np.ndarray:
@@ -241,12 +223,9 @@ def _threshold(ink: np.ndarray) -> float:
     return min(max(otsu / 255.0 * 0.6, 0.2), 0.5)
 
 
-def _single(ink: np.ndarray, up: float, found: object | None = None) -> Layout:
+def _single(ink: np.ndarray, up: float, found: Found | None = None) -> Layout:
     f = found if found is not None else find_digit(ink)
-    x0, y0, bw, bh = f.box  # type: ignore[attr-defined]
-    box = (int(x0 * up), int(y0 * up), max(1, round(bw * up)), max(1, round(bh * up)))
-    x = frame28(f.ink, f.stroke)  # type: ignore[attr-defined]
-    return Layout([Mark(0, [Piece(box, x)])], [], single=True)
+    return Layout([Mark(0, [Piece(ToOriginal(up)(f.box), frame28(f.ink, f.stroke))])], [], single=True)
 
 
 @dataclass

@@ -108,8 +108,11 @@ def rendered(digits: np.ndarray, seed: int, workers: int) -> tuple[np.ndarray, n
 
 def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """Expected calibration error: the gap between confidence and accuracy, averaged over bins."""
-    conf = probs.max(1)
-    right = probs.argmax(1) == labels
+    return calibration_error(probs.max(1), probs.argmax(1) == labels, bins)
+
+
+def calibration_error(conf: np.ndarray, right: np.ndarray, bins: int = 15) -> float:
+    """`ece` of answers given as their confidences and whether each was right."""
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
     for lo, hi in itertools.pairwise(edges):
