@@ -234,8 +234,13 @@ class WorkerPool:
         logger.error("a worker died; retrying its {} file(s) one at a time", len(paths))
         out = []
         for path in paths:
-            chunk = self._send(0, [path], model)
-            self._await(chunk)
+            # twice: worker 0 may itself have been one of the workers that died (several can end
+            # at once), and only a file that kills a worker that was alive is to blame
+            for _attempt in range(2):
+                chunk = self._send(0, [path], model)
+                self._await(chunk)
+                if chunk.result is not None or self.stopping:
+                    break
             if chunk.result is not None:
                 out += chunk.result
                 continue
