@@ -272,7 +272,8 @@ def test_full_outbox_loses_nothing_and_recovers(tmp_path: Path, small_fs: Path, 
 def test_sigterm_mid_burst_exits_0_quickly_and_loses_nothing(corpus: tuple[Path, Path, Path],
                                                              mnist: dict[str, np.ndarray]) -> None:
     inbox, outbox, src = corpus
-    names = write_digits(src, np.resize(mnist["x_test"], (3000, 28, 28)))
+    # more files than a burst can finish between its first 200 rows and the SIGTERM (3,000 once did)
+    names = write_digits(src, np.resize(mnist["x_test"], (10000, 28, 28)))
     d = DaemonProc(inbox, outbox)
     try:
         d.wait_ready()
