@@ -68,6 +68,35 @@ def test_ruled_lines_boxes_and_comb_cells_are_not_read(mnist: dict[str, np.ndarr
         assert extra <= 2, field
 
 
+def test_a_box_round_two_digits_is_not_taken_for_the_digits_height(mnist: dict[str, np.ndarray]) -> None:
+    """A box holding more ink than the digits in it once set the digit height (its own), so it
+    was not taken out and swallowed both digits as one mark ("11" in a box read ok as 1)."""
+    rng = np.random.default_rng(12)
+    both = 0
+    for _ in range(30):
+        d = compose.number(mnist["x_test"], mnist["y_test"], rng, n=2, field="box", touching=False)
+        lay = segment.find(d.image)
+        both += not lay.single and len(lay.marks) == 2
+    assert both >= 27
+
+
+def test_a_dash_below_a_number_does_not_start_a_line_of_its_own(mnist: dict[str, np.ndarray]) -> None:
+    """Lines are followed from digit to digit: a speck or dash low between two digits once became
+    the line's last mark, so the digits after it started a second line (read out of order)."""
+    page = np.full((160, 420), 245, np.uint8)
+    want = []
+    for k, i in enumerate((0, 1, 2, 3)):
+        digit = cv2.resize(mnist["x_test"][i], (84, 84), interpolation=cv2.INTER_CUBIC)
+        page[30:114, 20 + 95 * k:104 + 95 * k] = np.minimum(page[30:114, 20 + 95 * k:104 + 95 * k], 255 - digit)
+        want.append(int(mnist["y_test"][i]))
+    cv2.rectangle(page, (92, 106), (122, 110), 20, -1)  # a dash low between the first two
+    lay = segment.find(page)
+    assert len(lay.marks) == 4
+    assert {m.line for m in lay.marks} == {0}
+    xs = [m.pieces[0].box[0] for m in lay.marks]
+    assert xs == sorted(xs)
+
+
 def test_spaced_numbers_are_read_and_no_wrong_reading_is_ok(mnist: dict[str, np.ndarray], clf) -> None:
     rng = np.random.default_rng(7)
     exact = silent = 0

@@ -295,6 +295,20 @@ def _backdrop(st: np.ndarray, h: int, w: int) -> np.ndarray:
     return ((fill > 0.5) & ((st[:, 4] > 0.1 * h * w) | spans)) | (spans & (int(np.count_nonzero(big)) >= 5))
 
 
+def _frames(s: np.ndarray, biggest: int = 64) -> np.ndarray:
+    """Components that enclose another one holding a good share of their ink (a box drawn round
+    a field): not digits, and their height is not a digit's. Only the biggest boxes are looked
+    at (a frame is one of them), so a page of thousands of marks costs little."""
+    out = np.zeros(len(s), bool)
+    if len(s) < 2:
+        return out
+    x0, y0, x1, y1, area = s[:, 0], s[:, 1], s[:, 0] + s[:, 2], s[:, 1] + s[:, 3], s[:, 4]
+    for i in np.argsort(-(s[:, 2] * s[:, 3]))[:biggest]:
+        inside = (x0 > x0[i]) & (y0 > y0[i]) & (x1 < x1[i]) & (y1 < y1[i]) & (area >= 0.15 * area[i])
+        out[i] = bool(inside.any())
+    return out
+
+
 def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
     """Typical height of a digit: the median component height weighted by ink, over components
     that are not lines (label 0 excluded). Weighted, because a noisy photo has hundreds of specks
@@ -303,7 +317,7 @@ def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
     if len(s) == 0:
         return 0.0
     w, h, area = s[:, 2].astype(np.float64), s[:, 3].astype(np.float64), s[:, 4].astype(np.float64)
-    ok = (w < 6 * h) & (h < 8 * w + 8) & ~_backdrop(s, *shape)
+    ok = (w < 6 * h) & (h < 8 * w + 8) & ~_backdrop(s, *shape) & ~_frames(s)
     if not ok.any():
         ok[:] = True
     order = np.argsort(h[ok])
@@ -436,13 +450,17 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
 
 
 def _lines(groups: list[Group]) -> list[list[Group]]:
-    """Group marks into lines: left to right, each mark joins the line whose last mark it
-    continues (vertical centres within half a digit), so a sloping line stays one line."""
+    """Group marks into lines: left to right, each mark joins the line whose last digit-sized
+    mark it continues (vertical centres within half a digit), so a sloping line stays one line
+    and a speck or a dash below it does not start another."""
+    if not groups:
+        return []
+    med = float(np.median([g.h for g in groups]))
     lines: list[list[Group]] = []
+    anchors: list[Group] = []  # each line's last mark of a digit's size
     for g in sorted(groups, key=lambda g: g.x0):
         best, best_d = None, 0.0
-        for line in lines:
-            last = line[-1]
+        for k, last in enumerate(anchors):
             if g.x0 < last.x0:
                 continue
             d = abs(g.cy - last.cy)
@@ -450,11 +468,14 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
             if d <= 0.5 * max(g.h, last.h) or ov >= 0.6 * min(g.h, last.h):
                 cost = d + 0.3 * max(0, g.x0 - last.x1)  # the line it continues, not one further back
                 if best is None or cost < best_d:
-                    best, best_d = line, cost
+                    best, best_d = k, cost
         if best is None:
             lines.append([g])
+            anchors.append(g)
         else:
-            best.append(g)
+            lines[best].append(g)
+            if g.h >= 0.5 * med or anchors[best].h < 0.5 * med:
+                anchors[best] = g
     lines.sort(key=lambda ln: float(np.median([g.cy for g in ln])))
     return lines
 
