@@ -38,6 +38,12 @@ PAGE_MARKS = 12
 #: a letter or an operator often look like some digit, real touching digits read clearly.
 SPLIT_PIECE_MIN = 0.6
 PAGE_FLOOR = 0.1
+#: A wide mark that no sure cut reads is still read through its best cuts when they give at
+#: least `LOOSE_PIECES` pieces whose geometric mean score reaches `LOOSE_MEAN`: a chain of touching
+#: digits with one bad piece. A pair is not (a letter touching a digit, "5x" in an equation,
+#: reads as a doubtful pair as often as two touching digits do).
+LOOSE_MEAN = 0.4
+LOOSE_PIECES = 3
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
     raw = 1.0  # the read digits' raw scores together
     unread = 1.0  # how surely the marks left out are no digits
     wide = 0
+    unsure = 0  # wide marks read with a badly read piece
     paths = []
     k = 0
     for m in lay.marks:
@@ -122,6 +129,15 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
     sure_marks = sum(1 for idx, _p, _s in paths if conf[idx].min() >= 0.9)
     floor = PAGE_FLOOR if len(paths) >= PAGE_MARKS and sure_marks >= 0.8 * len(paths) else NOT_A_DIGIT_BELOW
     for m, (idx, path, share) in zip(lay.marks, paths, strict=True):
+        if path == [0] and conf[idx[0]] < floor and m.ends > 1:
+            # a chain of touching digits where one cut piece reads badly: read it all (doubtfully)
+            # rather than leave out every digit of it
+            loose, share = _best_path(m, conf[idx[0]:idx[0] + len(m.pieces)], piece_min=0.0)
+            picked = [idx[0] + i for i in loose]
+            gm = float(np.exp(np.mean(np.log(np.maximum(conf[picked], 1e-9)))))
+            if len(loose) >= LOOSE_PIECES and gm >= LOOSE_MEAN:
+                idx, path = picked, loose
+                unsure += 1
         if path == [0] and conf[idx[0]] < floor:
             not_digits += 1
             unread *= 1.0 - float(conf[idx[0]])
@@ -145,6 +161,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
         doubts.append(f"{not_digits} mark(s) not read as digits")
     if wide:
         doubts.append(f"{wide} mark(s) as wide as two digits read as one")
+    if unsure:
+        doubts.append(f"{unsure} mark(s) of touching digits read with a doubtful piece")
     confidence = float(np.prod([d.confidence for d in digits])) if digits else 0.0
     return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits, raw)
 
@@ -158,7 +176,7 @@ def _covers(box: Box, boxes: list[Box]) -> bool:
                for bx, by, bw, bh in boxes if max(bw, bh) >= 0.5 * size)
 
 
-def _best_path(m: Mark, conf: np.ndarray) -> tuple[list[int], float]:
+def _best_path(m: Mark, conf: np.ndarray, piece_min: float = SPLIT_PIECE_MIN) -> tuple[list[int], float]:
     """The pieces (indices into `m.pieces`) that read the mark: the whole mark, or the path of
     pieces from cut 0 to cut `ends` with the highest product of confidences, every piece a
     likely digit. With it, that path's share of all the ways to read the mark."""
@@ -178,7 +196,7 @@ def _best_path(m: Mark, conf: np.ndarray) -> tuple[list[int], float]:
         for k in into.get(j, []):
             i = m.spans[k][0]
             total[j] += total[i] * weighted[k]
-            if conf[k] >= SPLIT_PIECE_MIN and best[i] + logc[k] > best[j]:
+            if conf[k] >= piece_min and best[i] + logc[k] > best[j]:
                 best[j], back[j] = best[i] + logc[k], k
     z = total[m.ends] / CUT_PRIOR + conf[0]
     split = best[m.ends] - np.log(CUT_PRIOR)
