@@ -128,3 +128,33 @@ def render_paint(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def render(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return render_scan(digit, rng) if rng.random() < 0.6 else render_paint(digit, rng)
+
+
+def flag_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 MNIST 1 (white on black) given the flag many hands write (a short stroke from the
+    top down to the left, sometimes a foot too), reframed as MNIST frames a digit. MNIST's 1s are
+    nearly all bare strokes, so without these a flagged 1 reads as a 7."""
+    from watcher.negatives import BIG, mnist_frame
+
+    big = cv2.resize(digit, (BIG, BIG), interpolation=cv2.INTER_CUBIC)
+    ys, xs = np.nonzero(big > 100)
+    if len(ys) == 0:
+        return digit
+    h = ys.max() - ys.min() + 1
+    top = ys.min()
+    x_top = float(xs[ys <= top + 3].mean())
+    thick = max(2, round(2 * float(cv2.distanceTransform((big > 100).astype(np.uint8), cv2.DIST_L2, 3).max())))
+    canvas = np.zeros((BIG * 2, BIG * 2), np.uint8)  # room for the flag on the left
+    off = BIG // 2
+    canvas[off:off + BIG, off:off + BIG] = big
+    length = rng.uniform(0.18, 0.36) * h
+    angle = np.radians(rng.uniform(35, 65))  # below the horizontal; a 7's bar is flatter and longer
+    p0 = (int(off + x_top), int(off + top + 1))
+    p1 = (int(p0[0] - length * np.cos(angle)), int(p0[1] + length * np.sin(angle)))
+    cv2.line(canvas, p0, p1, 255, thick, cv2.LINE_AA)
+    if rng.random() < 0.3:  # a foot
+        y_bot = off + ys.max()
+        x_bot = float(xs[ys >= ys.max() - 3].mean()) + off
+        half = rng.uniform(0.15, 0.3) * h
+        cv2.line(canvas, (int(x_bot - half), int(y_bot)), (int(x_bot + half), int(y_bot)), 255, thick, cv2.LINE_AA)
+    return mnist_frame(canvas)
