@@ -40,8 +40,8 @@ SPLIT_PIECE_MIN = 0.6
 PAGE_FLOOR = 0.1
 #: A wide mark that no sure cut reads is still read through its best cuts when they give at
 #: least `LOOSE_PIECES` pieces whose geometric mean score reaches `LOOSE_MEAN`: a chain of touching
-#: digits with one bad piece. A pair is not (a letter touching a digit, "5x" in an equation,
-#: reads as a doubtful pair as often as two touching digits do).
+#: digits with one bad piece. A pair only when nothing else in the file reads as digits (a letter
+#: touching a digit, "5x" in an equation, reads as a doubtful pair as often as two touching digits do).
 LOOSE_MEAN = 0.4
 LOOSE_PIECES = 3
 
@@ -104,8 +104,10 @@ def read(layouts: Sequence[Layout | None], predict: Predict, power: float = 1.0)
     return out
 
 
-def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray) -> Reading:
-    """`conf`: the raw scores (what is a digit, which split); `sure`: calibrated (reported)."""
+def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
+              loose_pieces: int = LOOSE_PIECES) -> Reading:
+    """`conf`: the raw scores (what is a digit, which split); `sure`: calibrated (reported).
+    `loose_pieces`: the fewest pieces a mark no sure cut reads may be read in (see LOOSE_MEAN)."""
     if lay.single:
         p = lay.first()
         why = [] if conf[0] >= NOT_A_DIGIT_BELOW else ["not sure it is a digit"]
@@ -135,7 +137,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
             loose, share = _best_path(m, conf[idx[0]:idx[0] + len(m.pieces)], piece_min=0.0)
             picked = [idx[0] + i for i in loose]
             gm = float(np.exp(np.mean(np.log(np.maximum(conf[picked], 1e-9)))))
-            if len(loose) >= LOOSE_PIECES and gm >= LOOSE_MEAN:
+            if len(loose) >= loose_pieces and gm >= LOOSE_MEAN:
                 idx, path = picked, loose
                 unsure += 1
         if path == [0] and conf[idx[0]] < floor:
@@ -157,6 +159,10 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray)
         # marks that are mostly no digit alone, which the model reads surely as one digit: a 6
         # or a 2 drawn in two strokes, a faint digit broken up by a noisy scan
         return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), [], 1, float(conf[k]))
+    if not digits and loose_pieces > 2 and any(m.ends > 1 for m in lay.marks):
+        # nothing else in the file reads as digits: two touching digits read doubtfully are
+        # worth a person's look, where an "x" beside a "5" in an equation is not
+        return _assemble(lay, best, conf, sure, loose_pieces=2)
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
     if wide:
@@ -200,7 +206,9 @@ def _best_path(m: Mark, conf: np.ndarray, piece_min: float = SPLIT_PIECE_MIN) ->
                 best[j], back[j] = best[i] + logc[k], k
     z = total[m.ends] / CUT_PRIOR + conf[0]
     split = best[m.ends] - np.log(CUT_PRIOR)
-    if back[m.ends] < 0 or split <= np.log(max(float(conf[0]), 1e-9)):
+    # a loose reading (piece_min 0) is asked for only when the whole mark is no digit
+    whole = np.log(max(float(conf[0]), 1e-9)) if piece_min > 0 else -np.inf
+    if back[m.ends] < 0 or split <= whole:
         return [0], float(conf[0] / z) if z > 0 else 1.0
     path, j = [], m.ends
     while j > 0:

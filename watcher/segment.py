@@ -545,7 +545,7 @@ def _cut_candidates(sel: np.ndarray, height: float) -> list[int]:
     inner = np.arange(1, w - 1)
     minima = inner[(col[inner] <= col[inner - 1]) & (col[inner] <= col[inner + 1])]
     k = max(2, round(w / (0.62 * height)))
-    even = [round(i * w / k) for i in range(1, k)]
+    even = [round(i * w / n) for n in (k, k + 1, k - 1) if n >= 2 for i in range(1, n)]
     ranked = sorted(map(int, minima), key=lambda c: col[c])[: 3 * k] + even
     picked: list[int] = []
     for c in ranked:
