@@ -327,3 +327,51 @@ def test_a_decision_cut_short_by_a_crash_is_finished_by_the_next_daemon_start(
         p.name == Path(item.path).name for p in (outbox / "failed").rglob("*"))
     assert "moved 1 reviewed file(s)" in again.output()
     assert len(Desk(outbox).queue()) == 15
+
+
+def test_a_file_of_several_digits_shows_each_digit_box_and_reading(tmp_path: Path, mnist: dict[str, np.ndarray],
+                                                                     browser: Any) -> None:
+    """A number in review: every digit's box from digits.csv is drawn where the image is shown,
+    left to right as read, each labelled with its digit."""
+    import cv2
+
+    from watcher import compose
+
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    rng = np.random.default_rng(4)
+    d = compose.number(mnist["x_test"], mnist["y_test"], rng, n=5, field="plain", touching=False)
+    cv2.imwrite(str(inbox / "number.png"), d.image)
+    env = {"DIGIT_WATCHER_REVIEW_THRESHOLD": "1"}
+    r = subprocess.run([*EXE, "run", "--once", "--inbox", str(inbox), "--outbox", str(outbox)], cwd=REPO,
+                       capture_output=True, text=True, timeout=300, env=dict(os.environ, **env))
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = rows(outbox)[0]
+    assert row["status"] == "review" and int(row["count"]) >= 2
+    with open(outbox / "digits.csv", newline="", encoding="utf-8") as f:
+        digits = [x for x in csv.DictReader(f) if x["claim"] == row["claim"]]
+    assert "".join(x["digit"] for x in digits) == row["text"].replace(" ", "")
+    srv = ReviewServer(outbox)
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    try:
+        page.goto(srv.url + "/")
+        end = time.time() + 10
+        while len(page.query_selector_all("#boxes .box")) < len(digits) and time.time() < end:
+            page.wait_for_timeout(20)
+        boxes = page.query_selector_all("#boxes .box")
+        assert [b.inner_text() for b in boxes] == [x["digit"] for x in digits]
+        img = page.query_selector("#image").bounding_box()
+        h, w = d.image.shape[:2]
+        k = min(img["width"] / w, img["height"] / h)  # object-fit: contain
+        x0 = img["x"] + (img["width"] - w * k) / 2
+        y0 = img["y"] + (img["height"] - h * k) / 2
+        for el, x in zip(boxes, digits, strict=True):
+            bb = el.bounding_box()
+            assert abs(bb["x"] - (x0 + int(x["x"]) * k)) <= 2 and abs(bb["y"] - (y0 + int(x["y"]) * k)) <= 2
+            assert abs(bb["width"] - max(2, int(x["w"]) * k)) <= 2
+        lefts = [b.bounding_box()["x"] for b in boxes]
+        assert lefts == sorted(lefts)
+        page.screenshot(path=str(tmp_path / "review-number.png"))
+    finally:
+        page.close()
+        srv.stop()

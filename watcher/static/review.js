@@ -7,7 +7,7 @@
   let queue = JSON.parse($("queue-data").textContent);
   let typed = "";          // what the person typed for the current file
   const done = [];         // claims decided here, newest last (for undo)
-  const runners = new Map();
+  const details = new Map();  // claim -> {runners, boxes} from /api/item
   const prefetched = new Map();
 
   function say(text, ok) {
@@ -15,18 +15,47 @@
     $("message").className = ok ? "message ok" : "message";
   }
 
-  function fetchRunners(claim) {
-    if (runners.has(claim)) return;
-    runners.set(claim, null);
+  function fetchDetails(claim) {
+    if (details.has(claim)) return;
+    details.set(claim, null);
     fetch("/api/item/" + encodeURIComponent(claim)).then((r) => r.ok ? r.json() : null).then((j) => {
-      runners.set(claim, j ? j.runners : []);
-      if (queue.length && queue[0].claim === claim) showRunners();
-    }).catch(() => runners.delete(claim));
+      details.set(claim, j || {runners: [], boxes: []});
+      if (queue.length && queue[0].claim === claim) { showRunners(); drawBoxes(); }
+    }).catch(() => details.delete(claim));
   }
 
   function showRunners() {
-    const r = queue.length ? runners.get(queue[0].claim) : null;
+    const d = queue.length ? details.get(queue[0].claim) : null;
+    const r = d ? d.runners : null;
     $("runners").textContent = r ? r.map(([d, p]) => d + " (" + p.toFixed(3) + ")").join("  ") : "";
+  }
+
+  // A file of several digits: each digit's box and reading drawn where the image is shown
+  // (object-fit: contain letterboxes it in the frame), coloured by its confidence.
+  function drawBoxes() {
+    const layer = $("boxes");
+    layer.replaceChildren();
+    const cur = queue[0];
+    const im = $("image");
+    const d = cur ? details.get(cur.claim) : null;
+    if (!d || !d.boxes || !d.boxes.length || !im.complete || !im.naturalWidth
+        || im.getAttribute("src") !== "/image/" + encodeURIComponent(cur.claim)) return;
+    const fw = im.clientWidth, fh = im.clientHeight;
+    const k = Math.min(fw / im.naturalWidth, fh / im.naturalHeight);
+    const ox = im.offsetLeft + (fw - im.naturalWidth * k) / 2, oy = im.offsetTop + (fh - im.naturalHeight * k) / 2;
+    for (const b of d.boxes) {
+      const el = document.createElement("div");
+      el.className = "box " + (b.confidence >= 0.9 ? "sure" : b.confidence >= 0.5 ? "unsure" : "doubt");
+      el.style.left = (ox + b.x * k) + "px";
+      el.style.top = (oy + b.y * k) + "px";
+      el.style.width = Math.max(2, b.w * k) + "px";
+      el.style.height = Math.max(2, b.h * k) + "px";
+      const label = document.createElement("span");
+      label.textContent = b.digit;
+      label.title = b.digit + " (" + b.confidence.toFixed(3) + ")";
+      el.appendChild(label);
+      layer.appendChild(el);
+    }
   }
 
   function showReading() {
@@ -46,18 +75,19 @@
     if (!cur) return;
     $("name").textContent = cur.file;
     const src = "/image/" + encodeURIComponent(cur.claim);
-    if ($("image").getAttribute("src") !== src) $("image").setAttribute("src", src);
+    if ($("image").getAttribute("src") !== src) { $("boxes").replaceChildren(); $("image").setAttribute("src", src); }
     $("confidence").textContent = cur.confidence;
     showReading();
     showRunners();
-    fetchRunners(cur.claim);
+    drawBoxes();
+    fetchDetails(cur.claim);
     for (const next of queue.slice(1, 4)) {       // the next files are in the cache before they are needed
       if (!prefetched.has(next.claim)) {
         const im = new Image();
         im.src = "/image/" + encodeURIComponent(next.claim);
         prefetched.set(next.claim, im);
       }
-      fetchRunners(next.claim);
+      fetchDetails(next.claim);
     }
   }
 
@@ -138,7 +168,9 @@
   $("image").addEventListener("load", () => {   // a 28x28 drawing is shown large and sharp
     const im = $("image");
     im.className = im.naturalWidth < 200 && im.naturalHeight < 200 ? "small" : "";
+    drawBoxes();
   });
+  window.addEventListener("resize", drawBoxes);
   $("accept").addEventListener("click", () => { const cur = queue[0]; if (cur) record(typed || cur.reading); });
   $("reject").addEventListener("click", () => record("x"));
   $("undo").addEventListener("click", undo);
