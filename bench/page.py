@@ -88,7 +88,7 @@ def main() -> None:
         print(f"{a.pages} pages, {w}x{h} ({w * h / 1e6:.1f} Mpx), {mb:.1f} MB JPEG each, "
               f"{len(texts[0])} digits a page")
         for p in paths[:1]:
-            classify([prepare(str(p), 200_000_000, 200_000_000)], clf.predict, clf.power)  # warm up
+            classify([prepare(str(p), 200_000_000, 200_000_000)], clf.predict, clf.calibration)  # warm up
         c0 = time.process_time()
         for p in paths:
             cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
@@ -96,7 +96,7 @@ def main() -> None:
         c0 = time.process_time()
         found = right = want = 0
         for p, text in zip(paths, texts, strict=True):
-            r = classify([prepare(str(p), 200_000_000, 200_000_000)], clf.predict, clf.power)[0]
+            r = classify([prepare(str(p), 200_000_000, 200_000_000)], clf.predict, clf.calibration)[0]
             got = r.text.replace(" ", "") if r else ""
             want += len(text)
             found += len(r.digits) if r else 0

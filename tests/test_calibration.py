@@ -43,3 +43,23 @@ def test_suggested_threshold_keeps_the_error_of_accepted_rows_below_the_bound() 
     assert 1 - (probs.argmax(1)[kept] == labels[kept]).mean() <= 0.05
     lower = probs.max(1) >= t - 0.05
     assert 1 - (probs.argmax(1)[lower] == labels[lower]).mean() > 0.05  # and it is the lowest such step
+
+
+def test_logistic_fit_recovers_known_weights() -> None:
+    from watcher.calibrate import logistic_fit
+
+    rng = np.random.default_rng(1)
+    x = np.column_stack([rng.normal(0, 1, (20000, 2)), np.ones(20000)])
+    w = np.array([1.5, -2.0, 0.5])
+    y = (rng.random(20000) < 1 / (1 + np.exp(-x @ w))).astype(float)
+    assert np.allclose(logistic_fit(x, y), w, atol=0.1)
+
+
+def test_a_reading_without_fitted_weights_keeps_the_product() -> None:
+    from watcher.reading import Calibration, features
+
+    f = features([0.9, 0.8], 0.5, 0, 0)
+    assert Calibration().of_reading(f, 0.72) == 0.72
+    assert Calibration(reading=(1.0, 2.0)).of_reading(f, 0.72) == 0.72  # weights of another shape: not used
+    w = (0.0, 0.0, 0.0, 0.0, 0.0, 2.0)
+    assert abs(Calibration(reading=w).of_reading(f, 0.72) - 1 / (1 + np.exp(-2.0))) < 1e-9

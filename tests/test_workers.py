@@ -33,7 +33,7 @@ def test_workers_classify_as_the_daemon_would(tmp_path: Path, mnist: dict[str, n
     assert len(got) == 101
     # only answers come back, and they are the in-process model's, calibrated as the reader reports
     # them (one thread there, two here)
-    probs = calibrated(clf.predict(np.stack([normalise(255 - im) for im in mnist["x_test"][:100]])), clf.power)
+    probs = calibrated(clf.predict(np.stack([normalise(255 - im) for im in mnist["x_test"][:100]])), clf.calibration.power)
     for p, pr in zip(got[:100], probs, strict=True):
         assert p.layout is None and p.error == "" and p.reading is not None
         d = p.reading.digits[0]

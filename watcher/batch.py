@@ -41,6 +41,7 @@ from watcher.events import ignored
 from watcher.model import Classifier
 from watcher.owner import OutboxLock
 from watcher.pipeline import Prepared, classify_in_place, digit_rows, make_row
+from watcher.reading import UNCALIBRATED, Calibration
 from watcher.results import DIGIT_HEADER, ResultsFile, claims_recorded, now_iso
 from watcher.settings import Settings
 
@@ -141,14 +142,15 @@ def local_reader(s: Settings, clf: Classifier) -> Reader:
 
 def _answered(chunk: Sequence[Item], pending: Any, pool: Any, clf: Classifier) -> list[Answer]:
     prepared = pool.collect(pending)
-    classify_in_place(prepared, clf.predict, clf.power)  # what a worker could not classify (no interpreter there)
+    classify_in_place(prepared, clf.predict, clf.calibration)  # what a worker could not classify (no interpreter there)
     return [Answer(i.claim, p) for i, p in zip(chunk, prepared, strict=True)]
 
 
 class RayReader:
     """One Ray actor: a one-thread LiteRT engine, built once, reading batches of paths."""
 
-    def __init__(self, content: bytes, second_below: float, max_bytes: int, max_pixels: int, power: float = 1.0) -> None:
+    def __init__(self, content: bytes, second_below: float, max_bytes: int, max_pixels: int,
+                 calibration: Calibration = UNCALIBRATED) -> None:
         import cv2
         import ray
 
@@ -156,14 +158,14 @@ class RayReader:
 
         cv2.setNumThreads(1)
         self.engine = LiteEngine(content, threads=1, max_batch=SERVE_BATCH, second_below=second_below)
-        self.max_bytes, self.max_pixels, self.power = max_bytes, max_pixels, power
+        self.max_bytes, self.max_pixels, self.calibration = max_bytes, max_pixels, calibration
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from watcher.pipeline import classify_in_place, prepare_all
 
         prepared = prepare_all([str(p) for p in batch["path"]], self.max_bytes, self.max_pixels)
-        classify_in_place(prepared, lambda x: self.engine(x.reshape(-1, 28, 28, 1)), self.power)
+        classify_in_place(prepared, lambda x: self.engine(x.reshape(-1, 28, 28, 1)), self.calibration)
         return {
             "claim": batch["claim"],
             "reading": np.array([reading.dumps(p.reading) for p in prepared], object),
@@ -196,7 +198,7 @@ def ray_reader(s: Settings, clf: Classifier, address: str, chunk: int = 256) -> 
                                 compute=ray.data.ActorPoolStrategy(min_size=cpus, max_size=cpus),
                                 fn_constructor_kwargs={"content": clf.content, "second_below": clf.second_below,
                                                        "max_bytes": s.max_file_bytes, "max_pixels": s.max_pixels,
-                                                       "power": clf.power})
+                                                       "calibration": clf.calibration})
         for b in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             out = []
             for cid, text, err, sha, node in zip(b["claim"], b["reading"], b["error"], b["sha256"], b["node"],

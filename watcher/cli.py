@@ -78,7 +78,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
     clf = _classifier(s, verify=False)
     paths = [str(p) for p in a.files]
     prepared = prepare_all(paths, s.max_file_bytes, s.max_pixels)
-    answers = classify(prepared, clf.predict, clf.power)
+    answers = classify(prepared, clf.predict, clf.calibration)
     rows = [make_row(p, "", pr, ans, s.review_threshold, clf.version, one_digit=s.read == "digit")
             for p, pr, ans in zip(paths, prepared, answers, strict=True)]
     sys.stdout.buffer.write(HEADER + encode_rows(rows))

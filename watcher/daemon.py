@@ -345,7 +345,7 @@ class Daemon:
             assert b.pending is not None
             b.prepared = self.pool.collect(b.pending)
         b.version = b.clf.version
-        b.answers = classify(b.prepared, b.clf.predict, b.clf.power)
+        b.answers = classify(b.prepared, b.clf.predict, b.clf.calibration)
         self.record(b)
 
     def record(self, b: Batch) -> None:

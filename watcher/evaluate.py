@@ -126,7 +126,7 @@ def _predict(clf: Classifier, x: np.ndarray, found: np.ndarray) -> np.ndarray:
     probs = np.zeros((len(x), 10), np.float32)
     if found.any():
         probs[found] = calibrated(np.concatenate([clf.predict(x[found][i:i + 2048])
-                                                  for i in range(0, int(found.sum()), 2048)]), clf.power)
+                                                  for i in range(0, int(found.sum()), 2048)]), clf.calibration.power)
     return probs
 
 
@@ -151,7 +151,7 @@ def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
     counts as no digit found. Labels that are not one digit are reported apart."""
     items = load_labels(labels_csv)
     prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
-    readings = classify(prepared, clf.predict, clf.power)
+    readings = classify(prepared, clf.predict, clf.calibration)
     xs, found, labels, probs = [], [], [], []
     for (_path, label), p, r in zip(items, prepared, readings, strict=True):
         one = r is not None and len(r.digits) == 1
@@ -163,7 +163,7 @@ def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
         if one and r is not None:
             d = r.digits[0]
             if p.layout is not None and p.layout.single:
-                row = calibrated(clf.predict(x[None]), clf.power)[0]
+                row = calibrated(clf.predict(x[None]), clf.calibration.power)[0]
             else:  # read through the marks: the reading's confidence, the rest spread evenly
                 row[:] = (1.0 - d.confidence) / 9
                 row[d.digit] = d.confidence
@@ -215,6 +215,7 @@ class ReadingReport:
     not_digits: int
     not_digits_ok: int
     ece_single: float  # calibration on files of one digit read as one digit
+    ece_several: float  # calibration on files of several digits read as several
     results: list[FileResult] = field(repr=False, default_factory=list)
 
     def lines(self) -> list[str]:
@@ -227,6 +228,7 @@ class ReadingReport:
             f"errors (no digit)   {self.errors}",
             f"not digits ok       {self.not_digits_ok} of {self.not_digits}",
             f"calibration (ECE) of single digits {self.ece_single:.4f}",
+            f"calibration (ECE) of readings of several digits {self.ece_several:.4f}",
         ]
 
 
@@ -268,7 +270,7 @@ def evaluate_readings(clf: Classifier, items: list[tuple[Path, str]], threshold:
                       prepared: list[Prepared] | None = None) -> ReadingReport:
     """Every file through the daemon's reading code and row rules; scored on its whole reading."""
     prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
-    readings = classify(prepared, clf.predict, clf.power)
+    readings = classify(prepared, clf.predict, clf.calibration)
     results = []
     for (path, want), p, r in zip(items, prepared, readings, strict=True):
         row = make_row(path.name, "", p, r, threshold, clf.version, one_digit=one_digit)
@@ -280,6 +282,9 @@ def evaluate_readings(clf: Classifier, items: list[tuple[Path, str]], threshold:
     conf = np.array([x.confidence for x in single])
     right = np.array([x.got == x.want for x in single])
     ece_single = calibration_error(conf, right) if len(single) else float("nan")
+    several = [x for x in digits if len(x.want) > 1 and len(x.got) > 1]
+    ece_several = (calibration_error(np.array([x.confidence for x in several]), np.array([x.got == x.want for x in several]))
+                   if several else float("nan"))
     n = max(1, len(results))
     return ReadingReport(
         name, len(results), len(digits),
@@ -289,7 +294,7 @@ def evaluate_readings(clf: Classifier, items: list[tuple[Path, str]], threshold:
         review=sum(1 for x in results if x.status == "review") / n,
         errors=sum(1 for x in results if x.status == "error"),
         not_digits=len(nd), not_digits_ok=sum(1 for x in nd if x.status == "ok"),
-        ece_single=ece_single, results=results)
+        ece_single=ece_single, ece_several=ece_several, results=results)
 
 
 def worst_sheet(rep: ReadingReport, out: Path, limit: int = 24, cols: int = 4, cell: int = 320) -> Path:

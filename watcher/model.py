@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from watcher.errors import ModelError
+from watcher.reading import READING_FEATURES, Calibration
 
 #: The models shipped inside the package: a fresh install runs with no training step.
 MODELS = Path(__file__).resolve().parent / "models"
@@ -201,7 +202,7 @@ class Classifier:
     engine: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     content: bytes | None = field(default=None, repr=False)  # a LiteRT file's bytes: workers can serve it
     second_below: float = 1.0  # LiteEngine's cascade setting, for workers serving the same file
-    power: float = 1.0  # calibration: probabilities are the model's raised to this power, renormalised
+    calibration: Calibration = field(default_factory=Calibration)  # its scores -> calibrated probabilities
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
@@ -303,7 +304,7 @@ def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: 
         engine = _load_lite(p, content, threads or os.cpu_count() or 1, max_batch, second_below)
         version = file_version(p)  # the file the user gave: rows name it
     clf = Classifier(version=version, path=p, engine=engine, content=content, second_below=second_below,
-                     power=confidence_power(p))
+                     calibration=calibration(p))
     if verify:
         x, y = smoke_batch()
         probs = clf.predict(x)
@@ -315,18 +316,21 @@ def load(path: Path | str, *, verify: bool = True, threads: int = 0, max_batch: 
     return clf
 
 
-def confidence_power(model_path: Path) -> float:
-    """The calibration a model's training fitted (`confidence_power` in `<model>.json`; 1 when
-    there is none): a model taught to find no digit in non-digits is less sure of real digits
+def calibration(model_path: Path) -> Calibration:
+    """The calibration a model's training fitted, from `<model>.json` (none: scores as they are).
+    `confidence_power`: a model taught to find no digit in non-digits is less sure of real digits
     than it is right, so its scores are sharpened into calibrated probabilities, while the raw
-    scores still tell a digit from a mark that is not one (`reading`)."""
+    scores still tell a digit from a mark that is not one (`reading`). `reading_calibration`: the
+    weights that make a reading of several digits' confidence a calibrated probability."""
     try:
         import json
 
-        value = float(json.loads(metrics_path(model_path).read_text()).get("confidence_power", 1.0))
+        info = json.loads(metrics_path(model_path).read_text())
+        power = float(info.get("confidence_power", 1.0))
+        weights = tuple(float(v) for v in info.get("reading_calibration") or ())
     except (OSError, ValueError, TypeError, AttributeError):
-        return 1.0
-    return value if 0.2 <= value <= 10.0 else 1.0
+        return Calibration()
+    return Calibration(power if 0.2 <= power <= 10.0 else 1.0, weights if len(weights) == READING_FEATURES else ())
 
 
 def metrics_path(model_path: Path) -> Path:

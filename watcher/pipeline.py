@@ -15,7 +15,7 @@ import numpy as np
 
 from watcher import decode, reading, segment
 from watcher.errors import FileFailure
-from watcher.reading import Reading
+from watcher.reading import UNCALIBRATED, Calibration, Reading
 from watcher.results import DigitRow, Row, display_name, now_iso
 from watcher.segment import Layout
 
@@ -53,19 +53,20 @@ def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int) -
     return [prepare(p, max_bytes, max_pixels) for p in paths]
 
 
-def classify(prepared: Sequence[Prepared], predict: Predict, power: float = 1.0) -> list[Reading | None]:
+def classify(prepared: Sequence[Prepared], predict: Predict,
+             calibration: Calibration = UNCALIBRATED) -> list[Reading | None]:
     """Each file's reading, None for files that failed before classification. Files already
     classified (by a worker) keep their reading; the rest go through one model call."""
     idx = [i for i, p in enumerate(prepared) if p.reading is None and p.layout is not None]
     out = [p.reading for p in prepared]
-    for i, r in zip(idx, reading.read([prepared[i].layout for i in idx], predict, power), strict=True):
+    for i, r in zip(idx, reading.read([prepared[i].layout for i in idx], predict, calibration), strict=True):
         out[i] = r
     return out
 
 
-def classify_in_place(prepared: Sequence[Prepared], predict: Predict, power: float = 1.0) -> None:
+def classify_in_place(prepared: Sequence[Prepared], predict: Predict, calibration: Calibration = UNCALIBRATED) -> None:
     """Classify, keeping only the readings: what a worker sends back is then a few bytes a digit."""
-    for p, r in zip(prepared, classify(prepared, predict, power), strict=True):
+    for p, r in zip(prepared, classify(prepared, predict, calibration), strict=True):
         p.reading, p.layout = r, None
 
 

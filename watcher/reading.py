@@ -62,6 +62,7 @@ class Reading:
     doubts: list[str] = field(default_factory=list)  # reasons for review whatever the confidence
     marks: int = 1  # marks found, digits or not
     raw: float = 1.0  # the same product on the model's raw scores: how sure it is these are digits at all
+    features: tuple[float, ...] = ()  # what its confidence was calibrated on, for a reading of several marks
 
     @property
     def text(self) -> str:
@@ -75,6 +76,38 @@ class Reading:
         return "".join(out)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """How the model's scores become the reported probabilities, as training fitted them:
+    `power` sharpens one mark's scores (`model` reads `confidence_power`); `reading` holds the
+    logistic weights that turn a reading of several marks (its `features`) into the probability
+    that all of it is right (`calibrate.fit_reading`). Without them, that is the product of the
+    digits' confidences, which is far below how often such readings are right."""
+
+    power: float = 1.0
+    reading: tuple[float, ...] = ()
+
+    def of_reading(self, features: tuple[float, ...], product: float) -> float:
+        if len(self.reading) != len(features):
+            return product
+        z = float(np.dot(self.reading, features))
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))))
+
+
+#: Scores as the model gives them (a model trained without a calibration stage).
+UNCALIBRATED = Calibration()
+#: How many numbers `features` gives.
+READING_FEATURES = 6
+
+
+def features(confidences: Sequence[float], raw: float, not_digits: int, wide: int) -> tuple[float, ...]:
+    """What a reading of several marks is calibrated on: the log product and the least of its
+    digits' confidences, the log product of their raw scores, the marks left out as no digit,
+    the wide marks read as one, and a constant."""
+    logs = np.log(np.maximum(np.asarray(confidences, np.float64), 1e-6))
+    return (float(logs.sum()), float(np.log(max(raw, 1e-9))), float(not_digits), float(wide), float(logs.min()), 1.0)
+
+
 def calibrated(probs: np.ndarray, power: float) -> np.ndarray:
     """The model's scores as calibrated probabilities: raised to the power its training fitted
     (`model.confidence_power`), renormalised. The order of the classes is unchanged."""
@@ -84,15 +117,16 @@ def calibrated(probs: np.ndarray, power: float) -> np.ndarray:
     return (p / p.sum(1, keepdims=True)).astype(np.float32)
 
 
-def read(layouts: Sequence[Layout | None], predict: Predict, power: float = 1.0) -> list[Reading | None]:
+def read(layouts: Sequence[Layout | None], predict: Predict,
+         calibration: Calibration = UNCALIBRATED) -> list[Reading | None]:
     """Read every layout with one model call. The raw scores decide what is a digit (and how a
-    mark splits); `power` makes the reported confidences calibrated probabilities."""
+    mark splits); `calibration` makes the reported confidences calibrated probabilities."""
     pieces = [p for lay in layouts if lay is not None for p in lay.pieces()]
     if not pieces:
         return [None] * len(layouts)
     raw = predict(np.stack([p.x for p in pieces]))
     best, conf = raw.argmax(1), raw.max(1)
-    sure = calibrated(raw, power).max(1)
+    sure = calibrated(raw, calibration.power).max(1)
     out: list[Reading | None] = []
     k = 0
     for lay in layouts:
@@ -100,12 +134,12 @@ def read(layouts: Sequence[Layout | None], predict: Predict, power: float = 1.0)
             out.append(None)
             continue
         n = len(lay.pieces())
-        out.append(_assemble(lay, best[k:k + n], conf[k:k + n], sure[k:k + n]))
+        out.append(_assemble(lay, best[k:k + n], conf[k:k + n], sure[k:k + n], calibration))
         k += n
     return out
 
 
-def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
+def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray, calibration: Calibration,
               loose_pieces: int = LOOSE_PIECES) -> Reading:
     """`conf`: the raw scores (what is a digit, which split); `sure`: calibrated (reported).
     `loose_pieces`: the fewest pieces a mark no sure cut reads may be read in (see LOOSE_MEAN)."""
@@ -163,15 +197,18 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     if not digits and loose_pieces > 2 and any(m.ends > 1 for m in lay.marks):
         # nothing else in the file reads as digits: two touching digits read doubtfully are
         # worth a person's look, where an "x" beside a "5" in an equation is not
-        return _assemble(lay, best, conf, sure, loose_pieces=2)
+        return _assemble(lay, best, conf, sure, calibration, loose_pieces=2)
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
     if wide:
         doubts.append(f"{wide} mark(s) as wide as two digits read as one")
     if unsure:
         doubts.append(f"{unsure} mark(s) of touching digits read with a doubtful piece")
-    confidence = float(np.prod([d.confidence for d in digits])) if digits else 0.0
-    return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits, raw)
+    if not digits:
+        return Reading([], 0.0, doubts, not_digits, raw)
+    f = features([d.confidence for d in digits], raw, not_digits, wide)
+    confidence = calibration.of_reading(f, float(np.prod([d.confidence for d in digits])))
+    return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits, raw, f)
 
 
 def _covers(box: Box, boxes: list[Box]) -> bool:

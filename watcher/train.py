@@ -72,7 +72,8 @@ class TrainResult:
     served: str | None = None  # the exported .tflite the daemon serves (the ensemble's only)
     served_version: str | None = None
     served_mnist_test_accuracy: float | None = None  # int8 weights: checked, not assumed, equal
-    confidence_power: float | None = None  # calibration of the served scores (model.confidence_power)
+    confidence_power: float | None = None  # calibration of the served scores (model.calibration)
+    reading_calibration: list[float] | None = None  # of readings of several digits (calibrate.fit_reading)
 
 
 def normalise_many(images: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -307,6 +308,10 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     served_clf = M.load(served, verify=False)
     # calibrated on the held-out digits (what is a digit at all is the raw scores' job: `reading`)
     power = fit_power(served_clf.predict(xv), yv)
+    from watcher.calibrate import fit_reading
+
+    _, _, x_held, y_held = _split(data, limit)  # numbers drawn from digits no stage trained on
+    weights = fit_reading(served_clf.predict, power, x_held, y_held, n=1500 if not limit else 200)
     val_probs = calibrated(val_probs, power)
     probs[okt] = calibrated(probs[okt], power)
     served_probs = _test_probs(served_clf.predict, xt, okt)
@@ -319,6 +324,7 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
         seconds=round(sum(float(r["seconds"]) for r in results) + time.time() - t_ens, 1),
         machine=_machine(), members=results, limit=limit, served=str(served), served_version=M.file_version(served),
         served_mnist_test_accuracy=float((served_probs.argmax(1) == yt).mean()), confidence_power=power,
+        reading_calibration=list(weights) or None,
     )
     M.metrics_path(out).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result

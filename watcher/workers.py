@@ -45,6 +45,7 @@ from watcher import decode
 from watcher.errors import DecoderCrashed, FileFailure
 from watcher.model import SERVE_BATCH, Classifier
 from watcher.pipeline import Prepared, classify_in_place, prepare_all
+from watcher.reading import Calibration
 
 
 @dataclass
@@ -55,12 +56,12 @@ class Model:
     version: str
     content: bytes
     second_below: float
-    power: float = 1.0  # the model's calibration (`model.confidence_power`)
+    calibration: Calibration = field(default_factory=Calibration)  # the model's (`model.calibration`)
 
     @classmethod
     def serving(cls, clf: Classifier) -> Model | None:
         """What workers need to classify as `clf` does; None when it is not a LiteRT model."""
-        return cls(clf.version, clf.content, clf.second_below, clf.power) if clf.content is not None else None
+        return cls(clf.version, clf.content, clf.second_below, clf.calibration) if clf.content is not None else None
 
 
 @dataclass
@@ -81,16 +82,16 @@ def _serve(conn: Connection, max_bytes: int, max_pixels: int, max_batch: int) ->
     cv2.setNumThreads(1)  # one worker per core already; OpenCV's own threads would oversubscribe
     engine: Callable[[np.ndarray], np.ndarray] | None = None
     version: str | None = None
-    power = 1.0
+    calibration = Calibration()
     while True:
         try:
             msg = conn.recv()
             if isinstance(msg, Model):
-                engine, version, power = _engine(msg, max_batch), msg.version, msg.power
+                engine, version, calibration = _engine(msg, max_batch), msg.version, msg.calibration
                 continue
             prepared = prepare_all(msg.paths, max_bytes, max_pixels)
             if msg.version is not None and msg.version == version and engine is not None:
-                classify_in_place(prepared, engine, power)
+                classify_in_place(prepared, engine, calibration)
             conn.send(prepared)  # anything left unclassified is classified by the daemon
         except (EOFError, OSError):
             return
