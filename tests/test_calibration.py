@@ -58,8 +58,9 @@ def test_logistic_fit_recovers_known_weights() -> None:
 def test_a_reading_without_fitted_weights_keeps_the_product() -> None:
     from watcher.reading import Calibration, features
 
-    f = features([0.9, 0.8], 0.5, 0, 0)
-    assert Calibration().of_reading(f, 0.72) == 0.72
-    assert Calibration(reading=(1.0, 2.0)).of_reading(f, 0.72) == 0.72  # weights of another shape: not used
-    w = (0.0, 0.0, 0.0, 0.0, 0.0, 2.0)
-    assert abs(Calibration(reading=w).of_reading(f, 0.72) - 1 / (1 + np.exp(-2.0))) < 1e-9
+    f = features([0.9, 0.8])
+    assert Calibration().of_reading(f, 0.72, 2) == 0.72
+    assert Calibration(reading=(1.0, 2.0, 3.0)).of_reading(f, 0.72, 2) == 0.72  # weights of another shape: not used
+    w = (0.5, 2.0)
+    assert abs(Calibration(reading=w).of_reading(f, 0.72, 2) - 1 / (1 + np.exp(-(0.5 * np.log(0.72) + 2.0)))) < 1e-9
+    assert Calibration(reading=w).of_reading(f, 0.72, 600) == 0.72  # a page: beyond what the fit covers

@@ -147,7 +147,7 @@ def test_a_reading_of_several_digits_reports_a_calibrated_confidence(mnist: dict
     from watcher.reading import Calibration
     from watcher.train import calibration_error
 
-    assert len(clf.calibration.reading) == 6
+    assert len(clf.calibration.reading) == 2
     rng = np.random.default_rng(31)
     drawn = [compose.number(mnist["x_test"], mnist["y_test"], rng) for _ in range(200)]
     layouts = [segment.find(d.image) for d in drawn]

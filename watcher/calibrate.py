@@ -18,7 +18,7 @@ import numpy as np
 
 from watcher import compose, segment
 from watcher.errors import NoDigitFound
-from watcher.reading import READING_FEATURES, Calibration, read
+from watcher.reading import CALIBRATED_UP_TO, READING_FEATURES, Calibration, read
 
 
 def logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> np.ndarray:
@@ -38,12 +38,13 @@ def logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50
 
 def reading_examples(predict: Callable[[np.ndarray], np.ndarray], power: float, digits: np.ndarray,
                      labels: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(features, right) of the readings of several marks of n rendered numbers (2-8 digits,
-    plain, boxed, underlined, comb cells, a third touching), read as the daemon reads them."""
+    """(features, right) of the readings of several digits of n rendered numbers (2 to
+    `CALIBRATED_UP_TO` digits, plain, boxed, underlined, comb cells, a third touching), read as
+    the daemon reads them."""
     rng = np.random.default_rng(seed)
     layouts, wants = [], []
     for _ in range(n):
-        d = compose.number(digits, labels, rng)
+        d = compose.number(digits, labels, rng, n=int(rng.integers(2, CALIBRATED_UP_TO + 1)))
         try:
             layouts.append(segment.find(d.image))
         except NoDigitFound:
@@ -51,7 +52,7 @@ def reading_examples(predict: Callable[[np.ndarray], np.ndarray], power: float, 
         wants.append(d.text)
     feats, right = [], []
     for r, want in zip(read(layouts, predict, Calibration(power)), wants, strict=True):
-        if r is not None and len(r.features) == READING_FEATURES:
+        if r is not None and len(r.features) == READING_FEATURES and 2 <= len(r.digits) <= CALIBRATED_UP_TO:
             feats.append(r.features)
             right.append(float("".join(str(x.digit) for x in r.digits) == want))
     return np.array(feats, np.float64).reshape(-1, READING_FEATURES), np.array(right)

@@ -87,8 +87,11 @@ class Calibration:
     power: float = 1.0
     reading: tuple[float, ...] = ()
 
-    def of_reading(self, features: tuple[float, ...], product: float) -> float:
-        if len(self.reading) != len(features):
+    def of_reading(self, features: tuple[float, ...], product: float, digits: int) -> float:
+        """The fitted probability for a reading of 2 to `CALIBRATED_UP_TO` digits (the numbers it
+        was fitted on); the product beyond (a page of hundreds: nearly never all right, and the
+        product says so where a fit on short numbers would not)."""
+        if len(self.reading) != len(features) or not 2 <= digits <= CALIBRATED_UP_TO:
             return product
         z = float(np.dot(self.reading, features))
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))))
@@ -97,15 +100,19 @@ class Calibration:
 #: Scores as the model gives them (a model trained without a calibration stage).
 UNCALIBRATED = Calibration()
 #: How many numbers `features` gives.
-READING_FEATURES = 6
+READING_FEATURES = 2
+#: The longest readings the fit covers (`calibrate` draws numbers of 2 to this many digits).
+CALIBRATED_UP_TO = 16
 
 
-def features(confidences: Sequence[float], raw: float, not_digits: int, wide: int) -> tuple[float, ...]:
-    """What a reading of several marks is calibrated on: the log product and the least of its
-    digits' confidences, the log product of their raw scores, the marks left out as no digit,
-    the wide marks read as one, and a constant."""
+def features(confidences: Sequence[float]) -> tuple[float, ...]:
+    """What a reading of several digits is calibrated on: the log product of its digits'
+    confidences, and a constant. Measured and not kept: the raw scores' product, the least
+    confidence, the marks left out and the wide marks as well (rendered numbers as well
+    calibrated, real ones far worse: a letter rightly left out of an equation is no doubt about
+    its digits, and a difference of two products is nonsense on a page)."""
     logs = np.log(np.maximum(np.asarray(confidences, np.float64), 1e-6))
-    return (float(logs.sum()), float(np.log(max(raw, 1e-9))), float(not_digits), float(wide), float(logs.min()), 1.0)
+    return (float(logs.sum()), 1.0)
 
 
 def calibrated(probs: np.ndarray, power: float) -> np.ndarray:
@@ -206,8 +213,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         doubts.append(f"{unsure} mark(s) of touching digits read with a doubtful piece")
     if not digits:
         return Reading([], 0.0, doubts, not_digits, raw)
-    f = features([d.confidence for d in digits], raw, not_digits, wide)
-    confidence = calibration.of_reading(f, float(np.prod([d.confidence for d in digits])))
+    f = features([d.confidence for d in digits])
+    confidence = calibration.of_reading(f, float(np.prod([d.confidence for d in digits])), len(digits))
     return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits, raw, f)
 
 
