@@ -164,6 +164,21 @@ def test_a_reading_of_several_digits_reports_a_calibrated_confidence(mnist: dict
     assert status == [(min(b.confidence, b.raw) >= 0.85 and not b.doubts) for b in product]
 
 
+def test_a_touching_pair_that_is_the_one_mark_not_read_is_read_doubtfully(mnist: dict[str, np.ndarray], clf) -> None:
+    """Four touching digits: a pair no sure cut reads, when it is the only mark of the file that
+    does not read, is read through its best cut (and the file goes to review) rather than left out.
+    An equation, whose letters do not read either, keeps such pairs out (multi-dev)."""
+    rng = np.random.default_rng(42)
+    exact = 0
+    for _ in range(60):
+        d = compose.number(mnist["x_test"], mnist["y_test"], rng, n=4, field="plain", touching=True)
+        r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
+        assert r is not None
+        exact += r.text.replace(" ", "") == d.text
+        assert not (r.text.replace(" ", "") != d.text and min(r.confidence, r.raw) >= 0.85 and not r.doubts)
+    assert exact >= 48  # measured 49; 46 when such a pair was always left out
+
+
 def test_a_page_is_read_line_by_line(mnist: dict[str, np.ndarray], clf) -> None:
     rng = np.random.default_rng(9)
     d = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=8, cols=10, ruled=True, height=60, size=(1400, 1000))

@@ -41,8 +41,9 @@ SPLIT_PIECE_MIN = 0.6
 PAGE_FLOOR = 0.1
 #: A wide mark that no sure cut reads is still read through its best cuts when they give at
 #: least `LOOSE_PIECES` pieces whose geometric mean score reaches `LOOSE_MEAN`: a chain of touching
-#: digits with one bad piece. A pair only when nothing else in the file reads as digits (a letter
-#: touching a digit, "5x" in an equation, reads as a doubtful pair as often as two touching digits do).
+#: digits with one bad piece. A pair only when it is the one mark of the file that does not read,
+#: or nothing else reads (a letter touching a digit, "5x" in an equation, reads as a doubtful pair
+#: as often as two touching digits do, but an equation has other letters that do not read either).
 LOOSE_MEAN = 0.4
 LOOSE_PIECES = 3
 
@@ -161,6 +162,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     unread = 1.0  # how surely the marks left out are no digits
     wide = 0
     unsure = 0  # wide marks read with a badly read piece
+    wide_out = 0  # wide marks left out as no digit
     paths = []
     k = 0
     for m in lay.marks:
@@ -184,6 +186,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
                 unsure += 1
         if path == [0] and conf[idx[0]] < floor:
             not_digits += 1
+            wide_out += m.ends > 1
             unread *= 1.0 - float(conf[idx[0]])
             continue
         raw *= float(np.prod(conf[idx])) * share
@@ -201,9 +204,10 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         # marks that are mostly no digit alone, which the model reads surely as one digit: a 6
         # or a 2 drawn in two strokes, a faint digit broken up by a noisy scan
         return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), [], 1, float(conf[k]))
-    if not digits and loose_pieces > 2 and any(m.ends > 1 for m in lay.marks):
-        # nothing else in the file reads as digits: two touching digits read doubtfully are
-        # worth a person's look, where an "x" beside a "5" in an equation is not
+    if loose_pieces > 2 and wide_out and (not digits or (wide_out == 1 and not_digits == len(lay.rejected) + 1)):
+        # nothing reads but wide marks, or the one mark of the file that does not read is wide:
+        # two touching digits read doubtfully are worth a person's look, where an "x" beside a
+        # "5" in an equation (whose other letters do not read either) is not
         return _assemble(lay, best, conf, sure, calibration, loose_pieces=2)
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
