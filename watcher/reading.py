@@ -39,6 +39,11 @@ PAGE_MARKS = 12
 #: a letter or an operator often look like some digit, real touching digits read clearly.
 SPLIT_PIECE_MIN = 0.6
 PAGE_FLOOR = 0.1
+#: A file that is one mark, read as one digit below this raw score, is read as touching digits
+#: instead when each piece of its best cut reads at `SPLIT_SINGLE_SURE` or more ("10" in a box,
+#: the 1 touching the 0, read as 8 before). It goes to review either way.
+SPLIT_SINGLE_BELOW = 0.5
+SPLIT_SINGLE_SURE = 0.9
 #: A wide mark that no sure cut reads is still read through its best cuts when they give at
 #: least `LOOSE_PIECES` pieces whose geometric mean score reaches `LOOSE_MEAN`: a chain of touching
 #: digits with one bad piece. A pair only when it is the one mark of the file that does not read,
@@ -153,6 +158,10 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     `loose_pieces`: the fewest pieces a mark no sure cut reads may be read in (see LOOSE_MEAN)."""
     if lay.single:
         p = lay.first()
+        if lay.split is not None and conf[0] < SPLIT_SINGLE_BELOW:
+            split = _split_reading(lay.split, best[1:], conf[1:], sure[1:], calibration)
+            if split is not None:
+                return split
         why = [] if conf[0] >= NOT_A_DIGIT_BELOW else ["not sure it is a digit"]
         return Reading([Digit(p.box, 0, int(best[0]), float(sure[0]))], float(sure[0]), why, 1, float(conf[0]))
     digits: list[Digit] = []
@@ -220,6 +229,21 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     f = features([d.confidence for d in digits])
     confidence = calibration.of_reading(f, float(np.prod([d.confidence for d in digits])), len(digits))
     return Reading(_renumber(digits), confidence, doubts, len(digits) + not_digits, raw, f)
+
+
+def _split_reading(m: Mark, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
+                   calibration: Calibration) -> Reading | None:
+    """A one-digit file whose digit reads badly, read as touching digits when every piece of the
+    best cut reads surely (at least `SPLIT_SINGLE_SURE`); to review whatever its confidence."""
+    path, share = _best_path(m, conf)
+    if len(path) < 2 or float(conf[path].min()) < SPLIT_SINGLE_SURE:
+        return None
+    scale = share ** (1.0 / len(path))
+    digits = [Digit(m.pieces[i].box, 0, int(best[i]), float(sure[i]) * scale) for i in path]
+    confidence = calibration.of_reading(features([d.confidence for d in digits]),
+                                        float(np.prod([d.confidence for d in digits])), len(digits))
+    return Reading(digits, confidence, [f"one mark read as {len(digits)} touching digits"], len(digits),
+                   float(np.prod(conf[path])) * share)
 
 
 def _covers(box: Box, boxes: list[Box]) -> bool:

@@ -74,9 +74,11 @@ class Layout:
     rejected: list[Box] = field(default_factory=list)  # marks that are not digits by their shape (dashes, bars)
     single: bool = False  # one digit, read as the single-digit reader always did
     whole: Piece | None = None  # the single-digit reader's digit: marks that may be one digit in pieces
+    split: Mark | None = None  # a single digit as wide as two, with its cuts: two touching digits may be it
 
     def pieces(self) -> list[Piece]:
-        return [p for m in self.marks for p in m.pieces] + ([self.whole] if self.whole is not None else [])
+        return ([p for m in self.marks for p in m.pieces] + ([self.whole] if self.whole is not None else [])
+                + (self.split.pieces if self.split is not None else []))
 
     def first(self) -> Piece:
         """The first mark, whole (the digit of a single-digit file)."""
@@ -113,7 +115,8 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
             raise
         return whole  # noise in thousands of specks, not a page: the one digit in it
     if out is None:
-        assert whole is not None
+        assert whole is not None and found is not None
+        whole.split = _split_single(ink, found, 1.0 / (f1 * scale))
         return whole
     out.whole = whole.first() if whole is not None else None
     return out
@@ -221,6 +224,19 @@ def _threshold(ink: np.ndarray) -> float:
     u8 = (ink * 255).astype(np.uint8)
     otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return min(max(otsu / 255.0 * 0.6, 0.2), 0.5)
+
+
+def _split_single(ink: np.ndarray, found: Found, up: float) -> Mark | None:
+    """A one-digit file's mark as two or more touching digits would be cut ("10" in a box, the
+    1 touching the 0), offered when it is about as wide as tall; None otherwise."""
+    x, y, w, h = found.box
+    if w < 0.9 * h:
+        return None
+    sel = found.ink > _threshold(ink)
+    if not sel.any():
+        return None
+    m = _mark(0, found.ink, sel, (x, y), ToOriginal(up), float(h))
+    return m if m.ends > 1 else None
 
 
 def _single(ink: np.ndarray, up: float, found: Found | None = None) -> Layout:
