@@ -58,9 +58,10 @@ def test_logistic_fit_recovers_known_weights() -> None:
 def test_a_reading_without_fitted_weights_keeps_the_product() -> None:
     from watcher.reading import Calibration, features
 
-    f = features([0.9, 0.8])
-    assert Calibration().of_reading(f, 0.72, 2) == 0.72
-    assert Calibration(reading=(1.0, 2.0, 3.0)).of_reading(f, 0.72, 2) == 0.72  # weights of another shape: not used
+    assert abs(Calibration().of_reading([0.9, 0.8]) - 0.72) < 1e-9
+    assert abs(Calibration(reading=(1.0, 2.0, 3.0)).of_reading([0.9, 0.8]) - 0.72) < 1e-9  # weights of another shape
     w = (0.5, 2.0)
-    assert abs(Calibration(reading=w).of_reading(f, 0.72, 2) - 1 / (1 + np.exp(-(0.5 * np.log(0.72) + 2.0)))) < 1e-9
-    assert Calibration(reading=w).of_reading(f, 0.72, 600) == 0.72  # a page: beyond what the fit covers
+    assert abs(Calibration(reading=w).of_reading([0.9, 0.8]) - 1 / (1 + np.exp(-(0.5 * np.log(0.72) + 2.0)))) < 1e-9
+    page = [0.99] * 600
+    assert abs(Calibration(reading=w).of_reading(page) - float(np.prod(page))) < 1e-12  # beyond what the fit covers
+    assert len(features([0.9, 0.8])) == len(w)

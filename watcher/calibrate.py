@@ -18,7 +18,7 @@ import numpy as np
 
 from watcher import compose, segment
 from watcher.errors import NoDigitFound
-from watcher.reading import CALIBRATED_UP_TO, READING_FEATURES, Calibration, read
+from watcher.reading import CALIBRATED_UP_TO, READING_FEATURES, Calibration, features, read
 
 
 def logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> np.ndarray:
@@ -52,8 +52,8 @@ def reading_examples(predict: Callable[[np.ndarray], np.ndarray], power: float, 
         wants.append(d.text)
     feats, right = [], []
     for r, want in zip(read(layouts, predict, Calibration(power)), wants, strict=True):
-        if r is not None and len(r.features) == READING_FEATURES and 2 <= len(r.digits) <= CALIBRATED_UP_TO:
-            feats.append(r.features)
+        if r is not None and 2 <= len(r.digits) <= CALIBRATED_UP_TO:
+            feats.append(features([x.confidence for x in r.digits]))
             right.append(float("".join(str(x.digit) for x in r.digits) == want))
     return np.array(feats, np.float64).reshape(-1, READING_FEATURES), np.array(right)
 
