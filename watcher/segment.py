@@ -227,16 +227,29 @@ def _threshold(ink: np.ndarray) -> float:
 
 
 def _split_single(ink: np.ndarray, found: Found, up: float) -> Mark | None:
-    """A one-digit file's mark as two or more touching digits would be cut ("10" in a box, the
-    1 touching the 0), offered when it is about as wide as tall; None otherwise."""
+    """A one-digit file's mark cut in two, at each candidate cut, as two touching digits would be
+    ("10" in a box, the 1 touching the 0): offered when it is at least as wide as tall; None
+    otherwise. Two pieces a cut, not every span between cuts: a wide single digit is common in
+    scans, and this is only asked when it reads badly."""
     x, y, w, h = found.box
-    if w < 0.9 * h:
+    if w < h:
         return None
     sel = found.ink > _threshold(ink)
     if not sel.any():
         return None
-    m = _mark(0, found.ink, sel, (x, y), ToOriginal(up), float(h))
-    return m if m.ends > 1 else None
+    cuts = _cut_candidates(sel, float(h))
+    ends = len(cuts) - 1
+    if ends < 2:
+        return None
+    up_ = ToOriginal(up)
+    pieces, spans = [_piece(found.ink, sel, (x, y), up_)], [(0, ends)]
+    for k in range(1, ends):
+        for i, j in ((0, k), (k, ends)):
+            a, b = cuts[i], cuts[j]
+            if b - a >= 0.12 * h and sel[:, a:b].any():
+                pieces.append(_piece(found.ink[:, a:b], sel[:, a:b], (x + a, y), up_))
+                spans.append((i, j))
+    return Mark(0, pieces, spans, ends)
 
 
 def _single(ink: np.ndarray, up: float, found: Found | None = None) -> Layout:
