@@ -48,3 +48,26 @@ def test_a_deleted_file_is_not_replaced_by_a_copy_under_another_name(tmp_path: P
     desk.undo(claims["b.png"], "me")
     assert [i.file for i in desk.queue()] == ["b.png"]
     assert (out / "review" / "b.png").exists()
+
+
+def test_digit_boxes_are_read_incrementally_and_again_when_the_file_is_cut_back(tmp_path: Path) -> None:
+    """The review page's boxes come from digits.csv, parsed only where it grew; a daemon start
+    that cuts rows without a results row makes it shorter, and it is then read again."""
+    outbox = tmp_path / "out"
+    outbox.mkdir()
+    f = outbox / "digits.csv"
+    f.write_text("claim,file,index,line,x,y,w,h,digit,confidence\r\n"
+                 "c1,a.png,0,0,1,2,3,4,7,0.9000\r\nc1,a.png,1,0,5,2,3,4,1,0.8000\r\n", encoding="utf-8")
+    desk = Desk(outbox)
+    assert [(b["x"], b["digit"], b["confidence"]) for b in desk.boxes("c1")] == [(1, "7", 0.9), (5, "1", 0.8)]
+    assert desk.boxes("c2") == []
+    with open(f, "a", encoding="utf-8", newline="") as fh:
+        fh.write("c2,b.png,0,0,9,9,3,4,4,0.9900\r\nc2,b.png,1,1,9,19,3,4,2,0.9")  # the last row torn
+    assert [b["digit"] for b in desk.boxes("c2")] == ["4"]
+    with open(f, "a", encoding="utf-8", newline="") as fh:
+        fh.write("900\r\n")
+    assert [(b["digit"], b["line"]) for b in desk.boxes("c2")] == [("4", 0), ("2", 1)]
+    assert len(desk.boxes("c1")) == 2  # nothing read twice
+    f.write_text("claim,file,index,line,x,y,w,h,digit,confidence\r\nc3,c.png,0,0,1,1,1,1,3,0.5000\r\n",
+                 encoding="utf-8")  # cut back (a crash's orphan rows) and grown again
+    assert desk.boxes("c1") == [] and [b["digit"] for b in desk.boxes("c3")] == ["3"]

@@ -87,12 +87,14 @@ class _Tail:
         self.offset = 0
         self.header: list[str] | None = None
         self.rows: list[dict[str, str]] = []
+        self.restarts = 0  # times the file was found shorter (replaced, or cut back) and read again
 
     def read(self) -> list[dict[str, str]]:
         try:
             with open(self.path, "rb") as f:
-                if os.fstat(f.fileno()).st_size < self.offset:  # replaced (moved aside): start again
+                if os.fstat(f.fileno()).st_size < self.offset:  # replaced (moved aside) or cut back: start again
                     self.offset, self.header, self.rows = 0, None, []
+                    self.restarts += 1
                 f.seek(self.offset)
                 data = f.read()
         except FileNotFoundError:
@@ -117,6 +119,9 @@ class Desk:
         self.path = outbox / NAME
         self._results = _Tail(outbox / "results.csv")
         self._decisions = _Tail(self.path)
+        self._digits = _Tail(outbox / "digits.csv")
+        self._boxes: dict[str, list[dict[str, object]]] = {}
+        self._boxes_from = (0, 0)  # (restarts, rows) of digits.csv already in _boxes
         self._sha: dict[tuple[str, int, int, int], str] = {}
 
     # ---- reading the state ---------------------------------------------------------------------
@@ -129,6 +134,23 @@ class Desk:
                 out[r["claim"]] = Decision(r["claim"], r.get("file", ""), r.get("before", ""), r.get("after", ""),
                                            r.get("decided_by", ""), r.get("time", ""))
         return out
+
+    def boxes(self, claim: str) -> list[dict[str, object]]:
+        """Each digit's box and reading for a file of several digits (`digits.csv`, read
+        incrementally), for the page to draw on the image."""
+        rows = self._digits.read()
+        restarts, seen = self._boxes_from
+        if restarts != self._digits.restarts:
+            self._boxes, seen = {}, 0
+        for r in rows[seen:]:
+            try:
+                box: dict[str, object] = {k: int(r[k]) for k in ("x", "y", "w", "h", "line")}
+                box.update(digit=r["digit"], confidence=float(r["confidence"]))
+            except (KeyError, ValueError):
+                continue
+            self._boxes.setdefault(r["claim"], []).append(box)
+        self._boxes_from = (self._digits.restarts, len(rows))
+        return list(self._boxes.get(claim, []))
 
     def results_rows(self) -> list[dict[str, str]]:
         """results.csv's rows (read incrementally: only what was appended since the last call)."""

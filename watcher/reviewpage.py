@@ -40,7 +40,6 @@ from watcher import decode
 from watcher.corrections import Decision, Desk, Item, shown_name, write_final_table
 from watcher.errors import ConfigError, FileFailure, ReviewRefused
 from watcher.pipeline import prepare
-from watcher.results import read_rows
 
 HERE = Path(__file__).resolve().parent
 CLAIM = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -125,35 +124,6 @@ class Runners:
             return self._memo[item.claim]
 
 
-class Boxes:
-    """Each digit's box and reading for the files of several digits (`digits.csv`), so the page
-    can draw them on the image: read again only when the file changed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._key: tuple[int, int] | None = None
-        self._by_claim: dict[str, list[dict[str, object]]] = {}
-        self._lock = threading.Lock()
-
-    def of(self, claim: str) -> list[dict[str, object]]:
-        with self._lock:
-            try:
-                st = self.path.stat()
-                key = (st.st_size, st.st_mtime_ns)
-            except FileNotFoundError:
-                return []
-            if key != self._key:
-                by: dict[str, list[dict[str, object]]] = {}
-                for r in read_rows(self.path):
-                    try:
-                        box = {k: int(r[k]) for k in ("x", "y", "w", "h", "line")}
-                        by.setdefault(r["claim"], []).append({**box, "digit": r["digit"], "confidence": float(r["confidence"])})
-                    except (KeyError, ValueError):
-                        continue  # a torn last row: the daemon cuts it at its next start
-                self._key, self._by_claim = key, by
-            return list(self._by_claim.get(claim, []))
-
-
 def item_json(i: Item) -> dict[str, str]:
     return {"claim": i.claim, "file": shown_name(i.file), "reading": i.reading, "confidence": i.confidence, "time": i.time}
 
@@ -166,7 +136,6 @@ def make_app(outbox: Path, password: str = "", predict: Callable[[np.ndarray], n
     token = secrets.token_urlsafe(24)
     templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes .html
     runners = Runners(predict, max_bytes, max_pixels)
-    boxes = Boxes(outbox / "digits.csv")
 
     cache: dict[str, Any] = {"key": None, "items": [], "by_claim": {}}
 
@@ -228,7 +197,9 @@ def make_app(outbox: Path, password: str = "", predict: Callable[[np.ndarray], n
         item = find(request.path_params["claim"])
         if item is None:
             return JSONResponse({"error": "that file is no longer in review/"}, 410, headers=HEADERS)
-        return JSONResponse({"runners": runners.of(item), "boxes": boxes.of(item.claim)}, headers=HEADERS)
+        with lock:
+            boxes = desk.boxes(item.claim)
+        return JSONResponse({"runners": runners.of(item), "boxes": boxes}, headers=HEADERS)
 
     async def image(request: Request) -> Response:
         claim = request.path_params["claim"]
