@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from watcher.errors import ModelError
-from watcher.reading import READING_FEATURES, Calibration
+from watcher.reading import READING_FEATURES, UNCALIBRATED, Calibration
 
 #: The models shipped inside the package: a fresh install runs with no training step.
 MODELS = Path(__file__).resolve().parent / "models"
@@ -329,7 +329,7 @@ def calibration(model_path: Path) -> Calibration:
         power = float(info.get("confidence_power", 1.0))
         weights = tuple(float(v) for v in info.get("reading_calibration") or ())
     except (OSError, ValueError, TypeError, AttributeError):
-        return Calibration()
+        return UNCALIBRATED
     return Calibration(power if 0.2 <= power <= 10.0 else 1.0, weights if len(weights) == READING_FEATURES else ())
 
 

@@ -154,10 +154,14 @@ def read(layouts: Sequence[Layout | None], predict: Predict,
     return out
 
 
+MarkPath = tuple[list[int], list[int], float]  # a mark's reading: indices into the scores, into its pieces; share
+
+
 def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray, calibration: Calibration,
-              loose_pieces: int = LOOSE_PIECES) -> Reading:
+              loose_pieces: int = LOOSE_PIECES, paths: list[MarkPath] | None = None) -> Reading:
     """`conf`: the raw scores (what is a digit, which split); `sure`: calibrated (reported).
-    `loose_pieces`: the fewest pieces a mark no sure cut reads may be read in (see LOOSE_MEAN)."""
+    `loose_pieces`: the fewest pieces a mark no sure cut reads may be read in (see LOOSE_MEAN);
+    `paths`: each mark's best reading, when a first pass already found them."""
     if lay.single:
         p = lay.first()
         if lay.split is not None and conf[0] < SPLIT_SINGLE_BELOW:
@@ -174,13 +178,13 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     wide = 0
     unsure = 0  # wide marks read with a badly read piece
     wide_out = 0  # wide marks left out as no digit
-    paths = []
-    k = 0
-    for m in lay.marks:
-        n = len(m.pieces)
-        path, share = _best_path(m, conf[k:k + n])
-        paths.append(([k + i for i in path], path, share))
-        k += n
+    k = sum(len(m.pieces) for m in lay.marks)  # the whole-file piece follows the marks' pieces
+    if paths is None:
+        paths, start = [], 0
+        for m in lay.marks:
+            path, share = _best_path(m, conf[start:start + len(m.pieces)])
+            paths.append(([start + i for i in path], path, share))
+            start += len(m.pieces)
     # in a page of digits (many marks, nearly all surely digits) a mark of a digit's size is a
     # digit, however badly drawn: it is read (with its low confidence) rather than left out
     sure_marks = sum(1 for idx, _p, _s in paths if conf[idx].min() >= 0.9)
@@ -204,11 +208,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         _x, _y, bw, bh = m.pieces[0].box
         if path == [0] and m.ends > 1 and bw > 1.15 * bh:
             wide += 1  # as wide as two digits, read as one: two touching digits may hide in it
-        # the pieces' confidences, lowered by how much other ways to read the mark compete
-        # (a B cut into 1 and 3 is sure of each piece, not of being cut)
-        scale = share ** (1.0 / len(path))
-        digits.extend(Digit(m.pieces[i].box, m.line, int(best[j]), float(sure[j]) * scale)
-                      for i, j in zip(path, idx, strict=True))
+        digits.extend(_path_digits(m, path, idx, share, best, sure))
     if (lay.whole is not None and _covers(lay.whole.box, [m.pieces[0].box for m in lay.marks])
             and not_digits - len(lay.rejected) >= max(1, len(digits))
             and conf[k] >= (0.9 if digits else NOT_A_DIGIT_BELOW) and conf[k] > raw * unread):
@@ -219,7 +219,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         # nothing reads but wide marks, or the one mark of the file that does not read is wide:
         # two touching digits read doubtfully are worth a person's look, where an "x" beside a
         # "5" in an equation (whose other letters do not read either) is not
-        return _assemble(lay, best, conf, sure, calibration, loose_pieces=2)
+        return _assemble(lay, best, conf, sure, calibration, loose_pieces=2, paths=paths)
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
     if wide:
@@ -239,10 +239,18 @@ def _split_reading(m: Mark, best: np.ndarray, conf: np.ndarray, sure: np.ndarray
     path, share = _best_path(m, conf)
     if len(path) < 2 or float(conf[path].min()) < SPLIT_SINGLE_SURE:
         return None
-    scale = share ** (1.0 / len(path))
-    digits = [Digit(m.pieces[i].box, 0, int(best[i]), float(sure[i]) * scale) for i in path]
+    digits = _path_digits(m, path, path, share, best, sure)
     return Reading(digits, calibration.of_reading([d.confidence for d in digits]),
                    [f"one mark read as {len(digits)} touching digits"], len(digits), float(np.prod(conf[path])) * share)
+
+
+def _path_digits(m: Mark, path: list[int], idx: list[int], share: float, best: np.ndarray,
+                 sure: np.ndarray) -> list[Digit]:
+    """The digits of a mark read through `path` (its pieces; `idx` their scores' indices): each
+    piece's confidence lowered by how much other ways to read the mark compete (a B cut into 1
+    and 3 is sure of each piece, not of being cut)."""
+    scale = share ** (1.0 / len(path))
+    return [Digit(m.pieces[i].box, m.line, int(best[j]), float(sure[j]) * scale) for i, j in zip(path, idx, strict=True)]
 
 
 def _covers(box: Box, boxes: list[Box]) -> bool:

@@ -45,7 +45,7 @@ from watcher import decode
 from watcher.errors import DecoderCrashed, FileFailure
 from watcher.model import SERVE_BATCH, Classifier
 from watcher.pipeline import Prepared, classify_in_place, prepare_all
-from watcher.reading import Calibration
+from watcher.reading import UNCALIBRATED, Calibration
 
 
 @dataclass
@@ -82,7 +82,7 @@ def _serve(conn: Connection, max_bytes: int, max_pixels: int, max_batch: int) ->
     cv2.setNumThreads(1)  # one worker per core already; OpenCV's own threads would oversubscribe
     engine: Callable[[np.ndarray], np.ndarray] | None = None
     version: str | None = None
-    calibration = Calibration()
+    calibration = UNCALIBRATED
     while True:
         try:
             msg = conn.recv()
