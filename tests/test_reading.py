@@ -66,6 +66,8 @@ def test_the_finder_puts_a_spaced_number_in_reading_order(mnist: dict[str, np.nd
         assert xs == sorted(xs)  # left to right
         assert not lay.single
         # touching digits are one mark, offered split: the most pieces a reading can have covers them
+        for m in lay.marks:
+            m.expand()  # what the reader does with a mark that does not read surely whole
         most = sum(m.ends for m in lay.marks)
         assert most >= len(d.text)
         found += len(lay.marks) == len(d.text)
@@ -205,6 +207,28 @@ def test_a_page_is_read_line_by_line(mnist: dict[str, np.ndarray], clf) -> None:
     got = r.text.replace(" ", "")
     assert abs(len(got) - len(want)) <= 0.02 * len(want)  # found (a stray mark may add one)
     assert edit_distance(got, want) <= 0.03 * len(want)  # and read right, in order
+
+
+def test_marks_that_read_surely_whole_are_never_cut(mnist: dict[str, np.ndarray], clf) -> None:
+    """No cut can beat a mark that reads surely whole (each cut costs CUT_PRIOR), so only the marks
+    that do not are cut and their pieces classified: a page classifies about one piece a digit,
+    and reads the same digits as when every wide mark's pieces are classified."""
+    rng = np.random.default_rng(19)
+    d = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=6, cols=8, height=60, size=(1000, 800))
+    classified = []
+
+    def counting(x: np.ndarray) -> np.ndarray:
+        classified.append(len(x))
+        return clf.predict(x)
+
+    lazy = read([segment.find(d.image)], counting, clf.calibration)[0]
+    eager_layout = segment.find(d.image)
+    cut = sum(len(m.expand()) for m in eager_layout.marks)
+    eager = read([eager_layout], clf.predict, clf.calibration)[0]
+    assert lazy is not None and eager is not None
+    assert cut > 0.5 * len(eager_layout.marks)  # pieces there were to classify (measured about 2 a mark)
+    assert sum(classified) <= 1.2 * len(eager_layout.marks) + 1
+    assert [(x.box, x.digit) for x in lazy.digits] == [(x.box, x.digit) for x in eager.digits]
 
 
 def test_letters_drawn_here_are_never_ok(clf) -> None:

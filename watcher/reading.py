@@ -134,23 +134,27 @@ def calibrated(probs: np.ndarray, power: float) -> np.ndarray:
 
 def read(layouts: Sequence[Layout | None], predict: Predict,
          calibration: Calibration = UNCALIBRATED) -> list[Reading | None]:
-    """Read every layout with one model call. The raw scores decide what is a digit (and how a
-    mark splits); `calibration` makes the reported confidences calibrated probabilities."""
-    pieces = [p for lay in layouts if lay is not None for p in lay.pieces()]
-    if not pieces:
+    """Read every layout with one model call, and one more for the marks that may be cut. The raw
+    scores decide what is a digit (and how a mark splits); `calibration` makes the reported
+    confidences calibrated probabilities."""
+    lays = [lay for lay in layouts if lay is not None]
+    first = [p for lay in lays for p in lay.pieces()]
+    if not first:
         return [None] * len(layouts)
-    raw = predict(np.stack([p.x for p in pieces]))
-    best, conf = raw.argmax(1), raw.max(1)
-    sure = calibrated(raw, calibration.power).max(1)
+    scores = dict(zip(map(id, first), predict(np.stack([p.x for p in first])), strict=True))
+    # a mark read surely whole (CUT_PRIOR or more) is never read better through cuts: only the
+    # others are cut, and their pieces classified in one more call
+    new = [p for lay in lays if not lay.single for m in lay.marks
+           if m.cuts is not None and scores[id(m.pieces[0])].max() < CUT_PRIOR for p in m.expand()]
+    if new:
+        scores.update(zip(map(id, new), predict(np.stack([p.x for p in new])), strict=True))
     out: list[Reading | None] = []
-    k = 0
     for lay in layouts:
         if lay is None:
             out.append(None)
             continue
-        n = len(lay.pieces())
-        out.append(_assemble(lay, best[k:k + n], conf[k:k + n], sure[k:k + n], calibration))
-        k += n
+        raw = np.stack([scores[id(p)] for p in lay.pieces()])
+        out.append(_assemble(lay, raw.argmax(1), raw.max(1), calibrated(raw, calibration.power).max(1), calibration))
     return out
 
 
@@ -206,7 +210,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             continue
         raw *= float(np.prod(conf[idx])) * share
         _x, _y, bw, bh = m.pieces[0].box
-        if path == [0] and m.ends > 1 and bw > 1.15 * bh:
+        if path == [0] and m.may_split and bw > 1.15 * bh:
             wide += 1  # as wide as two digits, read as one: two touching digits may hide in it
         digits.extend(_path_digits(m, path, idx, share, best, sure))
     if (lay.whole is not None and _covers(lay.whole.box, [m.pieces[0].box for m in lay.marks])

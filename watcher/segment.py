@@ -42,6 +42,10 @@ TARGET_HEIGHT = 40
 MAX_WORK_SIDE = 2600
 #: At most this many digits are read in one file (a page of 35 Mpx holds about a thousand).
 MAX_MARKS = 6000
+#: A mark at least this many digit heights wide may be touching digits, and is offered cut.
+CUT_WIDTH = 0.75
+#: A piece cut from a mark is at least this share of the mark's height.
+PIECE_HEIGHT = 0.6
 #: A picture this small (pixels, longest side) is one digit: nobody writes a number in it, and
 #: its strokes are too few pixels to be told apart from one digit's broken ones.
 TINY_SIDE = 64
@@ -56,16 +60,46 @@ class Piece:
 
 
 @dataclass
+class Cuts:
+    """What a wide mark's cut pieces are made of, kept until the reader asks for them: most marks
+    read surely whole, and no cut can then beat the whole (`reading.CUT_PRIOR`), so their pieces
+    are never normalised nor classified (a page's 600 digits: 600 pieces instead of 2,300)."""
+
+    crop: np.ndarray  # the mark's ink at the working scale
+    sel: np.ndarray  # its pixels
+    origin: tuple[int, int]
+    up: ToOriginal
+    height: float  # the digit height its cuts are spaced by
+
+
+@dataclass
 class Mark:
     """Ink that is one digit or several touching ones. A wide mark has candidate cut columns
     numbered 0..`ends`; `pieces[k]` is the ink between cuts `spans[k]`. `pieces[0]` is always
     the whole mark (span 0..ends); the reader picks the path of pieces from 0 to `ends` the
-    classifier is surest of."""
+    classifier is surest of. Until `expand` is called, a wide mark holds only its whole and
+    its `cuts`."""
 
     line: int
     pieces: list[Piece]
     spans: list[tuple[int, int]] = field(default_factory=lambda: [(0, 1)])
     ends: int = 1
+    cuts: Cuts | None = None
+
+    @property
+    def may_split(self) -> bool:
+        """Wide enough to be touching digits (cut or not yet)."""
+        return self.ends > 1 or self.cuts is not None
+
+    def expand(self) -> list[Piece]:
+        """Make the cut pieces (once) and return the new ones."""
+        if self.cuts is None:
+            return []
+        self.ends, new, spans = _cut_pieces(self.cuts)
+        self.cuts = None
+        self.pieces += new
+        self.spans = [(0, self.ends), *spans]
+        return new
 
 
 @dataclass
@@ -542,26 +576,33 @@ def _piece(crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: ToOri
 
 
 def _mark(line: int, crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: ToOriginal, height: float) -> Mark:
-    """A mark, and when it is wider than one digit, its pieces between candidate cuts."""
+    """A mark; when it is wide enough to be touching digits, with what its cut pieces are made of."""
     whole = _piece(crop, sel, origin, up)
-    w = sel.shape[1]
-    if w < 0.95 * height:
+    if sel.shape[1] < CUT_WIDTH * height:
         return Mark(line, [whole])
-    cuts = _cut_candidates(sel, height)
+    return Mark(line, [whole], cuts=Cuts(crop, sel, origin, up, height))
+
+
+def _cut_pieces(c: Cuts) -> tuple[int, list[Piece], list[tuple[int, int]]]:
+    """A wide mark's pieces between candidate cuts: (the last cut's number, the pieces, their spans)."""
+    cuts = _cut_candidates(c.sel, c.height)
     ends = len(cuts) - 1
-    pieces, spans = [whole], [(0, ends)]
-    total = np.count_nonzero(sel)
+    pieces, spans = [], []
+    total = np.count_nonzero(c.sel)
     for i in range(ends):
         for j in range(i + 1, ends + 1):
             a, b = cuts[i], cuts[j]
-            if (i, j) == (0, ends) or not 0.12 * height <= b - a <= 1.3 * height:
+            if (i, j) == (0, ends) or not 0.12 * c.height <= b - a <= 1.3 * c.height:
                 continue
-            part = sel[:, a:b]
+            part = c.sel[:, a:b]
             if np.count_nonzero(part) < 0.03 * total:
                 continue
-            pieces.append(_piece(crop[:, a:b], part, (origin[0] + a, origin[1]), up))
+            rows = np.flatnonzero(part.any(1))
+            if rows[-1] - rows[0] + 1 < PIECE_HEIGHT * c.sel.shape[0]:
+                continue  # the digits of a number are about as tall as each other: a low bit is no digit
+            pieces.append(_piece(c.crop[:, a:b], part, (c.origin[0] + a, c.origin[1]), c.up))
             spans.append((i, j))
-    return Mark(line, pieces, spans, ends)
+    return ends, pieces, spans
 
 
 def _cut_candidates(sel: np.ndarray, height: float) -> list[int]:
