@@ -319,7 +319,9 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: np.ndarray | None = Non
     """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
     left, what was taken). Horizontal: longer than 1.6 digits and thin for its length. Upright:
     longer than 1.25 digits, thin, and either most of the picture's height or meeting a
-    horizontal line taken out (a box side, a grid): a tall thin 1 is neither."""
+    horizontal line taken out (a box side, a grid): a tall thin 1 is neither; or as thick as the
+    pen (up to 0.3 digits) and running from a line taken out to another (a box drawn tight round
+    a number: its sides were read as 1s)."""
     rows = mask.shape[0]
     lines = np.zeros_like(mask) if before is None else before.copy()
     for horizontal in (True, False):
@@ -333,10 +335,14 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: np.ndarray | None = Non
         for i in range(1, n):
             x, y, cw, ch, area = (int(v) for v in st[i])
             long_side, thick = (cw, area / max(1, cw)) if horizontal else (ch, area / max(1, ch))
-            if thick > max(3.0, long_side / 25, 0.15 * digit_h):
-                continue
-            if near is not None and ch < 0.6 * rows and not (near[y, x:x + cw].any() or near[y + ch - 1, x:x + cw].any()):
-                continue
+            thin = thick <= max(3.0, long_side / 25, 0.15 * digit_h)
+            if near is None:
+                if not thin:
+                    continue
+            else:
+                top, bottom = bool(near[y, x:x + cw].any()), bool(near[y + ch - 1, x:x + cw].any())
+                if not ((thin and (ch >= 0.6 * rows or top or bottom)) or (top and bottom and thick <= 0.3 * digit_h)):
+                    continue
             lines[y:y + ch, x:x + cw] |= (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
     if not lines.any():
         return mask, lines
