@@ -330,7 +330,8 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: np.ndarray | None = Non
         runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
         if not runs.any():
             continue
-        near = None if horizontal else cv2.dilate(lines, np.ones((7, 7), np.uint8))
+        # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
+        near = None if horizontal else cv2.dilate(lines, np.ones((7, max(7, int(0.5 * digit_h) | 1)), np.uint8))
         n, lab, st, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
         for i in range(1, n):
             x, y, cw, ch, area = (int(v) for v in st[i])
