@@ -6,6 +6,9 @@ whose product of confidences is highest is taken (dynamic programming over the c
 touching digits read as one mark get a low confidence (the model was taught that such pairs are
 no digit), the right cut a high one.
 
+Two neighbouring marks that may be one digit's strokes apart (`Layout.joins`) are read as one
+digit when the model is sure of them together and surer than of the two apart (to review).
+
 A mark the model finds no likely digit in (`NOT_A_DIGIT_BELOW`) is a letter, an operator or a
 scribble: it is left out of the text and the file goes to review. A file that is one digit is
 read exactly as the single-digit reader always did, whatever its confidence.
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from watcher.segment import Box, Layout, Mark
+from watcher.segment import Box, Layout, Mark, Piece
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -51,6 +54,9 @@ SPLIT_SINGLE_SURE = 0.9
 #: as often as two touching digits do, but an equation has other letters that do not read either).
 LOOSE_MEAN = 0.4
 LOOSE_PIECES = 3
+#: Two neighbouring marks (`Layout.joins`) are read as one digit only when it reads at least this
+#: surely, and better than the two apart; the file goes to review.
+JOIN_SURE = 0.9
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,15 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     # digit, however badly drawn: it is read (with its low confidence) rather than left out
     sure_marks = sum(1 for idx, _p, _s in paths if conf[idx].min() >= 0.9)
     floor = PAGE_FLOOR if len(paths) >= PAGE_MARKS and sure_marks >= 0.8 * len(paths) else NOT_A_DIGIT_BELOW
-    for m, (idx, path, share) in zip(lay.marks, paths, strict=True):
+    joined = _joined(lay, paths, conf, k)
+    for mi, (m, (idx, path, share)) in enumerate(zip(lay.marks, paths, strict=True)):
+        if mi - 1 in joined:
+            continue  # read with the mark before it
+        if mi in joined:
+            ji, piece = joined[mi]
+            raw *= float(conf[ji])
+            digits.append(Digit(piece.box, m.line, int(best[ji]), float(sure[ji])))
+            continue
         if path == [0] and conf[idx[0]] < floor and m.ends > 1:
             # a chain of touching digits where one cut piece reads badly: read it all (doubtfully)
             # rather than leave out every digit of it
@@ -230,10 +244,29 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         doubts.append(f"{wide} mark(s) as wide as two digits read as one")
     if unsure:
         doubts.append(f"{unsure} mark(s) of touching digits read with a doubtful piece")
+    if joined:
+        doubts.append(f"{len(joined)} pair(s) of marks read as one digit")
     if not digits:
         return Reading([], 0.0, doubts, not_digits, raw)
     return Reading(_renumber(digits), calibration.of_reading([d.confidence for d in digits]), doubts,
                    len(digits) + not_digits, raw)
+
+
+def _joined(lay: Layout, paths: list[MarkPath], conf: np.ndarray, k: int) -> dict[int, tuple[int, Piece]]:
+    """The neighbouring marks read as one digit (`Layout.joins`): the first mark's number -> the
+    joined piece's score index and the piece. Two marks each read whole are one digit when the
+    model is sure of them together (`JOIN_SURE`) and surer than of the two apart with a cut's prior
+    between them (a 6 whose loop stands off its stem read "10")."""
+    j0 = k + (lay.whole is not None) + (len(lay.split.pieces) if lay.split is not None else 0)
+    out: dict[int, tuple[int, Piece]] = {}
+    for n, (a, piece) in enumerate(lay.joins):
+        ji = j0 + n
+        (ia, pa, _sa), (ib, pb, _sb) = paths[a], paths[a + 1]
+        if pa != [0] or pb != [0] or a - 1 in out:
+            continue
+        if conf[ji] >= JOIN_SURE and conf[ji] > conf[ia[0]] * conf[ib[0]] * CUT_PRIOR:
+            out[a] = (ji, piece)
+    return out
 
 
 def _split_reading(m: Mark, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,

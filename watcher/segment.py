@@ -6,7 +6,8 @@ later by the classifier's confidence (`reading`), so this module offers choices 
 The flow: the picture's ink map at a working scale (`normalise.ink_map`, the single-digit reader's
 own) -> ruled lines, box sides and underlines taken out (long thin runs) -> connected components
 -> specks dropped -> strokes of one digit joined (a 5's flag, a 4 in two strokes: they overlap
-horizontally and almost touch vertically) -> lines (each mark joins the line whose last mark it
+horizontally and almost touch vertically; neighbours that may be one digit's strokes side by side
+are offered joined, for the model to decide) -> lines (each mark joins the line whose last mark it
 continues, so a line may slope) -> reading order (lines top to bottom, marks left to right).
 
 A picture whose ink is one digit is read exactly as before (`normalise.find_digit`), so a
@@ -46,6 +47,12 @@ MAX_MARKS = 6000
 CUT_WIDTH = 0.75
 #: A piece cut from a mark is at least this share of the mark's height.
 PIECE_HEIGHT = 0.6
+#: Two neighbouring marks of a line are offered joined as one digit when they are at most
+#: JOIN_GAP digit heights apart, one of them is under JOIN_SHORT of a digit high, and together
+#: they are at most JOIN_WIDTH wide.
+JOIN_GAP = 0.25
+JOIN_SHORT = 0.75
+JOIN_WIDTH = 1.1
 #: A picture this small (pixels, longest side) is one digit: nobody writes a number in it, and
 #: its strokes are too few pixels to be told apart from one digit's broken ones.
 TINY_SIDE = 64
@@ -109,10 +116,11 @@ class Layout:
     single: bool = False  # one digit, read as the single-digit reader always did
     whole: Piece | None = None  # the single-digit reader's digit: marks that may be one digit in pieces
     split: Mark | None = None  # a single digit as wide as two, with its cuts: two touching digits may be it
+    joins: list[tuple[int, Piece]] = field(default_factory=list)  # marks k and k + 1 as one digit
 
     def pieces(self) -> list[Piece]:
         return ([p for m in self.marks for p in m.pieces] + ([self.whole] if self.whole is not None else [])
-                + (self.split.pieces if self.split is not None else []))
+                + (self.split.pieces if self.split is not None else []) + [p for _k, p in self.joins])
 
     def first(self) -> Piece:
         """The first mark, whole (the digit of a single-digit file)."""
@@ -557,6 +565,7 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
     med_all = float(np.median(heights))
     for li, line in enumerate(lines):
         med = float(np.median([g.h for g in line])) if len(line) >= 3 else max(med_all, max(g.h for g in line))
+        prev: Group | None = None  # the line's last mark kept
         for g in line:
             box = up((g.x0, g.y0, g.w, g.h))
             if g.h < 0.45 * med and g.w < 0.45 * med:
@@ -564,14 +573,33 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
             if g.h < 0.45 * med and g.w >= 1.5 * g.h:
                 out.rejected.append(box)  # a dash, a bar, an equals sign
                 continue
-            sel = np.isin(lab[g.y0:g.y1, g.x0:g.x1], g.labels)
-            crop = ink[g.y0:g.y1, g.x0:g.x1] * cv2.dilate(sel.view(np.uint8), np.ones((3, 3), np.uint8))
+            crop, sel = _cut_out(ink, lab, g)
+            if prev is not None and _fragments(prev, g, med):
+                both = Group(min(prev.x0, g.x0), min(prev.y0, g.y0), max(prev.x1, g.x1), max(prev.y1, g.y1),
+                             prev.labels + g.labels, prev.area + g.area)
+                out.joins.append((len(out.marks) - 1, _piece(*_cut_out(ink, lab, both), (both.x0, both.y0), up)))
             out.marks.append(_mark(li, crop, sel, (g.x0, g.y0), up, max(g.h, 0.8 * med)))
+            prev = g
             if len(out.marks) > MAX_MARKS:
                 raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     if not out.marks:
         raise NoDigitFound("no digit found")
     return out
+
+
+def _cut_out(ink: np.ndarray, lab: np.ndarray, g: Group) -> tuple[np.ndarray, np.ndarray]:
+    """A mark's ink (its strokes' anti-aliased edges kept) and its pixels, in its box."""
+    sel = np.isin(lab[g.y0:g.y1, g.x0:g.x1], g.labels)
+    return ink[g.y0:g.y1, g.x0:g.x1] * cv2.dilate(sel.view(np.uint8), np.ones((3, 3), np.uint8)), sel
+
+
+def _fragments(a: Group, b: Group, med: float) -> bool:
+    """Two neighbouring marks that may be one digit's strokes apart (a 6 whose loop does not meet
+    its stem, a 4 whose bar stops short): close, one of them short, together a digit's size."""
+    w = max(a.x1, b.x1) - min(a.x0, b.x0)
+    h = max(a.y1, b.y1) - min(a.y0, b.y0)
+    return (b.x0 - a.x1 <= JOIN_GAP * med and min(a.h, b.h) < JOIN_SHORT * med
+            and w <= JOIN_WIDTH * med and h <= 1.3 * med)
 
 
 def _piece(crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: ToOriginal) -> Piece:
