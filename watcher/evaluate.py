@@ -44,7 +44,7 @@ class Report:
             f"{self.name}: {self.n} images scored",
             f"accuracy            {self.accuracy:.4f}",
             f"calibration (ECE)   {self.ece:.4f}",
-            f"sent to review      {self.review_share:.4f} (confidence < {self.review_threshold})",
+            f"sent to review      {self.review_share:.4f} (the daemon's rule at {self.review_threshold})",
             f"accuracy of the rest {self.accuracy_outside_review:.4f}",
             f"no digit found      {self.no_digit}",
             "per class           " + " ".join(f"{d}:{a:.3f}" for d, a in sorted(self.per_class.items())),
@@ -56,7 +56,10 @@ class Report:
 
 
 def report(name: str, probs: np.ndarray, labels: np.ndarray, found: np.ndarray, threshold: float,
-           unscored_probs: np.ndarray | None = None, unscored_found: np.ndarray | None = None) -> Report:
+           unscored_probs: np.ndarray | None = None, unscored_found: np.ndarray | None = None,
+           review: np.ndarray | None = None) -> Report:
+    """`review`: the files the daemon sends to review (its row rule); by default those whose
+    calibrated confidence is under the threshold."""
     pred = np.where(found, probs.argmax(1), -1)
     conf = np.where(found, probs.max(1), 0.0)
     right = pred == labels
@@ -64,7 +67,7 @@ def report(name: str, probs: np.ndarray, labels: np.ndarray, found: np.ndarray, 
     for y, p in zip(labels, pred, strict=True):
         cm[y, p if p >= 0 else 10] += 1
     per = {d: float(right[labels == d].mean()) for d in range(10) if (labels == d).any()}
-    rev = conf < threshold
+    rev = conf < threshold if review is None else review
     flagged = 0
     n_unscored = 0
     if unscored_probs is not None and unscored_found is not None:
@@ -121,13 +124,14 @@ def contact_sheet(images: list[np.ndarray], captions: list[str], out: Path, cols
     cv2.imwrite(str(out), sheet)
 
 
-def _predict(clf: Classifier, x: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """Calibrated probabilities, as the rows report them."""
-    probs = np.zeros((len(x), 10), np.float32)
+def _predict(clf: Classifier, x: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated probabilities, as the rows report them, and the raw scores."""
+    raw = np.zeros((len(x), 10), np.float32)
     if found.any():
-        probs[found] = calibrated(np.concatenate([clf.predict(x[found][i:i + 2048])
-                                                  for i in range(0, int(found.sum()), 2048)]), clf.calibration.power)
-    return probs
+        raw[found] = np.concatenate([clf.predict(x[found][i:i + 2048]) for i in range(0, int(found.sum()), 2048)])
+    probs = np.zeros_like(raw)
+    probs[found] = calibrated(raw[found], clf.calibration.power)
+    return probs, raw
 
 
 Evaluation = tuple[Report, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -137,9 +141,11 @@ def evaluate_mnist(clf: Classifier, npz: Path | None, threshold: float) -> Evalu
     """The test split: (report, normalised images, probabilities, digit-found mask, labels)."""
     data = load_mnist(npz)
     x, found = normalise_many(data.x_test)
-    probs = _predict(clf, x, found)
+    probs, raw = _predict(clf, x, found)
     y = data.y_test.astype(np.int64)
-    return report("MNIST test split", probs, y, found, threshold), x, probs, found, y
+    # the daemon's row rule: the calibrated confidence and the raw score both at the threshold
+    review = ~found | (np.minimum(probs.max(1), raw.max(1)) < threshold)
+    return report("MNIST test split", probs, y, found, threshold, review=review), x, probs, found, y
 
 
 def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
@@ -152,8 +158,9 @@ def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
     items = load_labels(labels_csv)
     prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
     readings = classify(prepared, clf.predict, clf.calibration)
-    xs, found, labels, probs = [], [], [], []
+    xs, found, labels, probs, review = [], [], [], [], []
     for (_path, label), p, r in zip(items, prepared, readings, strict=True):
+        review.append(r is None or not r.digits or bool(r.doubts) or min(r.confidence, r.raw) < threshold)
         one = r is not None and len(r.digits) == 1
         x = p.layout.first().x if p.layout is not None and p.layout.single else (
             p.layout.whole.x if p.layout is not None and p.layout.whole is not None else np.zeros((28, 28), np.float32))
@@ -169,9 +176,10 @@ def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
                 row[d.digit] = d.confidence
         probs.append(row)
         labels.append(int(label) if label.isdigit() and len(label) == 1 else -1)
-    x, f, y, pr = np.stack(xs), np.array(found), np.array(labels), np.stack(probs)
+    x, f, y, pr, rv = np.stack(xs), np.array(found), np.array(labels), np.stack(probs), np.array(review)
     scored = y >= 0
-    rep = report(labels_csv.parent.name, pr[scored], y[scored], f[scored], threshold, pr[~scored], f[~scored])
+    rep = report(labels_csv.parent.name, pr[scored], y[scored], f[scored], threshold, pr[~scored], f[~scored],
+                 review=rv[scored])
     return rep, x[scored], pr[scored], f[scored], y[scored]
 
 
