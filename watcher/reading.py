@@ -147,20 +147,26 @@ def read(layouts: Sequence[Layout | None], predict: Predict,
     first = [p for lay in lays for p in lay.pieces()]
     if not first:
         return [None] * len(layouts)
-    scores = dict(zip(map(id, first), predict(np.stack([p.x for p in first])), strict=True))
+    raw = predict(np.stack([p.x for p in first]))
     # a mark read surely whole (CUT_PRIOR or more) is never read better through cuts: only the
     # others are cut, and their pieces classified in one more call
+    scores = dict(zip(map(id, first), raw, strict=True))
     new = [p for lay in lays if not lay.single for m in lay.marks
            if m.cuts is not None and scores[id(m.pieces[0])].max() < CUT_PRIOR for p in m.expand()]
     if new:
         scores.update(zip(map(id, new), predict(np.stack([p.x for p in new])), strict=True))
+        raw = np.stack([scores[id(p)] for lay in lays for p in lay.pieces()])
+    best, conf = raw.argmax(1), raw.max(1)
+    sure = calibrated(raw, calibration.power).max(1)
     out: list[Reading | None] = []
+    k = 0
     for lay in layouts:
         if lay is None:
             out.append(None)
             continue
-        raw = np.stack([scores[id(p)] for p in lay.pieces()])
-        out.append(_assemble(lay, raw.argmax(1), raw.max(1), calibrated(raw, calibration.power).max(1), calibration))
+        n = len(lay.pieces())
+        out.append(_assemble(lay, best[k:k + n], conf[k:k + n], sure[k:k + n], calibration))
+        k += n
     return out
 
 
