@@ -3,7 +3,7 @@ labels.csv (`file,text`) for `digit-watcher evaluate --labels`: numbers of 2-8 d
 box, underline, comb cells; a third touching) and 600-dpi A4 pages, all from MNIST's **test**
 split (never trained on).
 
-    python bench/make_sets.py OUT [--numbers 400] [--pages 4] [--mnist ../shared/data/mnist.npz]
+    python bench/make_sets.py OUT [--numbers 1000] [--pages 3] [--mnist ../shared/data/mnist.npz]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from watcher.datasets import load_mnist
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
-    ap.add_argument("--numbers", type=int, default=400)
-    ap.add_argument("--pages", type=int, default=4)
+    ap.add_argument("--numbers", type=int, default=1000)
+    ap.add_argument("--pages", type=int, default=3)
     ap.add_argument("--mnist", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/mnist.npz")
     a = ap.parse_args()
     data = load_mnist(a.mnist if a.mnist.exists() else None)
