@@ -530,10 +530,34 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
 def _lines(groups: list[Group]) -> list[list[Group]]:
     """Group marks into lines: left to right, each mark joins the line whose last digit-sized
     mark it continues (vertical centres within half a digit), so a sloping line stays one line
-    and a speck or a dash below it does not start another."""
+    and a speck or a dash below it does not start another. Marks under half a digit high (a 5's
+    flag standing off its body, a dot, a dash) are placed after the digits' lines are formed,
+    in the line beside them: one placed first could start a line of its own that the next digit
+    continued, and the number was read in two lines, out of order."""
     if not groups:
         return []
     med = float(np.median([g.h for g in groups]))
+    tall = [g for g in groups if g.h >= 0.5 * med]
+    lines = _chain(tall, med)
+    rest = []
+    for g in sorted((g for g in groups if g.h < 0.5 * med), key=lambda g: g.x0):
+        best, best_d = None, 0.75 * med
+        for k, line in enumerate(lines):
+            near = [abs(g.cy - m.cy) for m in line if abs((m.x0 + m.x1) - (g.x0 + g.x1)) <= 3 * med]
+            if near and min(near) <= best_d:
+                best, best_d = k, min(near)
+        if best is None:
+            rest.append(g)
+        else:
+            lines[best].append(g)
+    lines = [sorted(ln, key=lambda g: g.x0) for ln in lines] + _chain(rest, med)
+    lines.sort(key=lambda ln: float(np.median([g.cy for g in ln])))
+    return lines
+
+
+def _chain(groups: list[Group], med: float) -> list[list[Group]]:
+    """Marks chained into lines left to right, each continuing the line of the last mark of a
+    digit's size it is level with."""
     lines: list[list[Group]] = []
     anchors: list[Group] = []  # each line's last mark of a digit's size
     for g in sorted(groups, key=lambda g: g.x0):
@@ -554,7 +578,6 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
             lines[best].append(g)
             if g.h >= 0.5 * med or anchors[best].h < 0.5 * med:
                 anchors[best] = g
-    lines.sort(key=lambda ln: float(np.median([g.cy for g in ln])))
     return lines
 
 
