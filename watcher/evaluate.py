@@ -19,7 +19,7 @@ from watcher import decode
 from watcher.datasets import load_labels, load_mnist
 from watcher.errors import FileFailure
 from watcher.model import Classifier
-from watcher.pipeline import Prepared, classify, make_row, prepare_all
+from watcher.pipeline import Prepared, classify, make_row, needs_review, prepare_all
 from watcher.reading import Reading, calibrated
 from watcher.train import calibration_error, ece, normalise_many
 
@@ -143,8 +143,7 @@ def evaluate_mnist(clf: Classifier, npz: Path | None, threshold: float) -> Evalu
     x, found = normalise_many(data.x_test)
     probs, raw = _predict(clf, x, found)
     y = data.y_test.astype(np.int64)
-    # the daemon's row rule: the calibrated confidence and the raw score both at the threshold
-    review = ~found | (np.minimum(probs.max(1), raw.max(1)) < threshold)
+    review = ~found | np.array([needs_review(c, r, False, threshold) for c, r in zip(probs.max(1), raw.max(1), strict=True)])
     return report("MNIST test split", probs, y, found, threshold, review=review), x, probs, found, y
 
 
@@ -160,7 +159,7 @@ def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
     readings = classify(prepared, clf.predict, clf.calibration)
     xs, found, labels, probs, review = [], [], [], [], []
     for (_path, label), p, r in zip(items, prepared, readings, strict=True):
-        review.append(r is None or not r.digits or bool(r.doubts) or min(r.confidence, r.raw) < threshold)
+        review.append(r is None or not r.digits or needs_review(r.confidence, r.raw, bool(r.doubts), threshold))
         one = r is not None and len(r.digits) == 1
         x = p.layout.first().x if p.layout is not None and p.layout.single else (
             p.layout.whole.x if p.layout is not None and p.layout.whole is not None else np.zeros((28, 28), np.float32))

@@ -70,6 +70,13 @@ def classify_in_place(prepared: Sequence[Prepared], predict: Predict, calibratio
         p.reading, p.layout = r, None
 
 
+def needs_review(confidence: float, raw: float, doubts: bool, review_below: float) -> bool:
+    """The row rule for a reading: `ok` needs the calibrated confidence and the raw score at the
+    threshold, and no doubt. The model learned to score marks that are not digits low, and
+    sharpening its scores into calibrated ones would lift them too."""
+    return min(confidence, raw) < review_below or doubts
+
+
 def make_row(rel: str, claim_id: str, p: Prepared, r: Reading | None, review_below: float,
              model_version: str, when: str | None = None, one_digit: bool = False) -> Row:
     """`when`: the batch's time (one clock read per batch); now if not given. `one_digit`: the
@@ -82,9 +89,7 @@ def make_row(rel: str, claim_id: str, p: Prepared, r: Reading | None, review_bel
         return Row(name, "", "", "error", f"no digit found ({'; '.join(r.doubts)})", when, p.sha256,
                    model_version, claim_id, "", "0")
     doubts = r.doubts + (["several marks in a file of one digit"] if one_digit and r.marks > 1 else [])
-    # ok needs the calibrated confidence and the raw score: the model learned to score marks that
-    # are not digits low, and sharpening its scores into calibrated ones would lift them too
-    status = "review" if min(r.confidence, r.raw) < review_below or doubts else "ok"
+    status = "review" if needs_review(r.confidence, r.raw, bool(doubts), review_below) else "ok"
     digit = str(r.digits[0].digit) if len(r.digits) == 1 else ""
     return Row(name, digit, f"{r.confidence:.4f}", status, "", when, p.sha256, model_version, claim_id,
                r.text, str(len(r.digits)))
