@@ -150,12 +150,13 @@ def read(layouts: Sequence[Layout | None], predict: Predict,
     raw = predict(np.stack([p.x for p in first]))
     # a mark read surely whole (CUT_PRIOR or more) is never read better through cuts: only the
     # others are cut, and their pieces classified in one more call
-    scores = dict(zip(map(id, first), raw, strict=True))
-    new = [p for lay in lays if not lay.single for m in lay.marks
-           if m.cuts is not None and scores[id(m.pieces[0])].max() < CUT_PRIOR for p in m.expand()]
-    if new:
-        scores.update(zip(map(id, new), predict(np.stack([p.x for p in new])), strict=True))
-        raw = np.stack([scores[id(p)] for lay in lays for p in lay.pieces()])
+    uncut = [m for lay in lays if not lay.single for m in lay.marks if m.cuts is not None]
+    if uncut:  # never for a batch of single digits
+        scores = dict(zip(map(id, first), raw, strict=True))
+        new = [p for m in uncut if scores[id(m.pieces[0])].max() < CUT_PRIOR for p in m.expand()]
+        if new:
+            scores.update(zip(map(id, new), predict(np.stack([p.x for p in new])), strict=True))
+            raw = np.stack([scores[id(p)] for lay in lays for p in lay.pieces()])
     best, conf = raw.argmax(1), raw.max(1)
     sure = calibrated(raw, calibration.power).max(1)
     out: list[Reading | None] = []
