@@ -160,7 +160,10 @@ def test_batch_on_a_two_node_ray_cluster_that_loses_a_node_mid_run(
             p = subprocess.Popen([*EXE, "batch", str(src), "--out", str(out), "--ray", cluster.address], cwd=REPO,
                                  stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=dict(os.environ, **RAY_ENV))
             end = time.time() + 300
-            while time.time() < end and p.poll() is None and not rows(out):
+            # two chunks' rows (256 files a chunk, one actor a node) before the node goes: with only
+            # the first chunk written, the second node's actor had once not finished any, and the
+            # run (rightly) reported one node
+            while time.time() < end and p.poll() is None and len(rows(out)) < 2 * 256:
                 time.sleep(0.02)
             done_before = len(rows(out))
             if p.poll() is not None:
