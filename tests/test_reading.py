@@ -293,6 +293,23 @@ def test_a_page_is_read_line_by_line(mnist: dict[str, np.ndarray], clf) -> None:
     assert edit_distance(got, want) <= 0.03 * len(want)  # and read right, in order
 
 
+def test_digits_in_the_shadow_over_a_corner_of_a_photo_are_read(mnist: dict[str, np.ndarray], clf) -> None:
+    # a phone photo of a sheet: the corner under the hand is a third as bright as the rest, and
+    # the digits in it are as clear against it as the others are against the lit paper
+    rng = np.random.default_rng(21)
+    d = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=3, cols=8, height=40, size=(1000, 560))
+    h, w = d.image.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dim = 1.0 - 0.7 * np.clip((xx / w + yy / h - 1.0) / 0.4, 0, 1)  # the bottom right, darkening to 0.3
+    dim *= 1.0 - 0.5 * np.clip((xx - 0.97 * w) / (0.03 * w), 0, 1)  # and the lens darkening its right edge
+    img = (d.image.astype(np.float32) * dim).astype(np.uint8)
+    assert float(dim[-60:, -260:].mean()) < 0.5  # some digits stand in the dark part
+    r = read([segment.find(img)], clf.predict, clf.calibration)[0]
+    assert r is not None
+    assert r.text.split(" ")[-1] == d.text.split(" ")[-1]  # the last line, under the shadow, in full
+    assert edit_distance(r.text.replace(" ", ""), d.text.replace(" ", "")) <= 1
+
+
 def test_marks_that_read_surely_whole_are_never_cut(mnist: dict[str, np.ndarray], clf) -> None:
     """No cut can beat a mark that reads surely whole (each cut costs CUT_PRIOR), so only the marks
     that do not are cut and their pieces classified: a page classifies about one piece a digit,

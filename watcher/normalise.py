@@ -113,7 +113,21 @@ def _dark_paper(g: np.ndarray) -> bool:
     return bool(hi > -lo)
 
 
-def ink_map(grey: np.ndarray, coarse: int = 1) -> np.ndarray:
+def _shaded_paper(smooth: np.ndarray, k: int) -> np.ndarray:
+    """Paper brightness that follows shadows: thin strokes taken out by a small max filter, then
+    the median of a window half the max filter's size (less ink than paper in it)."""
+    thin = _odd(k / 8)
+    lit = cv2.dilate(smooth, cv2.getStructuringElement(cv2.MORPH_RECT, (thin, thin)))
+    paper = cv2.medianBlur((lit * 255).astype(np.uint8), _odd(k / 2)).astype(np.float32) * np.float32(1 / 255)
+    return cv2.blur(paper, (thin, thin))
+
+
+def _ink_share(smooth: np.ndarray, paper: np.ndarray) -> float:
+    """The share of the picture at least a fifth darker than its paper."""
+    return float(np.count_nonzero(smooth < np.float32(0.8) * paper)) / smooth.size
+
+
+def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False) -> np.ndarray:
     """Grey [0, 1] -> ink [0, 1] (1 = ink): polarity decided, lighting flattened, contrast stretched.
 
     Paper is whatever most of the picture is (the median), so light-on-dark screenshots and
@@ -121,6 +135,11 @@ def ink_map(grey: np.ndarray, coarse: int = 1) -> np.ndarray:
     (a max filter wider than any stroke, smoothed) and each pixel's ink is its darkness below it.
     `coarse` > 1 (a page): polarity and paper are judged on a copy that many times smaller and the
     paper brought back up (it is smooth, so nothing of it is lost), several times cheaper.
+    `shadows` (pictures of several digits): where the max filter's paper makes a shadow or a dark
+    corner of a photo ink (it spreads the lit paper into it, and the shadow swallowed the digits
+    in it), the paper is taken as the median of a wide window instead, strokes thinned away first.
+    Only there: on evenly lit paper the max filter's estimate is kept, and a single digit never
+    asks for it (its bold strokes may cover half of any window).
     Raises NoDigitFound when the picture has no contrast at all.
     """
     g = grey
@@ -151,9 +170,21 @@ def ink_map(grey: np.ndarray, coarse: int = 1) -> np.ndarray:
         smooth = cv2.GaussianBlur(probe, (3, 3), 0)
         paper_map = cv2.dilate(smooth, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
         paper_map = cv2.blur(paper_map, (k, k))
+        floor = None
+        if shadows:
+            shaded = _shaded_paper(smooth, k)
+            if _ink_share(smooth, shaded) < 0.5 * _ink_share(smooth, paper_map):
+                # a shadow read as ink: paper far darker than the picture's own (the table round
+                # a photographed sheet, a deep shadow) holds noise as strong as its writing, so
+                # its contrast counts against the picture's typical paper, not its own
+                paper_map = shaded
+                floor = np.float32(max(0.05, 0.5 * float(np.median(shaded))))
         if paper_map.shape != g.shape:
             paper_map = cv2.resize(paper_map, (w, h), interpolation=cv2.INTER_LINEAR)
-        dark = 1.0 - g / np.maximum(paper_map, np.float32(0.05))
+        if floor is None:
+            dark = 1.0 - g / np.maximum(paper_map, np.float32(0.05))
+        else:
+            dark = (paper_map - g) / np.maximum(paper_map, floor)
     np.maximum(dark, np.float32(0.0), out=dark)  # np.clip, without its Python-level overhead
     np.minimum(dark, np.float32(1.0), out=dark)
     peak = cv2.GaussianBlur(dark, (3, 3), 0).max() if side > SMALL_SIDE else dark.max()

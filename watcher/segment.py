@@ -177,16 +177,16 @@ def _several(grey: np.ndarray, ink: np.ndarray, f1: float, scale: float, found: 
     f2 = f1
     if height < 0.7 * TARGET_HEIGHT and f1 < 1.0:
         f2 = min(1.0, f1 * TARGET_HEIGHT / height, MAX_WORK_SIDE / max(h, w))
-    rescaled = f2 > f1 * 1.15
-    if rescaled:
-        ink = _page_ink(_resize(grey, f2))
-        t = _threshold(ink)
+    if f2 <= f1 * 1.15:
+        f2 = f1
+    # the ink again, its paper followed into shadows (one digit's ink map is kept as it was)
+    ink = _page_ink(_resize(grey, f2))
+    t = _threshold(ink)
     inverse = None
     angle = _skew(ink > t)
     if angle != 0.0:
         ink, inverse = _rotate(ink, angle)
-    if rescaled or angle != 0.0:
-        groups, lab = _groups(ink, t)  # once, on the picture as it will be read
+    groups, lab = _groups(ink, t)  # once, on the picture as it will be read
     if not groups:
         raise NoDigitFound("no digit found")
     return _layout(ink, groups, lab, ToOriginal(1.0 / (f2 * scale), inverse))
@@ -248,9 +248,9 @@ def _rotate(ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _page_ink(grey: np.ndarray) -> np.ndarray:
-    """`ink_map` for a working picture; a big one (a page) has its paper estimated at a quarter
-    of the size."""
-    return ink_map(grey, coarse=4 if max(grey.shape) > 2 * WORK_SIDE else 1)
+    """`ink_map` for a working picture of several digits, its paper followed into shadows; a big
+    one (a page) has its paper estimated at a quarter of the size."""
+    return ink_map(grey, coarse=4 if max(grey.shape) > 2 * WORK_SIDE else 1, shadows=True)
 
 
 def _resize(grey: np.ndarray, f: float) -> np.ndarray:
@@ -429,7 +429,8 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     h, w = mask.shape
     small = np.maximum(st[:, 2], st[:, 3]) < 0.35 * med  # specks, dots, noise
     keep = np.flatnonzero(~small & ~_backdrop(st, h, w))
-    keep = np.array([i for i in keep if not _edge_band(st[i], w, h) and not _tick(st[i], lines, med)], np.int64)
+    keep = np.array([i for i in keep if not _edge_band(st[i], w, h) and not _tick(st[i], lines, med)
+                     and not _edge_shade(st[i], ink, lab, int(i) + 1, t)], np.int64)
     if len(keep) == 0:
         return [], lab
     if len(keep) > 4 * MAX_MARKS:
@@ -486,6 +487,17 @@ def _edge_band(s: np.ndarray, w: int, h: int) -> bool:
     x, y, cw, ch = int(s[0]), int(s[1]), int(s[2]), int(s[3])
     at_edge = x == 0 or y == 0 or x + cw == w or y + ch == h
     return at_edge and ((cw <= 0.1 * w and ch >= 0.8 * h) or (ch <= 0.1 * h and cw >= 0.8 * w))
+
+
+def _edge_shade(s: np.ndarray, ink: np.ndarray, lab: np.ndarray, label: int, t: float) -> bool:
+    """A faint mark on the picture's edge: a photo darkening towards its border, not writing
+    (a stroke there is as dark as the others, at least twice the ink threshold somewhere)."""
+    x, y, cw, ch = int(s[0]), int(s[1]), int(s[2]), int(s[3])
+    h, w = ink.shape
+    if not (x == 0 or y == 0 or x + cw == w or y + ch == h):
+        return False
+    mine = lab[y:y + ch, x:x + cw] == label
+    return float(ink[y:y + ch, x:x + cw][mine].max()) < 2 * t
 
 
 def _drop_frames(groups: list[Group]) -> list[Group]:
