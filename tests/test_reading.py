@@ -310,6 +310,24 @@ def test_digits_in_the_shadow_over_a_corner_of_a_photo_are_read(mnist: dict[str,
     assert edit_distance(r.text.replace(" ", ""), d.text.replace(" ", "")) <= 1
 
 
+def test_digits_written_over_squared_paper_are_read_whole(mnist: dict[str, np.ndarray], clf) -> None:
+    # a maths exercise book: a printed grid, lighter than the pen, crosses every digit; taking
+    # its lines out cut the digits in pieces or took a side off them
+    rng = np.random.default_rng(4)
+    want = got = ""
+    for _ in range(2):
+        d = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=4, cols=8, height=48, size=(1000, 700))
+        grid = np.ones(d.image.shape, np.float32)
+        step = int(rng.integers(32, 42))
+        grid[:, ::step] = grid[::step, :] = 0.55
+        img = (d.image.astype(np.float32) * grid).astype(np.uint8)
+        r = read([segment.find(img)], clf.predict, clf.calibration)[0]
+        assert r is not None
+        want += d.text.replace(" ", "")
+        got += r.text.replace(" ", "")
+    assert edit_distance(got, want) <= 0.05 * len(want)
+
+
 def test_marks_that_read_surely_whole_are_never_cut(mnist: dict[str, np.ndarray], clf) -> None:
     """No cut can beat a mark that reads surely whole (each cut costs CUT_PRIOR), so only the marks
     that do not are cut and their pieces classified: a page classifies about one piece a digit,

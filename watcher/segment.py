@@ -53,6 +53,9 @@ PIECE_HEIGHT = 0.6
 JOIN_GAP = 0.25
 JOIN_SHORT = 0.75
 JOIN_WIDTH = 1.1
+#: A ruled line at most this thick (working pixels, where a digit is about 40 high) may have
+#: strokes across it or along it that its taking out cut (`_crossings_back`).
+RULE_THICK = 3
 #: A picture this small (pixels, longest side) is one digit: nobody writes a number in it, and
 #: its strokes are too few pixels to be told apart from one digit's broken ones.
 TINY_SIDE = 64
@@ -323,15 +326,22 @@ class Group:
         return (self.y0 + self.y1) / 2
 
 
-def _lines_out(mask: np.ndarray, digit_h: float, before: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+#: The lines taken out (widened), and those of them as thin as a printed rule, across and upright:
+#: a stroke may cross them or run along them
+Lines = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None) -> tuple[np.ndarray, Lines]:
     """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
     left, what was taken). Horizontal: longer than 1.6 digits and thin for its length. Upright:
     longer than 1.25 digits, thin, and either most of the picture's height or meeting a
     horizontal line taken out (a box side, a grid): a tall thin 1 is neither; or as thick as the
     pen (up to 0.3 digits) and running from a line taken out to another (a box drawn tight round
-    a number: its sides were read as 1s)."""
+    a number: its sides were read as 1s). `before`: what an earlier pass took out, to add to;
+    with the lines, those thin enough for a stroke to cross (`_crossings_back`)."""
     rows = mask.shape[0]
-    lines = np.zeros_like(mask) if before is None else before.copy()
+    lines = np.zeros_like(mask) if before is None else before[0].copy()
+    fine = [np.zeros_like(mask), np.zeros_like(mask)] if before is None else [before[1].copy(), before[2].copy()]
     for horizontal in (True, False):
         length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
         k = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
@@ -352,12 +362,58 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: np.ndarray | None = Non
                 top, bottom = bool(near[y, x:x + cw].any()), bool(near[y + ch - 1, x:x + cw].any())
                 if not ((thin and (ch >= 0.6 * rows or top or bottom)) or (top and bottom and thick <= 0.3 * digit_h)):
                     continue
-            lines[y:y + ch, x:x + cw] |= (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+            here = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+            lines[y:y + ch, x:x + cw] |= here
+            if thick <= RULE_THICK and _crossed_share(mask, x, y, cw, ch, horizontal) <= 0.5:
+                fine[0 if horizontal else 1][y:y + ch, x:x + cw] |= here
     if not lines.any():
-        return mask, lines
+        return mask, (lines, fine[0], fine[1])
     # widened by a pixel across: a line's anti-aliased edge is not a stroke
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    return mask & (1 - lines), lines
+    return mask & (1 - lines), (lines, fine[0], fine[1])
+
+
+def _crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: Lines) -> np.ndarray:
+    """`left` (the ink `mask` with its lines taken out) with the strokes on squared paper's grid
+    put back: its lines cross every digit, which fell apart in pieces or lost a side to them. A
+    stroke crosses a line where there is ink on both sides of it, across; it lies along a line
+    printed lighter than the pen where the ink is darker than the line's. Only for thin lines
+    (not a band of shadow taken for one, whose ragged remains would join up), and only on a grid
+    (not an underline, a comb or a box, where a digit dipping through the line would be joined
+    to its neighbour or to a tick: measured, that lost more rendered numbers than it won)."""
+    _lines, across, upright = taken
+    fine = cv2.bitwise_or(across, upright)
+    if not fine.any():
+        return left
+    if _count(across) < 3 or _count(upright) < 3:
+        return left
+    near = cv2.dilate(fine, np.ones((5, 5), np.uint8))  # as far as the lines were widened
+    gap = 2 * RULE_THICK + 5  # the line and what was taken on each side of it
+    back = np.zeros_like(left)
+    for bridge in ((gap, 1), (1, gap)):
+        back |= cv2.morphologyEx(left, cv2.MORPH_CLOSE, np.ones(bridge, np.uint8))
+    level = float(np.median(ink[fine.view(bool)]))
+    if level < 0.6:  # a grid printed lighter than the pen: the darker ink on it is writing
+        back |= (ink > 0.5 * (1.0 + level)).view(np.uint8)
+    return cv2.bitwise_or(left, back & near & mask)
+
+
+def _count(lines: np.ndarray) -> int:
+    """How many separate lines a mask holds."""
+    return int(cv2.connectedComponents(lines, connectivity=8)[0]) - 1 if lines.any() else 0
+
+
+def _crossed_share(mask: np.ndarray, x: int, y: int, cw: int, ch: int, horizontal: bool) -> float:
+    """The share of a thin run with ink on both sides of it, just beyond: a few strokes cross a
+    ruled line; a run inside a solid band (a shadow) has ink all along both sides."""
+    rows, cols = mask.shape
+    if horizontal:
+        if y < 2 or y + ch + 1 >= rows:
+            return 0.0
+        return float(np.count_nonzero(mask[y - 2, x:x + cw] & mask[y + ch + 1, x:x + cw])) / max(1, cw)
+    if x < 2 or x + cw + 1 >= cols:
+        return 0.0
+    return float(np.count_nonzero(mask[y:y + ch, x - 2] & mask[y:y + ch, x + cw + 1])) / max(1, ch)
 
 
 def _backdrop(st: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -414,12 +470,17 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         return [], lab
     if n > 8 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
-    mask, lines = _lines_out(mask, _digit_height(st, mask.shape))
+    inked = mask
+    mask, taken = _lines_out(mask, _digit_height(st, mask.shape))
+    lines = taken[0]
     if lines.any():
         # once a box's rules are out, the digits' height is measured without the box, and its
         # sides (shorter than the box, taller than the digits) come out too
         _n, _lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        mask, lines = _lines_out(mask, _digit_height(st, mask.shape), lines)
+        digit_h = _digit_height(st, mask.shape)
+        mask, taken = _lines_out(mask, digit_h, taken)
+        lines = taken[0]
+        mask = _crossings_back(ink, inked, mask, taken)
     n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
         return [], lab
