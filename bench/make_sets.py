@@ -1,6 +1,6 @@
 """Write the rendered evaluation sets the README's figures come from, each a folder with a
 labels.csv (`file,text`) for `digit-watcher evaluate --labels`: numbers of 2-8 digits (plain,
-box, underline, comb cells; a third touching) and 600-dpi A4 pages, all from MNIST's **test**
+box, underline, comb cells; a third touching) and 600-dpi A4 pages (ruled, plain, squared), all from MNIST's **test**
 split (never trained on).
 
     python bench/make_sets.py OUT [--numbers 1000] [--pages 3] [--mnist ../shared/data/mnist.npz]
@@ -27,6 +27,8 @@ def main() -> None:
         print(compose.write_set(a.out / name, data.x_test, data.y_test, a.numbers, seed=1, touching=touching))
     print(compose.write_set(a.out / "pages", data.x_test, data.y_test, a.pages, seed=2, kind="page", ruled=True))
     print(compose.write_set(a.out / "pages-plain", data.x_test, data.y_test, a.pages, seed=3, kind="page"))
+    print(compose.write_set(a.out / "pages-squared", data.x_test, data.y_test, a.pages, seed=4, kind="page",
+                            squared=True))
 
 
 if __name__ == "__main__":

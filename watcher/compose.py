@@ -111,10 +111,18 @@ def _slope(canvas: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows: int = 30, cols: int = 20,
-         ruled: bool = False, height: int = 110, size: tuple[int, int] = (4960, 7016)) -> Drawn:
-    """A sheet (600-dpi A4 by default) with a grid of rows x columns of digits, plain or ruled."""
+         ruled: bool = False, height: int = 110, size: tuple[int, int] = (4960, 7016), squared: bool = False) -> Drawn:
+    """A sheet (600-dpi A4 by default) with a grid of rows x columns of digits, plain, ruled, or
+    squared (an exercise book's grid, printed lighter than the pen, about a digit's height apart)."""
     width, height_px = size
     canvas = np.zeros((height_px, width), np.float32)
+    if squared:
+        step = int(height * rng.uniform(0.8, 1.2))
+        shade, thick = float(rng.uniform(0.3, 0.6)), int(rng.integers(1, max(2, height // 40) + 1))
+        for x in range(int(rng.integers(0, step)), width, step):
+            canvas[:, x:x + thick] = shade
+        for y in range(int(rng.integers(0, step)), height_px, step):
+            canvas[y:y + thick, :] = shade
     top, left = int(0.06 * height_px), int(0.08 * width)
     dy = (height_px - 2 * top) / rows
     dx = (width - 2 * left) / cols
