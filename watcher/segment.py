@@ -331,7 +331,8 @@ class Group:
 Lines = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None) -> tuple[np.ndarray, Lines]:
+def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
+               faint: np.ndarray | None = None) -> tuple[np.ndarray, Lines]:
     """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
     left, what was taken). Horizontal: longer than 1.6 digits and thin for its length. Upright:
     longer than 1.25 digits, thin, and either most of the picture's height or meeting a
@@ -345,7 +346,7 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None) ->
     for horizontal in (True, False):
         length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
         k = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
-        runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
+        runs = cv2.morphologyEx(mask if faint is None else faint, cv2.MORPH_OPEN, k)
         if not runs.any():
             continue
         # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
@@ -385,7 +386,7 @@ def _crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: 
     fine = cv2.bitwise_or(across, upright)
     if not fine.any():
         return left
-    if _count(across) < 3 or _count(upright) < 3:
+    if not _grid(taken):
         return left
     near = cv2.dilate(fine, np.ones((5, 5), np.uint8))  # as far as the lines were widened
     gap = 2 * RULE_THICK + 5  # the line and what was taken on each side of it
@@ -398,9 +399,11 @@ def _crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: 
     return cv2.bitwise_or(left, back & near & mask)
 
 
-def _count(lines: np.ndarray) -> int:
-    """How many separate lines a mask holds."""
-    return int(cv2.connectedComponents(lines, connectivity=8)[0]) - 1 if lines.any() else 0
+def _grid(taken: Lines, upright: bool = True) -> bool:
+    """The thin lines taken out are squared paper's: three or more each way (`upright` False:
+    across, where its upright lines may not have been found yet)."""
+    return all(lines.any() and cv2.connectedComponents(lines, connectivity=8)[0] > 3
+               for lines in (taken[1:] if upright else taken[1:2]))
 
 
 def _crossed_share(mask: np.ndarray, x: int, y: int, cw: int, ch: int, horizontal: bool) -> float:
@@ -471,14 +474,23 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     if n > 8 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     inked = mask
-    mask, taken = _lines_out(mask, _digit_height(st, mask.shape))
+    mask, taken = _lines_out(inked, _digit_height(st, mask.shape))
+    faint = None
+    if _grid(taken, upright=False):
+        # squared paper: its lines fade in and out of the ink threshold in places (a grid printed
+        # light, a blurred photo), and the pieces left read as 1s and 7s: they are looked for on
+        # a lower threshold. Only on a grid: elsewhere touching digits make long runs there too
+        low = (ink > 0.5 * t).view(np.uint8)
+        again = _lines_out(inked, _digit_height(st, mask.shape), faint=low)
+        if _grid(again[1]):
+            faint, (mask, taken) = low, again
     lines = taken[0]
     if lines.any():
         # once a box's rules are out, the digits' height is measured without the box, and its
         # sides (shorter than the box, taller than the digits) come out too
         _n, _lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         digit_h = _digit_height(st, mask.shape)
-        mask, taken = _lines_out(mask, digit_h, taken)
+        mask, taken = _lines_out(mask, digit_h, taken, faint=None if faint is None else faint & ~taken[0].view(bool))
         lines = taken[0]
         mask = _crossings_back(ink, inked, mask, taken)
     n, lab, st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
