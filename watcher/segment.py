@@ -339,7 +339,8 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
     horizontal line taken out (a box side, a grid): a tall thin 1 is neither; or as thick as the
     pen (up to 0.3 digits) and running from a line taken out to another (a box drawn tight round
     a number: its sides were read as 1s). `before`: what an earlier pass took out, to add to;
-    with the lines, those thin enough for a stroke to cross (`_crossings_back`)."""
+    with the lines, those thin enough for a stroke to cross (`_crossings_back`). `faint`: the
+    ink on a lower threshold, to look for the runs in (squared paper printed light)."""
     rows = mask.shape[0]
     lines = np.zeros_like(mask) if before is None else before[0].copy()
     fine = [np.zeros_like(mask), np.zeros_like(mask)] if before is None else [before[1].copy(), before[2].copy()]
@@ -382,12 +383,10 @@ def _crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: 
     (not a band of shadow taken for one, whose ragged remains would join up), and only on a grid
     (not an underline, a comb or a box, where a digit dipping through the line would be joined
     to its neighbour or to a tick: measured, that lost more rendered numbers than it won)."""
-    _lines, across, upright = taken
-    fine = cv2.bitwise_or(across, upright)
-    if not fine.any():
-        return left
     if not _grid(taken):
         return left
+    _lines, across, upright = taken
+    fine = cv2.bitwise_or(across, upright)
     near = cv2.dilate(fine, np.ones((5, 5), np.uint8))  # as far as the lines were widened
     gap = 2 * RULE_THICK + 5  # the line and what was taken on each side of it
     back = np.zeros_like(left)
@@ -474,14 +473,16 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     if n > 8 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     inked = mask
-    mask, taken = _lines_out(inked, _digit_height(st, mask.shape))
+    first_h = _digit_height(st, mask.shape)
+    mask, taken = _lines_out(inked, first_h)
     faint = None
-    if _grid(taken, upright=False):
+    if _grid(taken, upright=False) and taken[2].any():
         # squared paper: its lines fade in and out of the ink threshold in places (a grid printed
         # light, a blurred photo), and the pieces left read as 1s and 7s: they are looked for on
-        # a lower threshold. Only on a grid: elsewhere touching digits make long runs there too
+        # a lower threshold. Only on a grid (not a ruled page: it has no upright lines to find):
+        # elsewhere touching digits make long runs there too
         low = (ink > 0.5 * t).view(np.uint8)
-        again = _lines_out(inked, _digit_height(st, mask.shape), faint=low)
+        again = _lines_out(inked, first_h, faint=low)
         if _grid(again[1]):
             faint, (mask, taken) = low, again
     lines = taken[0]
