@@ -158,8 +158,8 @@ def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
     prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
     readings = classify(prepared, clf.predict, clf.calibration)
     xs, found, labels, probs, review = [], [], [], [], []
-    for (_path, label), p, r in zip(items, prepared, readings, strict=True):
-        review.append(r is None or not r.digits or needs_review(r.confidence, r.raw, bool(r.doubts), threshold))
+    for (path, label), p, r in zip(items, prepared, readings, strict=True):
+        review.append(make_row(path.name, "", p, r, threshold, clf.version).status != "ok")  # the daemon's row
         one = r is not None and len(r.digits) == 1
         x = p.layout.first().x if p.layout is not None and p.layout.single else (
             p.layout.whole.x if p.layout is not None and p.layout.whole is not None else np.zeros((28, 28), np.float32))
