@@ -1,18 +1,55 @@
 """Write the rendered evaluation sets the README's figures come from, each a folder with a
 labels.csv (`file,text`) for `digit-watcher evaluate --labels`: numbers of 2-8 digits (plain,
 box, underline, comb cells; a third touching) and 600-dpi A4 pages (ruled, plain, squared), all from MNIST's **test**
-split (never trained on).
+split (never trained on), and `fonts-held-out`: single letters and digits (`file,label`) in the
+handwriting fonts no training stage sees (`negatives.HELD_OUT`), drawn, bent and rendered as
+the rejection stage draws its own: how a hand the model never saw is read.
 
-    python bench/make_sets.py OUT [--numbers 1000] [--pages 3] [--mnist ../shared/data/mnist.npz]
+    python bench/make_sets.py OUT [--numbers 1000] [--pages 3] [--marks 1000] [--mnist ../shared/data/mnist.npz]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
-from watcher import compose
+import cv2
+import numpy as np
+
+from watcher import compose, negatives
+from watcher.augment import render
 from watcher.datasets import load_mnist
+
+
+def write_font_marks(folder: Path, n: int, seed: int) -> Path:
+    """n single marks, half letters and symbols (`negatives.LETTERS`, `SYMBOLS`), half digits, in
+    the held-out handwriting fonts; labels.csv says which (`label`: the digit or the character)."""
+    fonts = negatives.handwriting_fonts(held_out=True)
+    if not fonts:
+        raise SystemExit(f"no held-out handwriting font installed ({', '.join(negatives.HELD_OUT)})")
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    chars = negatives.LETTERS + negatives.SYMBOLS
+    rows = []
+    for k in range(n):
+        if k % 2:
+            big, d = negatives.font_digit(rng, fonts)
+            label = str(d)
+        else:
+            label = chars[int(rng.integers(len(chars)))]
+            big = negatives.font_mark(label, rng, fonts)
+        mark = negatives.mnist_frame(big)
+        img = render(mark, rng) if rng.random() < 0.6 else 255 - cv2.resize(mark, (112, 112), interpolation=cv2.INTER_CUBIC)
+        name = f"mark-{k:04d}.png"
+        cv2.imwrite(str(folder / name), img)
+        rows.append((name, label))
+    path = folder / "labels.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label"])
+        w.writerows(rows)
+    return path
 
 
 def main() -> None:
@@ -20,6 +57,7 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--numbers", type=int, default=1000)
     ap.add_argument("--pages", type=int, default=3)
+    ap.add_argument("--marks", type=int, default=1000)
     ap.add_argument("--mnist", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/mnist.npz")
     a = ap.parse_args()
     data = load_mnist(a.mnist if a.mnist.exists() else None)
@@ -29,6 +67,8 @@ def main() -> None:
     print(compose.write_set(a.out / "pages-plain", data.x_test, data.y_test, a.pages, seed=3, kind="page"))
     print(compose.write_set(a.out / "pages-squared", data.x_test, data.y_test, a.pages, seed=4, kind="page",
                             squared=True))
+    if a.marks:
+        print(write_font_marks(a.out / "fonts-held-out", a.marks, seed=5))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Marks that are not digits, made on this machine, for teaching the model to say so.
 
-Nothing can be downloaded here, so the negatives are drawn: letters in the system's fonts and in
-OpenCV's single-stroke Hershey fonts (close to handwriting once thickened and bent), operators
+Nothing can be downloaded here, so the negatives are drawn: letters in the system's fonts, in
+handwriting fonts from Debian's packages (`HANDWRITING_FONTS`: fonts drawn from people's own
+hands, the closest thing to handwritten letters a machine without a network has) and in OpenCV's
+single-stroke Hershey fonts (close to handwriting once thickened and bent), operators
 and symbols, scribbles and doodles, and two MNIST train digits squeezed into one digit's box (what
 a reader sees when two touching digits are taken for one). Each comes out as MNIST does, a 28x28
 uint8 mark, white on black, so `augment.render` can turn it into a scan, photo or drawing.
@@ -25,6 +27,14 @@ SYMBOLS = "+=x*#%&@?<>$~^"
 SERIF_I = "I"  # only from fonts that give it serifs
 
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation"))
+#: Handwriting fonts (Debian packages `fonts-<name>`, installed by `.ci/run` and the README's
+#: setup): their letters are taught as no digit and their digits as digits (`rejection`). The
+#: families in `HELD_OUT` are never trained on: `bench/letters.py` measures on them how letters
+#: and digits from a hand the model has not seen are read.
+HANDWRITING_FONTS = ("bwht", "comic-neue", "dancingscript", "kaushanscript", "fifthhorseman", "kiloji", "seto",
+                     "breip", "humor-sans", "klee", "kristi", "femkeklaver", "rufscript")
+HELD_OUT = ("breip", "humor-sans", "klee", "kristi")
+_FONT_ROOTS = (Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts/opentype"))
 _HERSHEY = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
             cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX, cv2.FONT_HERSHEY_PLAIN)
 _SERIF_HERSHEY = (cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX)
@@ -35,6 +45,16 @@ BIG = 112  # drawn at this size, then reduced to 28 (anti-aliased like MNIST's s
 def system_fonts() -> tuple[str, ...]:
     """TrueType fonts from the system's packages (none is fine: Hershey fonts are built in)."""
     return tuple(sorted(str(p) for d in _FONT_DIRS if d.is_dir() for p in d.glob("*.ttf")))
+
+
+@functools.lru_cache(maxsize=2)
+def handwriting_fonts(held_out: bool = False) -> tuple[str, ...]:
+    """The installed handwriting fonts taught on (or, `held_out`, those kept for measuring);
+    none installed is fine: letters then come from the other fonts only."""
+    names = HELD_OUT if held_out else tuple(n for n in HANDWRITING_FONTS if n not in HELD_OUT)
+    # fifthhorseman is the dkg handwriting font's directory; setofont-ex has no Latin letters
+    return tuple(sorted(str(p) for root in _FONT_ROOTS for n in names if (root / n).is_dir()
+                        for p in (root / n).iterdir() if p.suffix in (".ttf", ".otf") and "-ex" not in p.stem))
 
 
 def mnist_frame(big: np.ndarray) -> np.ndarray:
@@ -93,7 +113,19 @@ def _truetype(ch: str, rng: np.random.Generator, fonts: tuple[str, ...]) -> np.n
     return a
 
 
+def font_mark(ch: str, rng: np.random.Generator, fonts: tuple[str, ...]) -> np.ndarray:
+    """One character in one of `fonts`, bent as a hand would: a big white-on-black mark."""
+    return _bend(_truetype(ch, rng, fonts), rng)
+
+
+def font_digit(rng: np.random.Generator, fonts: tuple[str, ...]) -> tuple[np.ndarray, int]:
+    """A digit in a handwriting font: (big white-on-black mark, digit)."""
+    d = int(rng.integers(10))
+    return font_mark(str(d), rng, fonts), d
+
+
 def letter(rng: np.random.Generator) -> np.ndarray:
+    hand = handwriting_fonts()
     fonts = system_fonts()
     if rng.random() < 0.04:
         serif = [f for f in fonts if "Serif" in f]
@@ -101,6 +133,8 @@ def letter(rng: np.random.Generator) -> np.ndarray:
             return _truetype(SERIF_I, rng, tuple(serif))
         return _hershey(SERIF_I, rng, serif_only=True)
     ch = LETTERS[int(rng.integers(len(LETTERS)))] if rng.random() < 0.85 else SYMBOLS[int(rng.integers(len(SYMBOLS)))]
+    if hand and rng.random() < 0.5:
+        return _truetype(ch, rng, hand)
     if fonts and rng.random() < 0.4:
         return _truetype(ch, rng, fonts)
     return _hershey(ch, rng)

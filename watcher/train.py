@@ -74,6 +74,7 @@ class TrainResult:
     served_mnist_test_accuracy: float | None = None  # int8 weights: checked, not assumed, equal
     confidence_power: float | None = None  # calibration of the served scores (model.calibration)
     reading_calibration: list[float] | None = None  # of readings of several digits (calibrate.fit_reading)
+    rejection: dict[str, Any] | None = None  # the rejection stage's recipe (rejection.Recipe)
 
 
 def normalise_many(images: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -299,7 +300,8 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     from watcher.reading import calibrated
     from watcher.rejection import Recipe, fit_power, teach
 
-    recipe = Recipe() if not limit else Recipe(negatives=max(200, limit // 2), mnist=limit, epochs=1)
+    recipe = Recipe() if not limit else Recipe(negatives=max(200, limit // 2), mnist=limit, epochs=1,
+                                               font_digits=max(100, limit // 8))
     teach(out, data, recipe, workers, verbose).save(out)
     serving = keras.models.load_model(out, safe_mode=True, compile=False)
     val_probs = np.asarray(serving.predict(xv[..., None], batch_size=1024, verbose=0))
@@ -324,7 +326,7 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
         seconds=round(sum(float(r["seconds"]) for r in results) + time.time() - t_ens, 1),
         machine=_machine(), members=results, limit=limit, served=str(served), served_version=M.file_version(served),
         served_mnist_test_accuracy=float((served_probs.argmax(1) == yt).mean()), confidence_power=power,
-        reading_calibration=list(weights) or None,
+        reading_calibration=list(weights) or None, rejection=asdict(recipe),
     )
     M.metrics_path(out).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
