@@ -186,6 +186,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             if split is not None:
                 return split
         why = [] if conf[0] >= NOT_A_DIGIT_BELOW else ["not sure it is a digit"]
+        if lay.left_out:
+            why.append(f"{lay.left_out} mark(s) beside the digit that may be digits too")
         return Reading([Digit(p.box, 0, int(best[0]), float(sure[0]))], float(sure[0]), why, 1, float(conf[0]))
     digits: list[Digit] = []
     doubts: list[str] = []

@@ -120,6 +120,7 @@ class Layout:
     whole: Piece | None = None  # the single-digit reader's digit: marks that may be one digit in pieces
     split: Mark | None = None  # a single digit as wide as two, with its cuts: two touching digits may be it
     joins: list[tuple[int, Piece]] = field(default_factory=list)  # marks k and k + 1 as one digit
+    left_out: int = 0  # a single digit's: marks beside it that may be digits too (normalise.Found.left_out)
 
     def pieces(self) -> list[Piece]:
         return ([p for m in self.marks for p in m.pieces] + ([self.whole] if self.whole is not None else [])
@@ -299,7 +300,8 @@ def _split_single(ink: np.ndarray, found: Found, up: float) -> Mark | None:
 
 def _single(ink: np.ndarray, up: float, found: Found | None = None) -> Layout:
     f = found if found is not None else find_digit(ink)
-    return Layout([Mark(0, [Piece(ToOriginal(up)(f.box), frame28(f.ink, f.stroke))])], [], single=True)
+    return Layout([Mark(0, [Piece(ToOriginal(up)(f.box), frame28(f.ink, f.stroke))])], [], single=True,
+                  left_out=f.left_out)
 
 
 @dataclass
