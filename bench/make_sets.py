@@ -11,7 +11,6 @@ the rejection stage draws its own: how a hand the model never saw is read.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import cv2
@@ -44,12 +43,7 @@ def write_font_marks(folder: Path, n: int, seed: int) -> Path:
         name = f"mark-{k:04d}.png"
         cv2.imwrite(str(folder / name), img)
         rows.append((name, label))
-    path = folder / "labels.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "label"])
-        w.writerows(rows)
-    return path
+    return compose.write_labels(folder, ("file", "label"), rows)
 
 
 def main() -> None:

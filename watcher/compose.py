@@ -152,9 +152,14 @@ def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed
         params = [cv2.IMWRITE_JPEG_QUALITY, 90] if name.endswith(".jpg") else []
         cv2.imwrite(str(folder / name), d.image, params)
         rows.append((name, d.text))
+    return write_labels(folder, ("file", "text"), rows)
+
+
+def write_labels(folder: Path, header: tuple[str, str], rows: list[tuple[str, str]]) -> Path:
+    """`folder`/labels.csv as `evaluate --labels` reads it; returns its path."""
     path = folder / "labels.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["file", "text"])
+        w.writerow(header)
         w.writerows(rows)
     return path
