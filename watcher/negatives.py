@@ -27,10 +27,11 @@ SYMBOLS = "+=x*#%&@?<>$~^"
 SERIF_I = "I"  # only from fonts that give it serifs
 
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation"))
-#: Handwriting fonts (Debian packages `fonts-<name>`, installed by `.ci/run` and the README's
-#: setup): their letters are taught as no digit and their digits as digits (`rejection`). The
-#: families in `HELD_OUT` are never trained on: `bench/letters.py` measures on them how letters
-#: and digits from a hand the model has not seen are read.
+#: Handwriting fonts (font directories of Debian's `fonts-*` packages, which `.ci/run` installs and
+#: the README lists for `train`): their letters are taught as no digit and their digits as digits
+#: (`rejection`). The families in `HELD_OUT` are never trained on: `bench/make_sets.py`
+#: (`fonts-held-out`) and `tests/test_accuracy.py` measure on them how a hand the model has not
+#: seen is read.
 HANDWRITING_FONTS = ("bwht", "comic-neue", "dancingscript", "kaushanscript", "fifthhorseman", "kiloji", "seto",
                      "breip", "humor-sans", "klee", "kristi", "femkeklaver", "rufscript")
 HELD_OUT = ("breip", "humor-sans", "klee", "kristi")

@@ -41,7 +41,7 @@ class Found:
     ink: np.ndarray  # float32 HxW, 1 = ink, only the digit's components kept
     box: tuple[int, int, int, int]  # x, y, w, h
     stroke: float  # estimated stroke width in working pixels
-    left_out: int = 0  # marks as tall as half the digit left beside it (`_left_out`): maybe more digits
+    left_out: int = 0  # marks beside the digit that may be digits too (`_left_out`): the file goes to review
 
 
 def to_grey(img: np.ndarray) -> np.ndarray:
