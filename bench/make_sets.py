@@ -23,7 +23,8 @@ from watcher.datasets import load_mnist
 
 def write_font_marks(folder: Path, n: int, seed: int) -> Path:
     """n single marks, half letters and symbols (`negatives.LETTERS`, `SYMBOLS`), half digits, in
-    the held-out handwriting fonts; labels.csv says which (`label`: the digit or the character)."""
+    the held-out handwriting fonts; labels.csv says which (`text`: the digit, empty for a letter or
+    symbol, whose `kind` is `nondigit`, and `char` the character drawn)."""
     fonts = negatives.handwriting_fonts(held_out=True)
     if not fonts:
         raise SystemExit(f"no held-out handwriting font installed ({', '.join(negatives.HELD_OUT)})")
@@ -34,16 +35,16 @@ def write_font_marks(folder: Path, n: int, seed: int) -> Path:
     for k in range(n):
         if k % 2:
             big, d = negatives.font_digit(rng, fonts)
-            label = str(d)
+            label, kind = str(d), "digit"
         else:
-            label = chars[int(rng.integers(len(chars)))]
+            label, kind = chars[int(rng.integers(len(chars)))], "nondigit"
             big = negatives.font_mark(label, rng, fonts)
         mark = negatives.mnist_frame(big)
         img = render(mark, rng) if rng.random() < 0.6 else 255 - cv2.resize(mark, (112, 112), interpolation=cv2.INTER_CUBIC)
         name = f"mark-{k:04d}.png"
         cv2.imwrite(str(folder / name), img)
-        rows.append((name, label))
-    return compose.write_labels(folder, ("file", "label"), rows)
+        rows.append((name, label if kind == "digit" else "", kind, label))
+    return compose.write_labels(folder, ("file", "text", "kind", "char"), rows)
 
 
 def main() -> None:

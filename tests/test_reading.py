@@ -15,7 +15,7 @@ import pytest
 from conftest import DaemonProc, rows, wait_rows, write_digits
 from watcher import compose, negatives, segment
 from watcher.errors import NoDigitFound
-from watcher.evaluate import edit_distance
+from watcher.evaluate import edit_distance, text_labels
 from watcher.model import SHIPPED_MODEL, load
 from watcher.pipeline import classify, make_row, prepare
 from watcher.reading import Reading, read
@@ -497,3 +497,15 @@ def test_read_digit_sends_a_file_of_several_to_review(tmp_path: Path, mnist: dic
     r = classify([p], clf.predict, clf.calibration)[0]
     assert make_row("n.png", "", p, r, 0.0, clf.version, one_digit=True).status == "review"
     assert make_row("n.png", "", p, r, 0.0, clf.version, one_digit=False).status == "ok"
+
+
+def test_labels_for_evaluate_score_what_they_say(tmp_path: Path) -> None:
+    # wild-dev marks a file it does not score with `x` (ambiguous, several digits, a letter): left
+    # out, not counted as "not a digit"; a letter given as a label or a nondigit kind expects nothing
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "labels.csv").write_text("file,label\n1.png,7\n2.png,x\n3.png,S\n")
+    assert [(p.name, w) for p, w in text_labels(tmp_path / "a" / "labels.csv")] == [("1.png", "7"), ("3.png", "")]
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "labels.csv").write_text(
+        "file,text,kind\n1.png,42 7,number\n2.png,,nondigit\n3.png,,page\n")
+    assert [(p.name, w) for p, w in text_labels(tmp_path / "b" / "labels.csv")] == [("1.png", "427"), ("2.png", "")]

@@ -155,7 +155,7 @@ def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed
     return write_labels(folder, ("file", "text"), rows)
 
 
-def write_labels(folder: Path, header: tuple[str, str], rows: list[tuple[str, str]]) -> Path:
+def write_labels(folder: Path, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> Path:
     """`folder`/labels.csv as `evaluate --labels` reads it; returns its path."""
     path = folder / "labels.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:

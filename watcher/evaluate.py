@@ -252,7 +252,8 @@ def edit_distance(a: str, b: str) -> int:
 def text_labels(labels_csv: Path) -> list[tuple[Path, str]]:
     """(file, expected digits) from a labels CSV with a `text` column (and `kind`: nondigit files
     expect nothing) or a `label` column (a digit, or anything else for "not a digit"). Files whose
-    reading is marked doubtful (`doubt` = x) or not transcribed are left out."""
+    reading is marked doubtful (`doubt` = x), labelled `x` in a `label` column (wild-dev's mark for
+    "ambiguous, several digits, a letter or not a digit: not scored") or not transcribed are left out."""
     import csv
 
     with open(labels_csv, newline="", encoding="utf-8") as f:
@@ -267,6 +268,8 @@ def text_labels(labels_csv: Path) -> list[tuple[Path, str]]:
                 continue  # too long to transcribe
         else:
             lab = r["label"].strip()
+            if lab == "x":
+                continue
             want = lab if lab.isdigit() else ""
         out.append((labels_csv.parent / r["file"], want))
     return out
