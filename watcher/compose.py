@@ -10,6 +10,7 @@ uneven light, noise, blur and JPEG.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed
     return write_labels(folder, ("file", "text"), rows)
 
 
-def write_labels(folder: Path, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> Path:
+def write_labels(folder: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
     """`folder`/labels.csv as `evaluate --labels` reads it; returns its path."""
     path = folder / "labels.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
