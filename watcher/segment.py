@@ -523,18 +523,8 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
             i = parent[i]
         return i
 
-    order = np.argsort(x0)
-    for a_i, i in enumerate(order):
-        for j in order[a_i + 1:]:
-            if x0[j] >= x1[i]:
-                break
-            ov = min(x1[i], x1[j]) - max(x0[i], x0[j])
-            if ov < 0.5 * min(x1[i] - x0[i], x1[j] - x0[j]):
-                continue
-            gap = max(y0[j] - y1[i], y0[i] - y1[j], 0)
-            if gap > 0.3 * med or max(y1[i], y1[j]) - min(y0[i], y0[j]) > 1.5 * med:
-                continue
-            parent[root(int(j))] = root(int(i))
+    for i, j in _stacked(x0, y0, x1, y1, med):
+        parent[root(j)] = root(i)
     by_root: dict[int, list[int]] = {}
     for k in range(len(keep)):
         by_root.setdefault(root(k), []).append(k)
@@ -544,6 +534,25 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
     return _drop_frames(groups), lab
+
+
+def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med: float) -> list[tuple[int, int]]:
+    """Pairs of components that are strokes of one digit: they overlap horizontally by half the
+    narrower one's width and almost touch vertically, and together are not much taller than a
+    digit. Only pairs that overlap horizontally at all are looked at (components sorted by left
+    edge: each against those that start before it ends), all at once: a page has thousands."""
+    order = np.argsort(x0, kind="stable")
+    xs0, xs1 = x0[order], x1[order]
+    ends = np.searchsorted(xs0, xs1, side="left")  # the first that starts where this one ends
+    counts = np.maximum(ends - np.arange(len(order)) - 1, 0)
+    a = np.repeat(np.arange(len(order)), counts)
+    b = a + 1 + (np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts))
+    i, j = order[a], order[b]
+    ov = np.minimum(x1[i], x1[j]) - np.maximum(x0[i], x0[j])
+    gap = np.maximum(np.maximum(y0[j] - y1[i], y0[i] - y1[j]), 0)
+    tall = np.maximum(y1[i], y1[j]) - np.minimum(y0[i], y0[j])
+    ok = (ov >= 0.5 * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= 1.5 * med)
+    return [(int(p), int(q)) for p, q in zip(i[ok], j[ok], strict=True)]
 
 
 def _tick(s: np.ndarray, lines: np.ndarray, med: float) -> bool:
@@ -645,27 +654,30 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
 
 def _chain(groups: list[Group], med: float) -> list[list[Group]]:
     """Marks chained into lines left to right, each continuing the line of the last mark of a
-    digit's size it is level with."""
+    digit's size it is level with (of those, the one nearest in height and then in distance).
+    The lines' last marks are held as arrays: a page has thousands of marks and dozens of lines."""
     lines: list[list[Group]] = []
     anchors: list[Group] = []  # each line's last mark of a digit's size
+    n = len(groups)
+    ax0, ax1, ay0, ay1, ah = (np.zeros(n, np.int64) for _ in range(5))
+    acy = np.zeros(n, np.float64)
     for g in sorted(groups, key=lambda g: g.x0):
-        best, best_d = None, 0.0
-        for k, last in enumerate(anchors):
-            if g.x0 < last.x0:
+        k = len(anchors)
+        d = np.abs(g.cy - acy[:k])
+        ov = np.minimum(g.y1, ay1[:k]) - np.maximum(g.y0, ay0[:k])
+        fits = (g.x0 >= ax0[:k]) & ((d <= 0.5 * np.maximum(g.h, ah[:k])) | (ov >= 0.6 * np.minimum(g.h, ah[:k])))
+        if fits.any():
+            cost = np.where(fits, d + 0.3 * np.maximum(0, g.x0 - ax1[:k]), np.inf)  # the line it continues, not one further back
+            best = int(np.argmin(cost))
+            lines[best].append(g)
+            if not (g.h >= 0.5 * med or anchors[best].h < 0.5 * med):
                 continue
-            d = abs(g.cy - last.cy)
-            ov = min(g.y1, last.y1) - max(g.y0, last.y0)
-            if d <= 0.5 * max(g.h, last.h) or ov >= 0.6 * min(g.h, last.h):
-                cost = d + 0.3 * max(0, g.x0 - last.x1)  # the line it continues, not one further back
-                if best is None or cost < best_d:
-                    best, best_d = k, cost
-        if best is None:
+        else:
+            best = k
             lines.append([g])
             anchors.append(g)
-        else:
-            lines[best].append(g)
-            if g.h >= 0.5 * med or anchors[best].h < 0.5 * med:
-                anchors[best] = g
+        anchors[best] = g
+        ax0[best], ax1[best], ay0[best], ay1[best], ah[best], acy[best] = g.x0, g.x1, g.y0, g.y1, g.h, g.cy
     return lines
 
 
@@ -700,7 +712,8 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
 
 def _cut_out(ink: np.ndarray, lab: np.ndarray, g: Group) -> tuple[np.ndarray, np.ndarray]:
     """A mark's ink (its strokes' anti-aliased edges kept) and its pixels, in its box."""
-    sel = np.isin(lab[g.y0:g.y1, g.x0:g.x1], g.labels)
+    box = lab[g.y0:g.y1, g.x0:g.x1]
+    sel = box == g.labels[0] if len(g.labels) == 1 else np.isin(box, g.labels)  # most marks are one stroke
     return ink[g.y0:g.y1, g.x0:g.x1] * cv2.dilate(sel.view(np.uint8), np.ones((3, 3), np.uint8)), sel
 
 
