@@ -212,7 +212,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print(f"wrote {worst}")
         if "label" not in read_header(a.labels):
             return 0  # not single digits: no confusion matrix
-        rep, x, probs, found, labels = E.evaluate_folder(clf, a.labels, threshold, prepared=prepared)
+        rep, x, probs, found, labels = E.evaluate_folder(
+            clf, a.labels, threshold, prepared={str(p): q for (p, _), q in zip(items, prepared, strict=True)})
     else:
         rep, x, probs, found, labels = E.evaluate_mnist(clf, a.data, threshold)
     for line in rep.lines():

@@ -149,16 +149,20 @@ def evaluate_mnist(clf: Classifier, npz: Path | None, threshold: float) -> Evalu
 
 def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
                     max_bytes: int = 200_000_000, max_pixels: int = 200_000_000,
-                    prepared: list[Prepared] | None = None) -> Evaluation:
+                    prepared: dict[str, Prepared] | None = None) -> Evaluation:
     """A folder with labels.csv, single digits, read by the daemon's reader (`pipeline`): a
     file read as one digit is scored on it (the model's full probabilities where the file is
     one digit as the single-digit reader sees it); a file read as several digits, or none,
-    counts as no digit found. Labels that are not one digit are reported apart."""
+    counts as no digit found. Labels that are not one digit are reported apart. `prepared`:
+    files already prepared, by path (`evaluate --labels` prepares the scored ones first)."""
     items = load_labels(labels_csv)
-    prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
-    readings = classify(prepared, clf.predict, clf.calibration)
+    done = prepared or {}
+    todo = [str(p) for p, _ in items if str(p) not in done]
+    done = {**done, **dict(zip(todo, prepare_all(todo, max_bytes, max_pixels), strict=True))}
+    prepared_list = [done[str(p)] for p, _ in items]
+    readings = classify(prepared_list, clf.predict, clf.calibration)
     xs, found, labels, probs, review = [], [], [], [], []
-    for (path, label), p, r in zip(items, prepared, readings, strict=True):
+    for (path, label), p, r in zip(items, prepared_list, readings, strict=True):
         review.append(make_row(path.name, "", p, r, threshold, clf.version).status != "ok")  # the daemon's row
         one = r is not None and len(r.digits) == 1
         x = p.layout.first().x if p.layout is not None and p.layout.single else (
