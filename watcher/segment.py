@@ -654,15 +654,14 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
 
 def _chain(groups: list[Group], med: float) -> list[list[Group]]:
     """Marks chained into lines left to right, each continuing the line of the last mark of a
-    digit's size it is level with (of those, the one nearest in height and then in distance).
+    digit's size it is level with (of those, the nearest in level, a little weight on the gap).
     The lines' last marks are held as arrays: a page has thousands of marks and dozens of lines."""
     lines: list[list[Group]] = []
-    anchors: list[Group] = []  # each line's last mark of a digit's size
     n = len(groups)
-    ax0, ax1, ay0, ay1, ah = (np.zeros(n, np.int64) for _ in range(5))
+    ax0, ax1, ay0, ay1, ah = (np.zeros(n, np.int64) for _ in range(5))  # each line's last mark of a digit's size
     acy = np.zeros(n, np.float64)
     for g in sorted(groups, key=lambda g: g.x0):
-        k = len(anchors)
+        k = len(lines)
         d = np.abs(g.cy - acy[:k])
         ov = np.minimum(g.y1, ay1[:k]) - np.maximum(g.y0, ay0[:k])
         fits = (g.x0 >= ax0[:k]) & ((d <= 0.5 * np.maximum(g.h, ah[:k])) | (ov >= 0.6 * np.minimum(g.h, ah[:k])))
@@ -670,13 +669,11 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
             cost = np.where(fits, d + 0.3 * np.maximum(0, g.x0 - ax1[:k]), np.inf)  # the line it continues, not one further back
             best = int(np.argmin(cost))
             lines[best].append(g)
-            if not (g.h >= 0.5 * med or anchors[best].h < 0.5 * med):
+            if not (g.h >= 0.5 * med or ah[best] < 0.5 * med):
                 continue
         else:
             best = k
             lines.append([g])
-            anchors.append(g)
-        anchors[best] = g
         ax0[best], ax1[best], ay0[best], ay1[best], ah[best], acy[best] = g.x0, g.x1, g.y0, g.y1, g.h, g.cy
     return lines
 
