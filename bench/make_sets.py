@@ -1,7 +1,7 @@
 """Write the rendered evaluation sets the README's figures come from, each a folder with a
 labels.csv (`file,text`) for `digit-watcher evaluate --labels`: numbers of 2-8 digits (plain,
 box, underline, comb cells; a third touching) and 600-dpi A4 pages (ruled, plain, squared), all from MNIST's **test**
-split (never trained on), and `fonts-held-out`: single letters and digits (`file,label`) in the
+split (never trained on), and `fonts-held-out`: single letters and digits (`file,text,kind,char`) in the
 handwriting fonts no training stage sees (`negatives.HELD_OUT`), drawn, bent and rendered as
 the rejection stage draws its own: how a hand the model never saw is read.
 
