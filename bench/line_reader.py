@@ -46,10 +46,11 @@ def line_input(img: np.ndarray) -> np.ndarray:
 def _render(args: tuple[str, int, int]) -> tuple[np.ndarray, list[str]]:
     from watcher import compose
     from watcher.datasets import load_mnist
+    from watcher.train import VAL_SIZE
 
     mnist, seed, n = args
     data = load_mnist(Path(mnist))
-    x, y = data.x_train[:-5000], data.y_train[:-5000]  # the last 5,000 are held out, as in training
+    x, y = data.x_train[:-VAL_SIZE], data.y_train[:-VAL_SIZE]  # held out in training: never taught on
     rng = np.random.default_rng(seed)
     xs, texts = np.zeros((n, H, W), np.float32), []
     for i in range(n):
