@@ -409,8 +409,11 @@ def _crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: 
 def _grid(taken: Lines, upright: bool = True) -> bool:
     """The thin lines taken out are squared paper's: three or more each way (`upright` False:
     across, where its upright lines may not have been found yet)."""
-    return all(lines.any() and cv2.connectedComponents(lines, connectivity=8)[0] > 3
-               for lines in (taken[1:] if upright else taken[1:2]))
+    kinds = taken[1:] if upright else taken[1:2]
+    # every kind present before any is counted: a ruled page has no upright lines, and a count
+    # labels the whole picture
+    return all(lines.any() for lines in kinds) and all(
+        cv2.connectedComponents(lines, connectivity=8)[0] > 3 for lines in kinds)
 
 
 def _crossed_share(mask: np.ndarray, x: int, y: int, cw: int, ch: int, horizontal: bool) -> float:
@@ -491,7 +494,7 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     first_h = _digit_height(st, mask.shape)
     mask, taken = _lines_out(inked, first_h)
     faint = None
-    if _grid(taken, upright=False) and taken[2].any():
+    if taken[2].any() and _grid(taken, upright=False):
         # squared paper: its lines fade in and out of the ink threshold in places (a grid printed
         # light, a blurred photo), and the pieces left read as 1s and 7s: they are looked for on
         # a lower threshold. Only on a grid (not a ruled page: it has no upright lines to find):
