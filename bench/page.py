@@ -3,7 +3,7 @@ digits, ruled and plain) read by the daemon's reading code, against decoding the
 OpenCV alone, in the same run. Prints CPU seconds per page, the ratio, the share of digits found
 and right, and the reader's peak memory.
 
-    python bench/page.py [--pages 4] [--mnist ../shared/data/mnist.npz]
+    python bench/page.py [--pages 4] [--rounds 3] [--mnist ../shared/data/mnist.npz]
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def daemon_peak(pages: list[Path]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3, help="decode-only and read each timed this many times, the best kept")
     ap.add_argument("--mnist", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/mnist.npz")
     a = ap.parse_args()
     cv2.setNumThreads(1)
@@ -89,19 +90,21 @@ def main() -> None:
               f"{len(texts[0])} digits a page")
         for p in paths[:1]:
             classify([prepare(str(p), 200_000_000, 200_000_000)], clf.predict, clf.calibration)  # warm up
-        c0 = time.process_time()
-        for p in paths:
-            cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-        decode_s = (time.process_time() - c0) / len(paths)
-        c0 = time.process_time()
-        found = right = want = 0
-        for p, text in zip(paths, texts, strict=True):
-            r = classify([prepare(str(p), 200_000_000, 200_000_000)], clf.predict, clf.calibration)[0]
-            got = r.text.replace(" ", "") if r else ""
-            want += len(text)
-            found += len(r.digits) if r else 0
-            right += len(text) - edit_distance(got, text)  # digits read right, in order
-        read_s = (time.process_time() - c0) / len(paths)
+        decode_s = read_s = float("inf")
+        for _round in range(a.rounds):  # the best round of each: this machine's other work only adds
+            c0 = time.process_time()
+            for p in paths:
+                cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+            decode_s = min(decode_s, (time.process_time() - c0) / len(paths))
+            c0 = time.process_time()
+            found = right = want = 0
+            for p, text in zip(paths, texts, strict=True):
+                r = classify([prepare(str(p), 200_000_000, 200_000_000)], clf.predict, clf.calibration)[0]
+                got = r.text.replace(" ", "") if r else ""
+                want += len(text)
+                found += len(r.digits) if r else 0
+                right += len(text) - edit_distance(got, text)  # digits read right, in order
+            read_s = min(read_s, (time.process_time() - c0) / len(paths))
         tree_mb = daemon_peak(paths)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"the daemon (2 workers) reading these pages: peak memory of it and its workers together {tree_mb:.0f} MB")

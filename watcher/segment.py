@@ -56,8 +56,7 @@ JOIN_WIDTH = 1.1
 #: A ruled line at most this thick (working pixels, where a digit is about 40 high) may have
 #: strokes across it or along it that its taking out cut (`_crossings_back`).
 RULE_THICK = 3
-#: A picture of more pixels than this is taken for a page: kept 8-bit until scaled down, and
-#: scaled to its working size by sampling (`_resize`).
+#: A picture of more pixels than this is taken for a page: kept 8-bit until scaled down.
 PAGE_PIXELS = 4_000_000
 #: A picture this small (pixels, longest side) is one digit: nobody writes a number in it, and
 #: its strokes are too few pixels to be told apart from one digit's broken ones.
@@ -187,7 +186,7 @@ def _several(grey: np.ndarray, ink: np.ndarray, f1: float, scale: float, found: 
     if f2 <= f1 * 1.15:
         f2 = f1
     # the ink again, its paper followed into shadows (one digit's ink map is kept as it was)
-    ink = _page_ink(_resize(grey, f2, fine=grey.size <= PAGE_PIXELS))
+    ink = _page_ink(_resize(grey, f2))
     t = _threshold(ink)
     inverse = None
     angle = _skew(ink > t)
@@ -260,14 +259,13 @@ def _page_ink(grey: np.ndarray) -> np.ndarray:
     return ink_map(grey, coarse=4 if max(grey.shape) > 2 * WORK_SIDE else 1, shadows=True)
 
 
-def _resize(grey: np.ndarray, f: float, fine: bool = True) -> np.ndarray:
-    """The picture at scale f, as floats in [0, 1] (it may come as 8-bit grey). `fine` False: by
-    at most half, sampled between neighbours (seven times cheaper than averaging over each
-    pixel's area on a page, and a digit 40 pixels high loses nothing to it)."""
+def _resize(grey: np.ndarray, f: float) -> np.ndarray:
+    """The picture at scale f, as floats in [0, 1] (it may come as 8-bit grey). Averaged over each
+    pixel's area: sampling between neighbours (INTER_LINEAR) is seven times cheaper on a page, but
+    read 99.17% of the bench's page digits right instead of 99.46%."""
     h, w = grey.shape
-    interp = cv2.INTER_AREA if fine or f < 0.5 else cv2.INTER_LINEAR
     small = grey if f >= 1.0 else cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
-                                             interpolation=interp)
+                                             interpolation=cv2.INTER_AREA)
     return to_grey(small) if small.dtype == np.uint8 else small
 
 
