@@ -183,7 +183,11 @@ def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False) -> np.ndar
         if paper_map.shape != g.shape:
             paper_map = cv2.resize(paper_map, (w, h), interpolation=cv2.INTER_LINEAR)
         if floor is None:
-            dark = 1.0 - g / np.maximum(paper_map, np.float32(0.05))
+            # 1 - g / max(paper, 0.05), in the paper map's own memory: a page's temporaries cost
+            # more than their arithmetic
+            dark = np.maximum(paper_map, np.float32(0.05), out=paper_map)
+            np.divide(g, dark, out=dark)
+            np.subtract(np.float32(1.0), dark, out=dark)
         else:
             dark = (paper_map - g) / np.maximum(paper_map, floor)
     np.maximum(dark, np.float32(0.0), out=dark)  # np.clip, without its Python-level overhead
