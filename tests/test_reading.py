@@ -206,6 +206,23 @@ def test_a_dash_below_a_number_does_not_start_a_line_of_its_own(mnist: dict[str,
     assert xs == sorted(xs)
 
 
+def test_a_frame_round_marks_is_dropped_however_many_marks_the_page_holds() -> None:
+    """A mark enclosing two others (a box round a field), or one other while three times wider
+    than tall, is no digit; the marks it encloses are. Checked on a page of 600 marks, the
+    frames among the last (the marks are compared a block of 256 at a time)."""
+    grid = [segment.Group(60 * c, 80 * r, 60 * c + 40, 80 * r + 60, [1], 900) for r in range(30) for c in range(20)]
+    a, b = grid[580], grid[581]  # side by side on the last row
+    frame = segment.Group(a.x0 - 5, a.y0 - 5, b.x1 + 5, b.y1 + 5, [2], 400)
+    speck = segment.Group(20, 2430, 30, 2440, [3], 50)  # below the last row
+    bar = segment.Group(0, 2420, 200, 2450, [4], 300)  # round it, over three times wider than tall
+    ring = segment.Group(grid[10].x0 - 4, grid[10].y0 - 4, grid[10].x1 + 4, grid[10].y1 + 4, [5], 300)
+    kept = segment._drop_frames([*grid, speck, frame, bar, ring])
+    assert frame not in kept  # two marks inside
+    assert bar not in kept  # one inside, and wide
+    assert ring in kept  # one inside and no wider than a digit: a 0 round a speck, say
+    assert kept == [*grid, speck, ring]
+
+
 def test_spaced_numbers_are_read_and_no_wrong_reading_is_ok(mnist: dict[str, np.ndarray], clf) -> None:
     got = numbers_read(mnist, clf, 7, 60, field="plain", touching=False)
     assert sum(r.text.replace(" ", "") == want for want, r in got) >= 0.8 * len(got)
