@@ -3,7 +3,7 @@ digits, ruled and plain) read by the daemon's reading code, against decoding the
 OpenCV alone, in the same run. Prints CPU seconds per page, the ratio, the share of digits found
 and right, and the reader's peak memory.
 
-    python bench/page.py [--pages 4] [--rounds 3] [--mnist ../shared/data/mnist.npz]
+    python bench/page.py [--pages 4] [--rounds 3] [--rows 30 --cols 20] [--mnist ../shared/data/mnist.npz]
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3, help="decode-only and read each timed this many times, the best kept")
+    ap.add_argument("--rows", type=int, default=30, help="rows of digits a page (40 x 25: the issue's 1,000 digits)")
+    ap.add_argument("--cols", type=int, default=20)
     ap.add_argument("--mnist", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/mnist.npz")
     a = ap.parse_args()
     cv2.setNumThreads(1)
@@ -79,7 +81,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths, texts = [], []
         for k in range(a.pages):
-            d = compose.page(data.x_test, data.y_test, rng, ruled=k % 2 == 0)
+            d = compose.page(data.x_test, data.y_test, rng, rows=a.rows, cols=a.cols, ruled=k % 2 == 0)
             p = Path(tmp) / f"page{k}.jpg"
             cv2.imwrite(str(p), d.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
             paths.append(p)
