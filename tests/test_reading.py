@@ -206,6 +206,21 @@ def test_a_dash_below_a_number_does_not_start_a_line_of_its_own(mnist: dict[str,
     assert xs == sorted(xs)
 
 
+def test_what_is_left_of_a_rule_is_no_stroke_of_the_digits_above_it() -> None:
+    """A long thin bar a little under a line of digits (a box's side drawn a degree aslant,
+    part of it left when the rules came out) is not joined to the digits as one mark; a 5's
+    flag just above its body, short and as thin, still is."""
+    med = 48.0
+    #            a 3's body          the remnant, 17 px under it   a 5's body   its flag, 6 px above
+    x0 = np.array([100, 36, 300, 305])
+    y0 = np.array([54, 115, 60, 44])
+    x1 = np.array([135, 345, 335, 338])
+    y1 = np.array([98, 117, 104, 50])
+    pairs = {tuple(sorted(p)) for p in segment._stacked(x0, y0, x1, y1, med)}
+    assert (2, 3) in pairs  # the flag joins its 5
+    assert not any(1 in p for p in pairs)  # the remnant joins nothing
+
+
 def test_a_frame_round_marks_is_dropped_however_many_marks_the_page_holds() -> None:
     """A mark enclosing two others (a box round a field), or one other while three times wider
     than tall, is no digit; the marks it encloses are. Checked on a page of 600 marks, the

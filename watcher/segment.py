@@ -564,8 +564,9 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
 def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med: float) -> list[tuple[int, int]]:
     """Pairs of components that are strokes of one digit: they overlap horizontally by half the
     narrower one's width and almost touch vertically, and together are not much taller than a
-    digit. Only pairs that overlap horizontally at all are looked at (components sorted by left
-    edge: each against those that start before it ends), all at once: a page has thousands."""
+    digit; a long thin bar (what is left of a rule) is no stroke of a digit. Only pairs that
+    overlap horizontally at all are looked at (components sorted by left edge: each against those
+    that start before it ends), all at once: a page has thousands."""
     order = np.argsort(x0, kind="stable")
     xs0, xs1 = x0[order], x1[order]
     ends = np.searchsorted(xs0, xs1, side="left")  # the first that starts where this one ends
@@ -576,7 +577,10 @@ def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med
     ov = np.minimum(x1[i], x1[j]) - np.maximum(x0[i], x0[j])
     gap = np.maximum(np.maximum(y0[j] - y1[i], y0[i] - y1[j]), 0)
     tall = np.maximum(y1[i], y1[j]) - np.minimum(y0[i], y0[j])
-    ok = (ov >= 0.5 * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= 1.5 * med)
+    # what is left of a rule (a box's side drawn a little aslant, part of it kept) is no digit's stroke
+    bar = ((x1 - x0) >= 1.5 * med) & ((y1 - y0) <= 0.25 * med)
+    ok = ((ov >= 0.5 * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= 1.5 * med)
+          & ~bar[i] & ~bar[j])
     return [(int(p), int(q)) for p, q in zip(i[ok], j[ok], strict=True)]
 
 
