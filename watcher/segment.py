@@ -337,6 +337,10 @@ class Group:
 Lines = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+STAIR = np.ones((1, 3), np.uint8)
+STAIR_LENGTH = 1.4  # digit heights: a box's side is longer, a digit's stem on an underline is not
+
+
 def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                faint: np.ndarray | None = None) -> tuple[np.ndarray, Lines]:
     """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
@@ -353,7 +357,14 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
     for horizontal in (True, False):
         length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
         k = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
-        runs = cv2.morphologyEx(mask if faint is None else faint, cv2.MORPH_OPEN, k)
+        src = mask if faint is None else faint
+        runs = cv2.morphologyEx(src, cv2.MORPH_OPEN, k)
+        if not horizontal and faint is None:
+            # a thin box side a degree aslant is a staircase of short upright runs: with a pixel of
+            # slack it is found whole, when it is longer than a digit's stem reaching a line can be
+            # (not on squared paper's faint pass: its grid is found on the lower threshold)
+            k2 = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(15, int(STAIR_LENGTH * digit_h))))
+            runs |= cv2.morphologyEx(cv2.dilate(src, STAIR), cv2.MORPH_OPEN, k2) & src
         if not runs.any():
             continue
         # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
