@@ -345,7 +345,8 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                faint: np.ndarray | None = None) -> tuple[np.ndarray, Lines]:
     """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
     left, what was taken). Horizontal: longer than 1.6 digits and thin for its length. Upright:
-    longer than 1.25 digits, thin, and either most of the picture's height or meeting a
+    longer than 1.25 digits (1.4 when a pixel of slack across is needed: a side a degree
+    aslant), thin, and either most of the picture's height or meeting a
     horizontal line taken out (a box side, a grid): a tall thin 1 is neither; or as thick as the
     pen (up to 0.3 digits) and running from a line taken out to another (a box drawn tight round
     a number: its sides were read as 1s). `before`: what an earlier pass took out, to add to;
@@ -588,7 +589,7 @@ def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med
     ov = np.minimum(x1[i], x1[j]) - np.maximum(x0[i], x0[j])
     gap = np.maximum(np.maximum(y0[j] - y1[i], y0[i] - y1[j]), 0)
     tall = np.maximum(y1[i], y1[j]) - np.minimum(y0[i], y0[j])
-    # what is left of a rule (a box's side drawn a little aslant, part of it kept) is no digit's stroke
+    # what is left of a rule (a box's bottom drawn a little aslant, part of it kept) is no digit's stroke
     bar = ((x1 - x0) >= 1.5 * med) & ((y1 - y0) <= 0.25 * med)
     ok = ((ov >= 0.5 * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= 1.5 * med)
           & ~bar[i] & ~bar[j])
