@@ -365,7 +365,7 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
             # slack it is found whole, when it is longer than a digit's stem reaching a line can be
             # (not on squared paper's faint pass: its grid is found on the lower threshold)
             k2 = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(15, int(STAIR_LENGTH * digit_h))))
-            runs |= cv2.morphologyEx(cv2.dilate(src, STAIR), cv2.MORPH_OPEN, k2) & src
+            runs = cv2.bitwise_or(runs, cv2.morphologyEx(cv2.dilate(src, STAIR), cv2.MORPH_OPEN, k2) & src)
         if not runs.any():
             continue
         # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
