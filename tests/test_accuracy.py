@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import MAKE_SCANS, MNIST, WILD, need
+from conftest import MAKE_SCANS, MNIST, SHARED, WILD, need
 from watcher import evaluate as E
 from watcher import model as M
 
@@ -40,6 +40,25 @@ def test_wild_dev(clf: M.Classifier) -> None:
     rep, *_ = E.evaluate_folder(clf, need(WILD) / "labels.csv", 0.9)
     assert rep.n == 270
     assert rep.accuracy >= 0.97, rep.lines()
+
+
+def test_files_not_scored_are_counted_not_ok_by_the_daemons_rule(clf: M.Classifier, tmp_path: Path) -> None:
+    """A file whose label is not one digit is left out of the accuracy; the report says how
+    many of them the daemon would not pass as `ok`, by its own row rule. A letter read as a digit
+    with a high calibrated confidence but a low raw score goes to review, and counts."""
+    import shutil
+
+    import cv2
+
+    data = np.load(need(MNIST))
+    cv2.imwrite(str(tmp_path / "seven.png"), 255 - data["x_test"][0])  # a plain 7, labelled x: read ok
+    cv2.imwrite(str(tmp_path / "two.png"), 255 - data["x_test"][1])
+    # multi-dev's T: read 7 at a calibrated 0.96, raw 0.73, so in review
+    shutil.copyfile(need(SHARED / "data" / "multi-dev" / "images" / "0109.png"), tmp_path / "t.png")
+    (tmp_path / "labels.csv").write_text("file,label\nseven.png,x\nt.png,x\ntwo.png,2\n")
+    rep, *_ = E.evaluate_folder(clf, tmp_path / "labels.csv", 0.85)
+    assert (rep.n, rep.unscored) == (1, 2)
+    assert rep.unscored_flagged == 1
 
 
 def test_a_one_with_a_flag_is_read_as_one(clf: M.Classifier) -> None:

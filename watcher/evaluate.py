@@ -36,7 +36,7 @@ class Report:
     accuracy_outside_review: float
     no_digit: int
     unscored: int
-    unscored_flagged: int  # of the unscored (label not a digit): sent to review or "no digit"
+    unscored_flagged: int  # of the unscored (label not a digit): not `ok` by the daemon's rule (review, no digit)
     confusion: np.ndarray = field(repr=False)
 
     def lines(self) -> list[str]:
@@ -50,16 +50,16 @@ class Report:
             "per class           " + " ".join(f"{d}:{a:.3f}" for d, a in sorted(self.per_class.items())),
         ]
         if self.unscored:
-            out.append(f"not scored (label not a digit): {self.unscored}, of which flagged for review "
-                       f"or no digit: {self.unscored_flagged}")
+            out.append(f"not scored (label not a digit): {self.unscored}, of which not ok (review or "
+                       f"no digit, the daemon's rule): {self.unscored_flagged}")
         return out
 
 
 def report(name: str, probs: np.ndarray, labels: np.ndarray, found: np.ndarray, threshold: float,
-           unscored_probs: np.ndarray | None = None, unscored_found: np.ndarray | None = None,
-           review: np.ndarray | None = None) -> Report:
+           unscored_review: np.ndarray | None = None, review: np.ndarray | None = None) -> Report:
     """`review`: the files the daemon sends to review (its row rule); by default those whose
-    calibrated confidence is under the threshold."""
+    calibrated confidence is under the threshold. `unscored_review`: the same for the files whose
+    label is not a digit."""
     pred = np.where(found, probs.argmax(1), -1)
     conf = np.where(found, probs.max(1), 0.0)
     right = pred == labels
@@ -68,11 +68,8 @@ def report(name: str, probs: np.ndarray, labels: np.ndarray, found: np.ndarray, 
         cm[y, p if p >= 0 else 10] += 1
     per = {d: float(right[labels == d].mean()) for d in range(10) if (labels == d).any()}
     rev = conf < threshold if review is None else review
-    flagged = 0
-    n_unscored = 0
-    if unscored_probs is not None and unscored_found is not None:
-        n_unscored = len(unscored_found)
-        flagged = int((~unscored_found | (unscored_probs.max(1) < threshold)).sum())
+    n_unscored = 0 if unscored_review is None else len(unscored_review)
+    flagged = 0 if unscored_review is None else int(unscored_review.sum())
     return Report(
         name=name, n=len(labels), accuracy=float(right.mean()), per_class=per,
         ece=ece(probs[found], labels[found]) if found.any() else 0.0,
@@ -181,8 +178,7 @@ def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
         labels.append(int(label) if label.isdigit() and len(label) == 1 else -1)
     x, f, y, pr, rv = np.stack(xs), np.array(found), np.array(labels), np.stack(probs), np.array(review)
     scored = y >= 0
-    rep = report(labels_csv.parent.name, pr[scored], y[scored], f[scored], threshold, pr[~scored], f[~scored],
-                 review=rv[scored])
+    rep = report(labels_csv.parent.name, pr[scored], y[scored], f[scored], threshold, rv[~scored], review=rv[scored])
     return rep, x[scored], pr[scored], f[scored], y[scored]
 
 
