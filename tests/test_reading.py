@@ -224,6 +224,42 @@ def test_a_thin_box_side_a_degree_aslant_is_taken_out_with_the_box(mnist: dict[s
         assert [m.pieces[0].box[0] // 95 for m in lay.marks] == [0, 1, 2, 3]  # the four digits, nothing more
 
 
+def test_a_thin_faint_box_turned_under_a_degree_is_taken_out_whole(mnist: dict[str, np.ndarray]) -> None:
+    """A whole box of one-pixel rules, printed lighter than the pen and turned less than the
+    degree that deskewing corrects: each rule is a staircase whose steps fade below the ink
+    threshold where one row hands over to the next. It fell apart into 15-19 marks (dashes read
+    as 1s, sides as 1s); now only the four digits are marks."""
+    for angle in (0.4, 0.6, 0.8, 0.9):
+        page = np.full((240, 520), 235, np.uint8)
+        for k in range(4):
+            digit = cv2.resize(mnist["x_test"][k], (84, 84), interpolation=cv2.INTER_CUBIC)
+            cell = (slice(70, 154), slice(60 + 95 * k, 144 + 95 * k))
+            page[cell] = np.minimum(page[cell], 255 - digit)
+        box = np.zeros_like(page)
+        cv2.rectangle(box, (40, 55), (470, 178), 255, 1)
+        box = cv2.warpAffine(box, cv2.getRotationMatrix2D((255, 116), angle, 1.0), (520, 240))
+        page = np.minimum(page, 255 - (box.astype(np.float32) * 0.55).astype(np.uint8))
+        lay = segment.find(page)
+        assert [(m.pieces[0].box[0] - 40) // 95 for m in lay.marks] == [0, 1, 2, 3], angle
+
+
+def test_a_digit_sitting_on_a_faint_sloped_underline_keeps_its_bottom_stroke() -> None:
+    """The slack that finds a sloped thin rule takes only what is one or two pixels across: a
+    2's bottom stroke lying along the underline is thicker and stays with the 2."""
+    page = np.full((200, 600), 235, np.uint8)
+    cv2.line(page, (40, 151), (560, 145), 140, 1)  # 0.7 degrees, one pixel, lighter than the pen
+    # a 2 drawn with a 5-pixel pen whose bottom stroke lies along the underline
+    pts = np.array([[80, 80], [95, 66], [115, 66], [128, 80], [122, 100], [84, 146], [150, 146]], np.int32)
+    cv2.polylines(page, [pts], False, 30, 5)
+    ink = segment._page_ink(segment.to_grey(page))
+    t = segment._threshold(ink)
+    groups, lab = segment._groups(ink, t)
+    assert len(groups) == 1
+    stroke = (slice(143, 150), slice(95, 148))  # the bottom stroke, off the diagonal
+    kept = np.count_nonzero(np.isin(lab[stroke], groups[0].labels))
+    assert kept >= 0.9 * np.count_nonzero(page[stroke] < 100)
+
+
 def test_what_is_left_of_a_rule_is_no_stroke_of_the_digits_above_it() -> None:
     """A long thin bar a little under a line of digits (a box's side drawn a degree aslant,
     part of it left when the rules came out) is not joined to the digits as one mark; a 5's

@@ -339,19 +339,32 @@ Lines = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 STAIR = np.ones((1, 3), np.uint8)
 STAIR_LENGTH = 1.4  # digit heights: a box's side is longer, a digit's stem on an underline is not
+SLOPE_LENGTH = 2.0  # digit heights: a thin rule aslant across, found with a pixel of slack (no digit's stroke is as long)
+#: Pixels: a one-pixel rule less than a degree aslant runs level this far at least, so a
+#: shorter one is found without slack (across; upright, half as far: a box's side is short). A
+#: small picture's digit strokes are not taken for such rules
+SLOPE_MIN = 60
+SLOPE_BAND = 7  # pixels across: the band a thin rule's staircase makes with that slack, at most
+#: The share of such a rule's length over the ink threshold, at least: across, and upright (a
+#: box's side, printed light, is seen in places; a grid printed under the threshold only where
+#: digits cross it, and it is not taken for a box's side: it must meet a rule taken out)
+SLOPE_SEEN = (0.4, 0.25)
 
 
 def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
-               faint: np.ndarray | None = None) -> tuple[np.ndarray, Lines]:
+               faint: np.ndarray | None = None,
+               slope: np.ndarray | None = None) -> tuple[np.ndarray, Lines]:
     """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
-    left, what was taken). Horizontal: longer than 1.6 digits and thin for its length. Upright:
-    longer than 1.25 digits (1.4 when a pixel of slack across is needed: a side a degree
-    aslant), thin, and either most of the picture's height or meeting a
+    left, what was taken). Horizontal: longer than 1.6 digits (2 when a pixel of slack across is
+    needed: a thin rule a degree aslant, `_sloped`) and thin for its length. Upright: longer than
+    1.25 digits (1.4 with the slack), thin, and either most of the picture's height (not a
+    sloped one) or meeting a
     horizontal line taken out (a box side, a grid): a tall thin 1 is neither; or as thick as the
     pen (up to 0.3 digits) and running from a line taken out to another (a box drawn tight round
     a number: its sides were read as 1s). `before`: what an earlier pass took out, to add to;
     with the lines, those thin enough for a stroke to cross (`_crossings_back`). `faint`: the
-    ink on a lower threshold, to look for the runs in (squared paper printed light)."""
+    ink on a lower threshold, to look for the runs in (squared paper printed light). `slope`: the ink
+    on a lower threshold, where a thin rule a degree aslant is looked for (`_sloped`)."""
     rows = mask.shape[0]
     lines = np.zeros_like(mask) if before is None else before[0].copy()
     fine = [np.zeros_like(mask), np.zeros_like(mask)] if before is None else [before[1].copy(), before[2].copy()]
@@ -359,20 +372,28 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
         k = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
         src = mask if faint is None else faint
-        runs = cv2.morphologyEx(src, cv2.MORPH_OPEN, k)
-        if not horizontal and faint is None:
-            # a thin box side a degree aslant is a staircase of short upright runs: with a pixel of
-            # slack it is found whole, when it is longer than a digit's stem reaching a line can be
-            # (not on squared paper's faint pass: its grid is found on the lower threshold)
-            k2 = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(15, int(STAIR_LENGTH * digit_h))))
-            runs = cv2.bitwise_or(runs, cv2.morphologyEx(cv2.dilate(src, STAIR), cv2.MORPH_OPEN, k2) & src)
+        runs = straight = cv2.morphologyEx(src, cv2.MORPH_OPEN, k)
+        whole, bands = runs, None  # each run's extent; a sloped rule's band, faded steps included
+        if slope is not None:
+            ink, bands = _sloped(src, slope, digit_h, horizontal)
+            if bands.any():
+                runs = cv2.bitwise_or(straight, ink)
+                whole = cv2.bitwise_or(runs, bands)
+            else:
+                bands = None
         if not runs.any():
             continue
         # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
         near = None if horizontal else cv2.dilate(lines, np.ones((7, max(7, int(0.5 * digit_h) | 1)), np.uint8))
-        n, lab, st = _components(runs)
+        n, lab, st = _components(whole)
         for i in range(1, n):
             x, y, cw, ch, area = (int(v) for v in st[i])
+            here = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+            sloped = False
+            if bands is not None:
+                sloped = bool((here & bands[y:y + ch, x:x + cw]).any())
+                here &= runs[y:y + ch, x:x + cw]
+                area = int(np.count_nonzero(here))
             long_side, thick = (cw, area / max(1, cw)) if horizontal else (ch, area / max(1, ch))
             thin = thick <= max(3.0, long_side / 25, 0.15 * digit_h)
             if near is None:
@@ -380,9 +401,13 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                     continue
             else:
                 top, bottom = bool(near[y, x:x + cw].any()), bool(near[y + ch - 1, x:x + cw].any())
-                if not ((thin and (ch >= 0.6 * rows or top or bottom)) or (top and bottom and thick <= 0.3 * digit_h)):
+                # most of the picture's height, on the straight runs alone (not a faint grid's band)
+                tall = ch >= 0.6 * rows
+                if tall and sloped:
+                    ys = np.flatnonzero((here & straight[y:y + ch, x:x + cw]).any(axis=1))
+                    tall = len(ys) > 0 and ys[-1] - ys[0] >= 0.6 * rows
+                if not ((thin and (tall or top or bottom)) or (top and bottom and thick <= 0.3 * digit_h)):
                     continue
-            here = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
             lines[y:y + ch, x:x + cw] |= here
             if thick <= RULE_THICK and _crossed_share(mask, x, y, cw, ch, horizontal) <= 0.5:
                 fine[0 if horizontal else 1][y:y + ch, x:x + cw] |= here
@@ -391,6 +416,40 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
     # widened by a pixel across: a line's anti-aliased edge is not a stroke
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     return mask & (1 - lines), (lines, fine[0], fine[1])
+
+
+def _sloped(src: np.ndarray, slope: np.ndarray, digit_h: float, horizontal: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Thin rules a degree aslant: (their ink in `src`, the bands they run in). Such a rule is a
+    staircase of short runs whose steps fade under the threshold where one row hands over to the
+    next; on `slope` (the ink on a lower threshold) with a pixel of slack across, it runs whole.
+    Upright when longer than a digit's stem reaching a line can be (a box's side); across when
+    longer than two digits, and there only where the rule is all there is across it (a digit's
+    bottom stroke lying on an underline stays whole). A band thicker than a staircase's is a smear
+    of strokes, and one mostly under the threshold a faint grid that only the digits crossing it
+    show: neither is taken."""
+    across = STAIR.T if horizontal else STAIR
+    long = max(SLOPE_MIN, int(SLOPE_LENGTH * digit_h)) if horizontal else max(SLOPE_MIN // 2, int(STAIR_LENGTH * digit_h))
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (long, 1) if horizontal else (1, long))
+    band = cv2.dilate(cv2.morphologyEx(cv2.dilate(slope, across), cv2.MORPH_OPEN, k), across)
+    ink = band & src
+    if horizontal:
+        ink &= 1 - cv2.morphologyEx(src, cv2.MORPH_OPEN, STAIR.T)
+    ink_out, band_out = np.zeros_like(src), np.zeros_like(src)
+    if not band.any():
+        return ink_out, band_out
+    n, lab, st = _components(band)
+    for i in range(1, n):
+        x, y, cw, ch, area = (int(v) for v in st[i])
+        length = cw if horizontal else ch
+        if area > SLOPE_BAND * length:
+            continue
+        comp = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+        on = comp & ink[y:y + ch, x:x + cw]
+        if np.count_nonzero(on.any(axis=0 if horizontal else 1)) < SLOPE_SEEN[0 if horizontal else 1] * length:
+            continue
+        ink_out[y:y + ch, x:x + cw] |= on
+        band_out[y:y + ch, x:x + cw] |= comp
+    return ink_out, band_out
 
 
 def _crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: Lines) -> np.ndarray:
@@ -502,14 +561,14 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     inked = mask
     first_h = _digit_height(st, mask.shape)
-    mask, taken = _lines_out(inked, first_h)
+    low = (ink > 0.5 * t).view(np.uint8)  # where faint rules are looked for
+    mask, taken = _lines_out(inked, first_h, slope=low)
     faint = None
     if taken[2].any() and _grid(taken, upright=False):
         # squared paper: its lines fade in and out of the ink threshold in places (a grid printed
         # light, a blurred photo), and the pieces left read as 1s and 7s: they are looked for on
         # a lower threshold. Only on a grid (not a ruled page: it has no upright lines to find):
         # elsewhere touching digits make long runs there too
-        low = (ink > 0.5 * t).view(np.uint8)
         again = _lines_out(inked, first_h, faint=low)
         if _grid(again[1]):
             faint, (mask, taken) = low, again
@@ -520,7 +579,8 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         # sides (shorter than the box, taller than the digits) come out too
         _n, _lab, st = _components(mask)
         digit_h = _digit_height(st, mask.shape)
-        mask, taken = _lines_out(mask, digit_h, taken, faint=None if faint is None else faint & ~taken[0].view(bool))
+        mask, taken = _lines_out(mask, digit_h, taken, faint=None if faint is None else faint & ~taken[0].view(bool),
+                                 slope=low if faint is None else None)
         lines = taken[0]
         mask = _crossings_back(ink, inked, mask, taken)
     if not untouched:
