@@ -235,11 +235,11 @@ def test_a_thin_faint_box_turned_under_a_degree_is_taken_out_whole(mnist: dict[s
             digit = cv2.resize(mnist["x_test"][k], (84, 84), interpolation=cv2.INTER_CUBIC)
             cell = (slice(70, 154), slice(60 + 95 * k, 144 + 95 * k))
             page[cell] = np.minimum(page[cell], 255 - digit)
-        box = np.zeros_like(page)
-        cv2.rectangle(box, (40, 55), (470, 178), 255, 1)
-        box = cv2.warpAffine(box, cv2.getRotationMatrix2D((255, 116), angle, 1.0), (520, 240))
-        page = np.minimum(page, 255 - (box.astype(np.float32) * 0.55).astype(np.uint8))
-        lay = segment.find(page)
+        level = np.zeros_like(page)
+        cv2.rectangle(level, (40, 55), (470, 178), 255, 1)
+        box = cv2.warpAffine(level, cv2.getRotationMatrix2D((255, 116), angle, 1.0), (520, 240))
+        faint = (255 - np.asarray(box, np.float32) * 0.55).astype(np.uint8)
+        lay = segment.find(np.minimum(page, faint))
         assert [(m.pieces[0].box[0] - 40) // 95 for m in lay.marks] == [0, 1, 2, 3], angle
 
 
@@ -258,6 +258,36 @@ def test_a_digit_sitting_on_a_faint_sloped_underline_keeps_its_bottom_stroke() -
     stroke = (slice(143, 150), slice(95, 148))  # the bottom stroke, off the diagonal
     kept = np.count_nonzero(np.isin(lab[stroke], groups[0].labels))
     assert kept >= 0.9 * np.count_nonzero(page[stroke] < 100)
+
+
+def _comb(mnist: dict[str, np.ndarray], shift: int | None) -> np.ndarray:
+    """Five test digits in comb cells; the fourth `shift` pixels right of its cell's left tick
+    (None: centred in its cell)."""
+    page = np.full((200, 560), 235, np.uint8)
+    cell, base = 84, 150
+    for k in range(6):
+        cv2.line(page, (60 + k * cell, base), (60 + k * cell, base - 24), 60, 2)
+    cv2.line(page, (60, base), (60 + 5 * cell, base), 60, 2)
+    for k in range(5):
+        digit = cv2.resize(mnist["x_test"][k], (70, 70), interpolation=cv2.INTER_CUBIC)
+        ys, xs = np.nonzero(digit > 60)
+        digit = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        h, w = digit.shape
+        x0 = 60 + k * cell + ((cell - w) // 2 if shift is None or k != 3 else shift)
+        cell_ink = (slice(base - 8 - h, base - 8), slice(x0, x0 + w))
+        page[cell_ink] = np.minimum(page[cell_ink], 255 - digit)
+    return page
+
+
+def test_a_comb_tick_a_digit_touches_is_taken_out_with_the_comb(mnist: dict[str, np.ndarray]) -> None:
+    """A comb's tick touching a digit beside it joined the digit, which then reached down to the
+    line (read as no digit, or with a 1 in it). The free ticks give the comb's step; the hidden
+    one is taken out where it stands: the digit's mark is the digit alone, as when it is centred."""
+    centred = [m.pieces[0].box for m in segment.find(_comb(mnist, None)).marks]
+    touching = [m.pieces[0].box for m in segment.find(_comb(mnist, 2)).marks]
+    assert len(centred) == len(touching) == 5
+    x, _y, _w, h = touching[3]
+    assert x > 60 + 3 * 84 and h == centred[3][3]  # the tick (x 311-313) not in it, not reaching the line
 
 
 def test_what_is_left_of_a_rule_is_no_stroke_of_the_digits_above_it() -> None:

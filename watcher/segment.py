@@ -349,6 +349,11 @@ SLOPE_BAND = 7  # pixels across: the band a thin rule's staircase makes with tha
 #: box's side, printed light, is seen in places; a grid printed under the threshold only where
 #: digits cross it, and it is not taken for a box's side: it must meet a rule taken out)
 SLOPE_SEEN = (0.4, 0.25)
+#: A comb: at least this many free ticks on one line, at steps equal within this share, its line
+#: followed this many steps past the first and last of them for ticks hidden by a digit
+COMB_TICKS = 3
+COMB_STEP = 0.12
+COMB_REACH = 2
 
 
 def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
@@ -588,6 +593,11 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     if n <= 1:
         return [], lab
     med = _digit_height(st, mask.shape)
+    combed = _comb_out(mask, lines, st[1:], med) if lines.any() else None
+    if combed is not None:
+        mask = combed
+        n, lab, st = _components(mask)
+        med = _digit_height(st, mask.shape)
     st = st[1:]
     area = st[:, 4].astype(np.float64)
     h, w = mask.shape
@@ -631,6 +641,87 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
     return _drop_frames(groups), lab
+
+
+def _comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) -> np.ndarray | None:
+    """`mask` with a comb's hidden ticks taken out, or None when it has none. A comb's ticks stand
+    at equal steps along its line: those standing free (`_tick`) give the step, and where one is
+    missing a digit touches it or is drawn over it, so the tick, joined to the digit, was read as
+    a 1 or made the digit no digit. There the tick's place (as high and as wide as the free ones,
+    from the line up) is cleared: a digit crossing it loses a notch, not its reading."""
+    x, y, cw, ch, area = (s[:, k] for k in range(5))
+    shaped = (ch >= 2 * cw) & (ch <= 0.6 * med) & (ch >= 0.15 * med) & (cw <= area / np.maximum(1, ch) + 2)
+    free = [int(i) for i in np.flatnonzero(shaped) if _tick(s[i], lines, med)]
+    if len(free) < COMB_TICKS:
+        return None
+    out = None
+    bottoms = (y + ch)[free]
+    for row in _rows_of(np.array(free), bottoms, 0.3 * med):
+        if len(row) < COMB_TICKS:
+            continue
+        cx = (x[row] + cw[row] / 2.0).astype(np.float64)
+        order = np.argsort(cx)
+        row, cx = row[order], cx[order]
+        gaps = np.diff(cx)
+        step = float(gaps.min())
+        if step < 0.5 * med or step > 2.0 * med:
+            continue
+        k = np.maximum(1, np.round(gaps / step))
+        step = float(gaps.sum() / k.sum())
+        if np.abs(gaps - k * step).max() > COMB_STEP * step:
+            continue  # not equal steps: bars that happen to stand on a line
+        bottom = (y + ch)[row].astype(np.float64)
+        slope, level = np.polyfit(cx, bottom, 1) if len(set(cx.tolist())) > 1 else (0.0, float(bottom[0]))
+        tall, thick = int(np.median(ch[row])), int(np.median(cw[row]))
+        wide = thick // 2 + 2
+        places = [cx[0] + j * step for j in range(-COMB_REACH, round(float(cx[-1] - cx[0]) / step) + COMB_REACH + 1)]
+        for px in places:
+            if np.abs(cx - px).min() < 0.25 * step:
+                continue  # a free tick stands there
+            b = round(float(slope * px + level))
+            c0, c1 = int(px) - wide, int(px) + wide + 1
+            pad = thick + 4
+            if c0 < pad or c1 + pad > mask.shape[1] or b < tall + 6 or b + 3 > mask.shape[0]:
+                continue
+            if not lines[b:b + 3, c0:c1].any():
+                continue  # past the comb's line
+            for j, run in _tick_columns(mask[b - tall - 5:b + 1, c0 - pad:c1 + pad], tall, thick, pad):
+                if out is None:
+                    out = mask.copy()
+                out[b + 1 - run:b + 1, c0 - pad + j - 1:c0 - pad + j + 2] = 0
+    return out
+
+
+def _tick_columns(window: np.ndarray, tall: int, thick: int, pad: int) -> list[tuple[int, int]]:
+    """The columns of `window` (from above a tick's top down to the comb's line, `pad` columns
+    each side of where the tick should stand) where ink rises from the line as high as a free
+    tick, stops there, and stands as narrow as one a third of the way up: (column, height). A
+    digit drawn over the tick covers its top, one dipping to the line is wider: both keep their
+    strokes."""
+    out = []
+    rows = window.shape[0]
+    for j in range(pad, window.shape[1] - pad):
+        col = window[::-1, j]  # from the line up
+        start = int(np.argmax(col[:3] > 0)) if col[:3].any() else -1
+        if start < 0:
+            continue
+        ends = np.flatnonzero(col[start:] == 0)
+        run = int(ends[0]) if len(ends) else len(col) - start
+        if abs(run - tall) > 2:
+            continue
+        across = window[rows - 1 - start - max(1, tall // 3)]
+        gaps = np.flatnonzero(across == 0)
+        left, right = gaps[gaps < j], gaps[gaps > j]
+        if len(left) and len(right) and right[0] - left[-1] - 1 <= thick + 2:
+            out.append((j, start + run))
+    return out
+
+
+def _rows_of(items: np.ndarray, level: np.ndarray, within: float) -> list[np.ndarray]:
+    """`items` split into rows: sorted by `level`, a new row where it steps by more than `within`."""
+    order = np.argsort(level)
+    breaks = np.flatnonzero(np.diff(level[order]) > within) + 1
+    return [items[order[a:b]] for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(order)], strict=True)]
 
 
 def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med: float) -> list[tuple[int, int]]:
