@@ -379,8 +379,9 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         src = mask if faint is None else faint
         runs = straight = cv2.morphologyEx(src, cv2.MORPH_OPEN, k)
         whole, bands = runs, None  # each run's extent; a sloped rule's band, faded steps included
-        if slope is not None:
-            ink, bands = _sloped(src, slope, digit_h, horizontal)
+        if slope is not None and horizontal == (before is None):
+            # across on the first pass, upright on the second (a box's side, once its rules are out)
+            ink, bands = _sloped(src, slope, straight, digit_h, horizontal)
             if bands.any():
                 runs = cv2.bitwise_or(straight, ink)
                 whole = cv2.bitwise_or(runs, bands)
@@ -423,7 +424,8 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
     return mask & (1 - lines), (lines, fine[0], fine[1])
 
 
-def _sloped(src: np.ndarray, slope: np.ndarray, digit_h: float, horizontal: bool) -> tuple[np.ndarray, np.ndarray]:
+def _sloped(src: np.ndarray, slope: np.ndarray, straight: np.ndarray, digit_h: float,
+            horizontal: bool) -> tuple[np.ndarray, np.ndarray]:
     """Thin rules a degree aslant: (their ink in `src`, the bands they run in). Such a rule is a
     staircase of short runs whose steps fade under the threshold where one row hands over to the
     next; on `slope` (the ink on a lower threshold) with a pixel of slack across, it runs whole.
@@ -431,17 +433,18 @@ def _sloped(src: np.ndarray, slope: np.ndarray, digit_h: float, horizontal: bool
     longer than two digits, and there only where the rule is all there is across it (a digit's
     bottom stroke lying on an underline stays whole). A band thicker than a staircase's is a smear
     of strokes, and one mostly under the threshold a faint grid that only the digits crossing it
-    show: neither is taken."""
+    show: neither is taken. `straight`: the runs found without slack (a level page's rules: then
+    there is nothing more to look at, which spares a page the labelling of its bands)."""
     across = STAIR.T if horizontal else STAIR
     long = max(SLOPE_MIN, int(SLOPE_LENGTH * digit_h)) if horizontal else max(SLOPE_MIN // 2, int(STAIR_LENGTH * digit_h))
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (long, 1) if horizontal else (1, long))
     band = cv2.dilate(cv2.morphologyEx(cv2.dilate(slope, across), cv2.MORPH_OPEN, k), across)
     ink = band & src
+    ink_out, band_out = np.zeros_like(src), np.zeros_like(src)
+    if not (ink & (1 - cv2.dilate(straight, np.ones((3, 3), np.uint8)))).any():
+        return ink_out, band_out  # no ink there that the straight runs, widened, do not take
     if horizontal:
         ink &= 1 - cv2.morphologyEx(src, cv2.MORPH_OPEN, STAIR.T)
-    ink_out, band_out = np.zeros_like(src), np.zeros_like(src)
-    if not band.any():
-        return ink_out, band_out
     n, lab, st = _components(band)
     for i in range(1, n):
         x, y, cw, ch, area = (int(v) for v in st[i])
