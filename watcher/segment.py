@@ -433,8 +433,8 @@ def _sloped(src: np.ndarray, slope: np.ndarray, straight: np.ndarray, digit_h: f
     longer than two digits, and there only where the rule is all there is across it (a digit's
     bottom stroke lying on an underline stays whole). A band thicker than a staircase's is a smear
     of strokes, and one mostly under the threshold a faint grid that only the digits crossing it
-    show: neither is taken. `straight`: the runs found without slack (a level page's rules: then
-    there is nothing more to look at, which spares a page the labelling of its bands)."""
+    show: neither is taken. `straight`: the runs found without slack; when the bands hold no ink
+    that those (widened) do not take, there is nothing to look at, and the bands are not labelled."""
     across = STAIR.T if horizontal else STAIR
     long = max(SLOPE_MIN, int(SLOPE_LENGTH * digit_h)) if horizontal else max(SLOPE_MIN // 2, int(STAIR_LENGTH * digit_h))
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (long, 1) if horizontal else (1, long))
@@ -650,8 +650,9 @@ def _comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) ->
     """`mask` with a comb's hidden ticks taken out, or None when it has none. A comb's ticks stand
     at equal steps along its line: those standing free (`_tick`) give the step, and where one is
     missing a digit touches it or is drawn over it, so the tick, joined to the digit, was read as
-    a 1 or made the digit no digit. There the tick's place (as high and as wide as the free ones,
-    from the line up) is cleared: a digit crossing it loses a notch, not its reading."""
+    a 1 or made the digit no digit. There, the columns that look like a tick (`_tick_columns`)
+    are cleared; a digit drawn over the tick keeps it (clearing the tick's whole place cut
+    notches in 3s and 5s drawn over it: as many numbers lost as mended)."""
     x, y, cw, ch, area = (s[:, k] for k in range(5))
     shaped = (ch >= 2 * cw) & (ch <= 0.6 * med) & (ch >= 0.15 * med) & (cw <= area / np.maximum(1, ch) + 2)
     free = [int(i) for i in np.flatnonzero(shaped) if _tick(s[i], lines, med)]
