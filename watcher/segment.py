@@ -609,7 +609,7 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     s = st[keep]
     # only marks on the picture's edge or shaped like a tick can be either (the rest: thousands on a page)
     odd = ((s[:, 0] == 0) | (s[:, 1] == 0) | (s[:, 0] + s[:, 2] == w) | (s[:, 1] + s[:, 3] == h)
-           | ((s[:, 3] >= 2 * s[:, 2]) & (s[:, 3] <= 0.6 * med)))
+           | _tick_shaped(s, med))
     keep = np.array([i for i, o in zip(keep.tolist(), odd.tolist(), strict=True)
                      if not o or (not _edge_band(st[i], w, h) and not _tick(st[i], lines, med)
                                   and not _edge_shade(st[i], ink, lab, int(i) + 1, t))], np.int64)
@@ -653,8 +653,8 @@ def _comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) ->
     a 1 or made the digit no digit. There, the columns that look like a tick (`_tick_columns`)
     are cleared; a digit drawn over the tick keeps it (clearing the tick's whole place cut
     notches in 3s and 5s drawn over it: as many numbers lost as mended)."""
-    x, y, cw, ch, area = (s[:, k] for k in range(5))
-    shaped = (ch >= 2 * cw) & (ch <= 0.6 * med) & (ch >= 0.15 * med) & (cw <= area / np.maximum(1, ch) + 2)
+    x, y, cw, ch = (s[:, k] for k in range(4))
+    shaped = _tick_shaped(s, med) & (ch >= 0.15 * med)
     free = [int(i) for i in np.flatnonzero(shaped) if _tick(s[i], lines, med)]
     if len(free) < COMB_TICKS:
         return None
@@ -749,6 +749,12 @@ def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med
     ok = ((ov >= 0.5 * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= 1.5 * med)
           & ~bar[i] & ~bar[j])
     return [(int(p), int(q)) for p, q in zip(i[ok], j[ok], strict=True)]
+
+
+def _tick_shaped(s: np.ndarray, med: float) -> np.ndarray:
+    """Components (stats rows) shaped like a tick, at least twice as tall as wide and under 0.6
+    digits: the only ones `_tick` may take, tested all at once (a page has thousands)."""
+    return (s[:, 3] >= 2 * s[:, 2]) & (s[:, 3] <= 0.6 * med)
 
 
 def _tick(s: np.ndarray, lines: np.ndarray, med: float) -> bool:
