@@ -260,6 +260,24 @@ def test_a_digit_sitting_on_a_faint_sloped_underline_keeps_its_bottom_stroke() -
     assert kept >= 0.9 * np.count_nonzero(page[stroke] < 100)
 
 
+def test_two_digits_bottom_strokes_along_an_underline_are_not_taken_for_a_second_rule() -> None:
+    """Two 2s in a row whose flat bottoms join run longer than a short underline (1.6 digits):
+    lying along the longer underline just below them, they are the digits' strokes, not a second
+    rule (taken out, they left two 7s: "5359722" read "5359772" in a comb)."""
+    page = np.full((220, 640), 235, np.uint8)
+    cv2.line(page, (40, 162), (600, 162), 60, 2)  # the underline, printed
+    for x in (100, 172):  # two 2s, 5-pixel pen, their bottoms joined at y = 150
+        pts = np.array([[x + 5, 90], [x + 20, 72], [x + 45, 72], [x + 60, 90], [x + 52, 112],
+                        [x + 2, 150], [x + 72, 150]], np.int32)
+        cv2.polylines(page, [pts], False, 30, 5)
+    ink = segment._page_ink(segment.to_grey(page))
+    groups, lab = segment._groups(ink, segment._threshold(ink))
+    assert len(groups) == 1  # the two 2s, joined by their bottoms; the underline taken out
+    bottoms = (slice(148, 153), slice(110, 240))
+    kept = np.count_nonzero(np.isin(lab[bottoms], groups[0].labels))
+    assert kept >= 0.9 * np.count_nonzero(page[bottoms] < 100)
+
+
 def _comb(mnist: dict[str, np.ndarray], shift: int | None) -> np.ndarray:
     """Five test digits in comb cells; the fourth `shift` pixels right of its cell's left tick
     (None: centred in its cell)."""

@@ -354,6 +354,10 @@ SLOPE_SEEN = (0.4, 0.25)
 COMB_TICKS = 3
 COMB_STEP = 0.12
 COMB_REACH = 2
+#: A run across that lies along a longer rule, within this many digit heights of it (centre to
+#: centre) and of its ends, is a digit's stroke on that rule (`_riding`)
+RIDE_NEAR = 0.5
+RIDE_SLACK = 0.3
 
 
 def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
@@ -392,7 +396,15 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
         near = None if horizontal else cv2.dilate(lines, np.ones((7, max(7, int(0.5 * digit_h) | 1)), np.uint8))
         n, lab, st = _components(whole)
+        riding: set[int] = set()
+        if horizontal:
+            rules = st[1:]
+            if before is not None:
+                rules = np.concatenate([rules, _components(cv2.morphologyEx(before[0], cv2.MORPH_OPEN, k))[2][1:]])
+            riding = _riding(st[1:], rules, digit_h)
         for i in range(1, n):
+            if i in riding:
+                continue
             x, y, cw, ch, area = (int(v) for v in st[i])
             here = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
             sloped = False
@@ -422,6 +434,21 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
     # widened by a pixel across: a line's anti-aliased edge is not a stroke
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     return mask & (1 - lines), (lines, fine[0], fine[1])
+
+
+def _riding(st: np.ndarray, rules: np.ndarray, digit_h: float) -> set[int]:
+    """The runs across (stats rows; their labels are 1 more) that lie along a longer rule (stats
+    rows), within half a digit of it and within its ends: a digit's bottom stroke on an underline
+    or a comb's line (two 2s' bottoms in a row run as long as a short underline). A rule has no
+    shorter twin that close; a double rule's two lines are as long as each other."""
+    if len(st) == 0 or len(rules) == 0:
+        return set()
+    x0, w, cy = st[:, 0].astype(np.float64), st[:, 2].astype(np.float64), st[:, 1] + st[:, 3] / 2
+    r0, rw, rcy = rules[:, 0].astype(np.float64), rules[:, 2].astype(np.float64), rules[:, 1] + rules[:, 3] / 2
+    slack = RIDE_SLACK * digit_h
+    under = ((np.abs(cy[:, None] - rcy[None, :]) <= RIDE_NEAR * digit_h) & (w[:, None] <= 0.8 * rw[None, :])
+             & (x0[:, None] >= r0[None, :] - slack) & ((x0 + w)[:, None] <= (r0 + rw)[None, :] + slack))
+    return {int(i) + 1 for i in np.flatnonzero(under.any(axis=1))}
 
 
 def _sloped(src: np.ndarray, slope: np.ndarray, straight: np.ndarray, digit_h: float,
