@@ -278,20 +278,21 @@ def test_two_digits_bottom_strokes_along_an_underline_are_not_taken_for_a_second
     assert kept >= 0.9 * np.count_nonzero(page[bottoms] < 100)
 
 
-def _comb(mnist: dict[str, np.ndarray], shift: int | None) -> np.ndarray:
-    """Five test digits in comb cells; the fourth `shift` pixels right of its cell's left tick
-    (None: centred in its cell)."""
+def _comb(mnist: dict[str, np.ndarray], shift: int | None, moved: tuple[int, ...] = (3,),
+          picks: tuple[int, ...] = (0, 1, 2, 3, 4)) -> np.ndarray:
+    """Five test digits (`picks`) in comb cells; those `moved` (the fourth) `shift` pixels right of
+    their cell's left tick (None: centred in their cells)."""
     page = np.full((200, 560), 235, np.uint8)
     cell, base = 84, 150
     for k in range(6):
         cv2.line(page, (60 + k * cell, base), (60 + k * cell, base - 24), 60, 2)
     cv2.line(page, (60, base), (60 + 5 * cell, base), 60, 2)
-    for k in range(5):
-        digit = cv2.resize(mnist["x_test"][k], (70, 70), interpolation=cv2.INTER_CUBIC)
+    for k, pick in enumerate(picks):
+        digit = cv2.resize(mnist["x_test"][pick], (70, 70), interpolation=cv2.INTER_CUBIC)
         ys, xs = np.nonzero(digit > 60)
         digit = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
         h, w = digit.shape
-        x0 = 60 + k * cell + ((cell - w) // 2 if shift is None or k != 3 else shift)
+        x0 = 60 + k * cell + ((cell - w) // 2 if shift is None or k not in moved else shift)
         cell_ink = (slice(base - 8 - h, base - 8), slice(x0, x0 + w))
         page[cell_ink] = np.minimum(page[cell_ink], 255 - digit)
     return page
@@ -306,6 +307,20 @@ def test_a_comb_tick_a_digit_touches_is_taken_out_with_the_comb(mnist: dict[str,
     assert len(centred) == len(touching) == 5
     x, _y, _w, h = touching[3]
     assert x > 60 + 3 * 84 and h == centred[3][3]  # the tick (x 311-313) not in it, not reaching the line
+
+
+def test_a_comb_whose_digits_touch_all_ticks_but_one_is_still_taken_out(mnist: dict[str, np.ndarray]) -> None:
+    """Digits wider than their cells touch most ticks, so fewer than three stand free to give the
+    comb's step. The ticks the digits touch are looked for along the line: those at equal steps
+    from the free one are a comb's, and come out as when the digits are centred."""
+    twos = tuple(int(i) for i in np.flatnonzero(mnist["y_test"] == 2)[:5])  # a 2's bottom stroke meets the tick
+    centred = [m.pieces[0].box for m in segment.find(_comb(mnist, None, picks=twos)).marks]
+    # the 2s' left edges against ticks 0, 1, 3 and 4: only ticks 2 and 5 stand free
+    touching = [m.pieces[0].box for m in segment.find(_comb(mnist, 1, moved=(0, 1, 3, 4), picks=twos)).marks]
+    assert len(centred) == len(touching) == 5
+    for k in (0, 4):  # the 2s beside their ticks (the others are drawn over theirs: they keep them)
+        x, _y, _w, h = touching[k]
+        assert x > 60 + k * 84 and h == centred[k][3]  # its left tick not in it, not reaching the line
 
 
 def test_what_is_left_of_a_rule_is_no_stroke_of_the_digits_above_it() -> None:

@@ -492,11 +492,9 @@ def _crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: 
     put back: its lines cross every digit, which fell apart in pieces or lost a side to them. A
     stroke crosses a line where there is ink on both sides of it, across; it lies along a line
     printed lighter than the pen where the ink is darker than the line's. Only for thin lines
-    (not a band of shadow taken for one, whose ragged remains would join up), and only on a grid
-    (not an underline, a comb or a box, where a digit dipping through the line would be joined
-    to its neighbour or to a tick: measured, that lost more rendered numbers than it won)."""
-    if not _grid(taken):
-        return left
+    (not a band of shadow taken for one, whose ragged remains would join up), and only asked on a
+    grid (not an underline, a comb or a box, where a digit dipping through the line would be
+    joined to its neighbour or to a tick: measured, that lost more rendered numbers than it won)."""
     _lines, across, upright = taken
     fine = cv2.bitwise_or(across, upright)
     near = cv2.dilate(fine, np.ones((5, 5), np.uint8))  # as far as the lines were widened
@@ -608,6 +606,7 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         if _grid(again[1]):
             faint, (mask, taken) = low, again
     lines = taken[0]
+    grid = False
     untouched = mask is inked  # nothing taken out: the labelling above stands
     if lines.any():
         # once a box's rules are out, the digits' height is measured without the box, and its
@@ -617,13 +616,15 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         mask, taken = _lines_out(mask, digit_h, taken, faint=None if faint is None else faint & ~taken[0].view(bool),
                                  slope=low if faint is None else None)
         lines = taken[0]
-        mask = _crossings_back(ink, inked, mask, taken)
+        grid = _grid(taken)
+        if grid:
+            mask = _crossings_back(ink, inked, mask, taken)
     if not untouched:
         n, lab, st = _components(mask)
     if n <= 1:
         return [], lab
     med = _digit_height(st, mask.shape)
-    combed = _comb_out(mask, lines, st[1:], med) if lines.any() else None
+    combed = _comb_out(mask, lines, st[1:], med) if lines.any() and not grid else None  # squared paper: no comb
     if combed is not None:
         mask = combed
         n, lab, st = _components(mask)
@@ -675,25 +676,42 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
 
 def _comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) -> np.ndarray | None:
     """`mask` with a comb's hidden ticks taken out, or None when it has none. A comb's ticks stand
-    at equal steps along its line: those standing free (`_tick`) give the step, and where one is
-    missing a digit touches it or is drawn over it, so the tick, joined to the digit, was read as
-    a 1 or made the digit no digit. There, the columns that look like a tick (`_tick_columns`)
-    are cleared; a digit drawn over the tick keeps it (clearing the tick's whole place cut
-    notches in 3s and 5s drawn over it: as many numbers lost as mended)."""
+    at equal steps along its line: those standing free (`_tick`) give the tick's height and
+    stroke, and the step; where one is missing a digit touches it or is drawn over it, so the
+    tick, joined to the digit, was read as a 1 or made the digit no digit. There, the columns
+    that look like a tick (`_tick_columns`) are cleared; a digit drawn over the tick keeps it
+    (clearing the tick's whole place cut notches in 3s and 5s drawn over it: as many numbers lost
+    as mended). With fewer free ticks than `COMB_TICKS` (digits wider than their cells touch most
+    of them), the ticks the digits touch are looked for along the line too, and count when they
+    stand at the free ones' equal steps."""
     x, y, cw, ch = (s[:, k] for k in range(4))
     shaped = _tick_shaped(s, med) & (ch >= 0.15 * med)
     free = [int(i) for i in np.flatnonzero(shaped) if _tick(s[i], lines, med)]
-    if len(free) < COMB_TICKS:
+    if not free:
         return None
     out = None
     bottoms = (y + ch)[free]
     for row in _rows_of(np.array(free), bottoms, 0.3 * med):
-        if len(row) < COMB_TICKS:
-            continue
         cx = (x[row] + cw[row] / 2.0).astype(np.float64)
-        order = np.argsort(cx)
-        row, cx = row[order], cx[order]
-        gaps = np.diff(cx)
+        bottom = (y + ch)[row].astype(np.float64)
+        tall, thick = int(np.median(ch[row])), int(np.median(cw[row]))
+        seen = cx  # the ticks found: free, and (below) touched ones
+        if len(row) < COMB_TICKS:
+            b = int(np.median(bottom))
+            if b < tall + 6 or b + 3 > mask.shape[0]:
+                continue
+            along = np.flatnonzero(lines[b:b + 3].any(axis=0))
+            if len(along) == 0:
+                continue
+            c0, c1 = int(along[0]), int(along[-1]) + 1
+            cols = [j for j, _run in _tick_columns(mask[b - tall - 5:b + 1, c0:c1], tall, thick, 0)]
+            touched = [float(np.mean(g)) + c0 for g in np.split(np.array(cols), np.flatnonzero(np.diff(cols) > 2) + 1)
+                       if len(g)] if cols else []
+            seen = _on_steps(cx, np.array([t for t in touched if np.abs(cx - t).min() >= 0.5 * med]), med)
+            if len(seen) < COMB_TICKS:
+                continue
+        seen = np.sort(seen)
+        gaps = np.diff(seen)
         step = float(gaps.min())
         if step < 0.5 * med or step > 2.0 * med:
             continue
@@ -701,11 +719,11 @@ def _comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) ->
         step = float(gaps.sum() / k.sum())
         if np.abs(gaps - k * step).max() > COMB_STEP * step:
             continue  # not equal steps: bars that happen to stand on a line
-        bottom = (y + ch)[row].astype(np.float64)
+        order = np.argsort(cx)
+        cx, bottom = cx[order], bottom[order]
         slope, level = np.polyfit(cx, bottom, 1) if len(set(cx.tolist())) > 1 else (0.0, float(bottom[0]))
-        tall, thick = int(np.median(ch[row])), int(np.median(cw[row]))
         wide = thick // 2 + 2
-        places = [cx[0] + j * step for j in range(-COMB_REACH, round(float(cx[-1] - cx[0]) / step) + COMB_REACH + 1)]
+        places = [seen[0] + j * step for j in range(-COMB_REACH, round(float(seen[-1] - seen[0]) / step) + COMB_REACH + 1)]
         for px in places:
             if np.abs(cx - px).min() < 0.25 * step:
                 continue  # a free tick stands there
@@ -723,28 +741,42 @@ def _comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) ->
     return out
 
 
+def _on_steps(free: np.ndarray, touched: np.ndarray, med: float) -> np.ndarray:
+    """The free ticks and those of the touched ones (a digit's stroke standing on the line looks
+    like one too) that stand at equal steps from the free ones: the step is each distance from a
+    free tick to a touched one (or between two free ones), whichever puts the most ticks on it."""
+    best = np.sort(free)
+    gaps = np.abs(np.concatenate([touched[None, :] - free[:, None], np.diff(best)[None, :]], axis=None))
+    pos = np.concatenate([free, touched])
+    for step in gaps[(gaps >= 0.5 * med) & (gaps <= 2.0 * med)].tolist():
+        off = (pos - free[0]) / step
+        on = pos[np.abs(off - np.round(off)) * step <= COMB_STEP * step]
+        if len(on) > len(best) and np.isin(free, on).all():
+            best = np.sort(on)
+    return best
+
+
 def _tick_columns(window: np.ndarray, tall: int, thick: int, pad: int) -> list[tuple[int, int]]:
     """The columns of `window` (from above a tick's top down to the comb's line, `pad` columns
-    each side of where the tick should stand) where ink rises from the line as high as a free
-    tick, stops there, and stands as narrow as one a third of the way up: (column, height). A
-    digit drawn over the tick covers its top, one dipping to the line is wider: both keep their
-    strokes."""
+    each side of where a tick may stand) where ink rises from the line as high as a free tick,
+    stops there, and stands as narrow as one a third of the way up: (column, height). A digit
+    drawn over the tick covers its top, one dipping to the line is wider: both keep their
+    strokes. The rise is measured in all columns at once (a comb's whole line may be searched)."""
+    rows, cols = window.shape
+    up = window[::-1] > 0  # from the line up
+    start = np.argmax(up[:3], axis=0)
+    past = ~up & (np.arange(rows)[:, None] >= start[None, :])
+    run = np.where(past.any(axis=0), np.argmax(past, axis=0), rows) - start
+    ok = up[:3].any(axis=0) & (np.abs(run - tall) <= 2)
+    ok[:pad] = False
+    ok[cols - pad:] = False
     out = []
-    rows = window.shape[0]
-    for j in range(pad, window.shape[1] - pad):
-        col = window[::-1, j]  # from the line up
-        start = int(np.argmax(col[:3] > 0)) if col[:3].any() else -1
-        if start < 0:
-            continue
-        ends = np.flatnonzero(col[start:] == 0)
-        run = int(ends[0]) if len(ends) else len(col) - start
-        if abs(run - tall) > 2:
-            continue
-        across = window[rows - 1 - start - max(1, tall // 3)]
+    for j in np.flatnonzero(ok).tolist():
+        across = window[rows - 1 - int(start[j]) - max(1, tall // 3)]
         gaps = np.flatnonzero(across == 0)
         left, right = gaps[gaps < j], gaps[gaps > j]
         if len(left) and len(right) and right[0] - left[-1] - 1 <= thick + 2:
-            out.append((j, start + run))
+            out.append((j, int(start[j] + run[j])))
     return out
 
 
