@@ -45,7 +45,7 @@ PAGE_FLOOR = 0.1
 #: A file that is one mark, read as one digit below this raw score, is read as touching digits
 #: instead when each piece of its best cut reads at `SPLIT_SINGLE_SURE` or more ("10" in a box,
 #: the 1 touching the 0, read as 8 before). It goes to review either way.
-SPLIT_SINGLE_BELOW = 0.5
+SPLIT_SINGLE_BELOW = 0.6
 SPLIT_SINGLE_SURE = 0.9
 #: A wide mark that no sure cut reads is still read through its best cuts when they give at
 #: least `LOOSE_PIECES` pieces whose geometric mean score reaches `LOOSE_MEAN`: a chain of touching

@@ -278,11 +278,12 @@ def _threshold(ink: np.ndarray) -> float:
 
 def _split_single(ink: np.ndarray, found: Found, up: float) -> Mark | None:
     """A one-digit file's mark cut in two, at each candidate cut, as two touching digits would be
-    ("10" in a box, the 1 touching the 0): offered when it is at least as wide as tall; None
-    otherwise. Two pieces a cut, not every span between cuts: a wide single digit is common in
-    scans, and this is only asked when it reads badly."""
+    ("10" in a box, the 1 touching the 0): offered when it is as wide as a mark that is cut
+    (`CUT_WIDTH`: a 1 pressed into a 4 makes a mark narrower than tall); None otherwise. Two
+    pieces a cut, not every span between cuts: a wide single digit is common in scans, and this
+    is only asked when it reads badly."""
     x, y, w, h = found.box
-    if w < h:
+    if w < CUT_WIDTH * h:
         return None
     sel = found.ink > _threshold(ink)
     if not sel.any():
