@@ -42,6 +42,10 @@ PAGE_MARKS = 12
 #: a letter or an operator often look like some digit, real touching digits read clearly.
 SPLIT_PIECE_MIN = 0.6
 PAGE_FLOOR = 0.1
+#: In a line whose other marks are nearly all sure digits (this share of them, two at least), a
+#: mark no wider than a digit and this tall against them is read down to `PAGE_FLOOR`
+LINE_SURE = 0.8
+LINE_DIGIT_HEIGHT = 0.75
 #: A file that is one mark, read as one digit below this raw score, is read as touching digits
 #: instead when each piece of its best cut reads at `SPLIT_SINGLE_SURE` or more ("10" in a box,
 #: the 1 touching the 0, read as 8 before). It goes to review either way.
@@ -209,7 +213,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     sure_marks = sum(1 for idx, _p, _s in paths if conf[idx].min() >= 0.9)
     floor = PAGE_FLOOR if len(paths) >= PAGE_MARKS and sure_marks >= 0.8 * len(paths) else NOT_A_DIGIT_BELOW
     joined = _joined(lay, paths, conf, k)
-    for mi, (m, (idx, path, share)) in enumerate(zip(lay.marks, paths, strict=True)):
+    floors = _line_floors(lay, paths, conf, floor)
+    for mi, (m, (idx, path, share), below) in enumerate(zip(lay.marks, paths, floors, strict=True)):
         if mi - 1 in joined:
             continue  # read with the mark before it
         if mi in joined:
@@ -217,7 +222,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             raw *= float(conf[ji])
             digits.append(Digit(piece.box, m.line, int(best[ji]), float(sure[ji])))
             continue
-        if path == [0] and conf[idx[0]] < floor and m.ends > 1:
+        if path == [0] and conf[idx[0]] < below and m.ends > 1:
             # a chain of touching digits where one cut piece reads badly: read it all (doubtfully)
             # rather than leave out every digit of it
             loose, share = _best_path(m, conf[idx[0]:idx[0] + len(m.pieces)], piece_min=0.0)
@@ -226,7 +231,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             if len(loose) >= loose_pieces and gm >= LOOSE_MEAN:
                 idx, path = picked, loose
                 unsure += 1
-        if path == [0] and conf[idx[0]] < floor:
+        if path == [0] and conf[idx[0]] < below:
             not_digits += 1
             wide_out += m.ends > 1
             unread *= 1.0 - float(conf[idx[0]])
@@ -259,6 +264,31 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         return Reading([], 0.0, doubts, not_digits, raw)
     return Reading(_renumber(digits), calibration.of_reading([d.confidence for d in digits]), doubts,
                    len(digits) + not_digits, raw)
+
+
+def _line_floors(lay: Layout, paths: list[MarkPath], conf: np.ndarray, floor: float) -> list[float]:
+    """Each mark's score below which it is left out as no digit: `floor`, but the page's floor
+    for a mark that cannot be cut (no wider than a digit) and is as tall as the sure digits of
+    its line (`LINE_DIGIT_HEIGHT`), when nearly all its line's other marks are sure digits
+    (`LINE_SURE`, two at least): a bold short 1 or a 2 drawn like a Z among them is a badly
+    drawn digit, read (doubtfully, to review) rather than left out. An equation's letters stand
+    among as many operators and letters: not there."""
+    floors = [floor] * len(lay.marks)
+    if floor <= PAGE_FLOOR:
+        return floors
+    lines: dict[int, list[int]] = {}
+    for mi, m in enumerate(lay.marks):
+        lines.setdefault(m.line, []).append(mi)
+    for marks in lines.values():
+        sure = [mi for mi in marks if conf[paths[mi][0]].min() >= 0.9]
+        if len(sure) < max(2, LINE_SURE * (len(marks) - 1)):
+            continue
+        tall = float(np.median([lay.marks[mi].pieces[0].box[3] for mi in sure]))
+        for mi in marks:
+            m = lay.marks[mi]
+            if not m.may_split and m.pieces[0].box[3] >= LINE_DIGIT_HEIGHT * tall:
+                floors[mi] = PAGE_FLOOR
+    return floors
 
 
 def _joined(lay: Layout, paths: list[MarkPath], conf: np.ndarray, k: int) -> dict[int, tuple[int, Piece]]:
