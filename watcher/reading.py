@@ -210,10 +210,10 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             start += len(m.pieces)
     # in a page of digits (many marks, nearly all surely digits) a mark of a digit's size is a
     # digit, however badly drawn: it is read (with its low confidence) rather than left out
-    sure_marks = sum(1 for idx, _p, _s in paths if conf[idx].min() >= 0.9)
-    floor = PAGE_FLOOR if len(paths) >= PAGE_MARKS and sure_marks >= 0.8 * len(paths) else NOT_A_DIGIT_BELOW
+    sure_marks = [bool(conf[idx].min() >= 0.9) for idx, _p, _s in paths]
+    floor = PAGE_FLOOR if len(paths) >= PAGE_MARKS and sum(sure_marks) >= 0.8 * len(paths) else NOT_A_DIGIT_BELOW
     joined = _joined(lay, paths, conf, k)
-    floors = _line_floors(lay, paths, conf, floor)
+    floors = _line_floors(lay, sure_marks, floor)
     for mi, (m, (idx, path, share), below) in enumerate(zip(lay.marks, paths, floors, strict=True)):
         if mi - 1 in joined:
             continue  # read with the mark before it
@@ -266,7 +266,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
                    len(digits) + not_digits, raw)
 
 
-def _line_floors(lay: Layout, paths: list[MarkPath], conf: np.ndarray, floor: float) -> list[float]:
+def _line_floors(lay: Layout, sure_marks: list[bool], floor: float) -> list[float]:
     """Each mark's score below which it is left out as no digit: `floor`, but the page's floor
     for a mark that cannot be cut (no wider than a digit) and is as tall as the sure digits of
     its line (`LINE_DIGIT_HEIGHT`), when nearly all its line's other marks are sure digits
@@ -280,7 +280,7 @@ def _line_floors(lay: Layout, paths: list[MarkPath], conf: np.ndarray, floor: fl
     for mi, m in enumerate(lay.marks):
         lines.setdefault(m.line, []).append(mi)
     for marks in lines.values():
-        sure = [mi for mi in marks if conf[paths[mi][0]].min() >= 0.9]
+        sure = [mi for mi in marks if sure_marks[mi]]
         if len(sure) < max(2, LINE_SURE * (len(marks) - 1)):
             continue
         tall = float(np.median([lay.marks[mi].pieces[0].box[3] for mi in sure]))

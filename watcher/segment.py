@@ -705,9 +705,8 @@ def _comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) ->
             if len(along) == 0:
                 continue
             c0, c1 = int(along[0]), int(along[-1]) + 1
-            cols = [j for j, _run in _tick_columns(mask[b - tall - 5:b + 1, c0:c1], tall, thick, 0)]
-            touched = [float(np.mean(g)) + c0 for g in np.split(np.array(cols), np.flatnonzero(np.diff(cols) > 2) + 1)
-                       if len(g)] if cols else []
+            cols = np.array([j for j, _run in _tick_columns(mask[b - tall - 5:b + 1, c0:c1], tall, thick, 0)])
+            touched = [float(np.mean(g)) + c0 for g in _rows_of(cols, cols, 2)] if len(cols) else []
             seen = _on_steps(cx, np.array([t for t in touched if np.abs(cx - t).min() >= 0.5 * med]), med)
             if len(seen) < COMB_TICKS:
                 continue
