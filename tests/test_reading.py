@@ -243,6 +243,14 @@ def test_a_thin_faint_box_turned_under_a_degree_is_taken_out_whole(mnist: dict[s
         assert [(m.pieces[0].box[0] - 40) // 95 for m in lay.marks] == [0, 1, 2, 3], angle
 
 
+def _one_mark_keeps(page: np.ndarray, stroke: tuple[slice, slice]) -> float:
+    """The share of the pen's pixels in `stroke` that the picture's one mark keeps (asserts one)."""
+    ink = segment._page_ink(segment.to_grey(page))
+    groups, lab = segment._groups(ink, segment._threshold(ink))
+    assert len(groups) == 1
+    return np.count_nonzero(np.isin(lab[stroke], groups[0].labels)) / np.count_nonzero(page[stroke] < 100)
+
+
 def test_a_digit_sitting_on_a_faint_sloped_underline_keeps_its_bottom_stroke() -> None:
     """The slack that finds a sloped thin rule takes only what is one or two pixels across: a
     2's bottom stroke lying along the underline is thicker and stays with the 2."""
@@ -251,13 +259,7 @@ def test_a_digit_sitting_on_a_faint_sloped_underline_keeps_its_bottom_stroke() -
     # a 2 drawn with a 5-pixel pen whose bottom stroke lies along the underline
     pts = np.array([[80, 80], [95, 66], [115, 66], [128, 80], [122, 100], [84, 146], [150, 146]], np.int32)
     cv2.polylines(page, [pts], False, 30, 5)
-    ink = segment._page_ink(segment.to_grey(page))
-    t = segment._threshold(ink)
-    groups, lab = segment._groups(ink, t)
-    assert len(groups) == 1
-    stroke = (slice(143, 150), slice(95, 148))  # the bottom stroke, off the diagonal
-    kept = np.count_nonzero(np.isin(lab[stroke], groups[0].labels))
-    assert kept >= 0.9 * np.count_nonzero(page[stroke] < 100)
+    assert _one_mark_keeps(page, (slice(143, 150), slice(95, 148))) >= 0.9  # the bottom stroke, off the diagonal
 
 
 def test_two_digits_bottom_strokes_along_an_underline_are_not_taken_for_a_second_rule() -> None:
@@ -270,12 +272,8 @@ def test_two_digits_bottom_strokes_along_an_underline_are_not_taken_for_a_second
         pts = np.array([[x + 5, 90], [x + 20, 72], [x + 45, 72], [x + 60, 90], [x + 52, 112],
                         [x + 2, 150], [x + 72, 150]], np.int32)
         cv2.polylines(page, [pts], False, 30, 5)
-    ink = segment._page_ink(segment.to_grey(page))
-    groups, lab = segment._groups(ink, segment._threshold(ink))
-    assert len(groups) == 1  # the two 2s, joined by their bottoms; the underline taken out
-    bottoms = (slice(148, 153), slice(110, 240))
-    kept = np.count_nonzero(np.isin(lab[bottoms], groups[0].labels))
-    assert kept >= 0.9 * np.count_nonzero(page[bottoms] < 100)
+    # one mark (the two 2s, joined by their bottoms; the underline taken out) with its bottoms
+    assert _one_mark_keeps(page, (slice(148, 153), slice(110, 240))) >= 0.9
 
 
 def _comb(mnist: dict[str, np.ndarray], shift: int | None, moved: tuple[int, ...] = (3,),
