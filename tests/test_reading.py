@@ -321,6 +321,36 @@ def test_a_comb_whose_digits_touch_all_ticks_but_one_is_still_taken_out(mnist: d
         assert x > 60 + k * 84 and h == centred[k][3]  # its left tick not in it, not reaching the line
 
 
+def _cells(mnist: dict[str, np.ndarray], touch: bool) -> np.ndarray:
+    """Four test digits (about 46 pixels high) in a form's row of printed boxes (56 x 60), apart;
+    with `touch`, the third drawn against its box's left side."""
+    page = np.full((160, 340), 235, np.uint8)
+    for k in range(4):
+        x = 30 + k * 70
+        cv2.rectangle(page, (x, 46), (x + 56, 106), 70, 2)
+        digit = cv2.resize(mnist["x_test"][k], (64, 64), interpolation=cv2.INTER_CUBIC)
+        ys, xs = np.nonzero(digit > 60)
+        digit = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        h, w = digit.shape
+        x0 = x + 1 if touch and k == 2 else x + (56 - w) // 2
+        cell_ink = (slice(76 - h // 2, 76 - h // 2 + h), slice(x0, x0 + w))
+        page[cell_ink] = np.minimum(page[cell_ink], 255 - digit)
+    return page
+
+
+def test_the_boxes_of_a_forms_cells_are_taken_out_even_where_a_digit_touches_one(mnist: dict[str, np.ndarray]) -> None:
+    """A printed box for each digit is shorter than the rules looked for, so its sides were read
+    as 1s, and a digit touching its box was one mark with it. The boxes come out (their sides
+    run straight all round them); a digit against its box keeps its own strokes."""
+    apart = segment.find(_cells(mnist, touch=False))
+    touching = segment.find(_cells(mnist, touch=True))
+    assert len(apart.marks) == len(touching.marks) == 4
+    for k, (a, t) in enumerate(zip(apart.marks, touching.marks, strict=True)):
+        x, _y, w, h = t.pieces[0].box
+        assert x > 30 + k * 70 and x + w < 30 + k * 70 + 56  # inside its box, no side in it
+        assert abs(h - a.pieces[0].box[3]) <= 2  # the whole digit, not the box's height
+
+
 def test_what_is_left_of_a_rule_is_no_stroke_of_the_digits_above_it() -> None:
     """A long thin bar a little under a line of digits (a box's side drawn a degree aslant,
     part of it left when the rules came out) is not joined to the digits as one mark; a 5's
@@ -356,6 +386,14 @@ def test_a_frame_round_marks_is_dropped_however_many_marks_the_page_holds() -> N
 def test_spaced_numbers_are_read_and_no_wrong_reading_is_ok(mnist: dict[str, np.ndarray], clf) -> None:
     got = numbers_read(mnist, clf, 7, 60, field="plain", touching=False)
     assert sum(r.text.replace(" ", "") == want for want, r in got) >= 0.8 * len(got)
+    assert not any(silent(r, want) for want, r in got)
+
+
+def test_numbers_in_a_row_of_printed_boxes_are_read_and_no_wrong_reading_is_ok(
+        mnist: dict[str, np.ndarray], clf) -> None:
+    got = numbers_read(mnist, clf, 9, 40, field="cells")
+    assert sum(r.text.replace(" ", "") == want for want, r in got) >= 30  # measured 34; 5 before the boxes came out
+    assert sum(len(r.text.replace(" ", "")) > len(want) for want, r in got) <= 5  # a side read as a 1: 3; 11 before
     assert not any(silent(r, want) for want, r in got)
 
 

@@ -62,8 +62,10 @@ def scan(ink: np.ndarray, rng: np.random.Generator, jpeg: bool = True) -> np.nda
 
 def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: int | None = None,
            field: str | None = None, touching: bool | None = None) -> Drawn:
-    """2-8 digits on one line. `field`: None (random), "plain", "box", "underline" or "comb";
-    `touching`: None (a third of the numbers), or always / never."""
+    """2-8 digits on one line. `field`: None (random among "plain", "box", "underline" and
+    "comb"), one of those, or "cells" (a printed box for each digit, the boxes apart: asked for
+    by name only, so the other fields' numbers stay as they were); `touching`: None (a third of
+    the numbers), or always / never."""
     n = n or int(rng.integers(2, 9))
     field = field or str(rng.choice(["plain", "plain", "box", "underline", "comb"]))
     height = int(rng.integers(28, 90))
@@ -71,9 +73,15 @@ def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: 
     inks = [_digit_ink(digits[i], height, rng) for i in pick]
     cell = int(height * rng.uniform(0.85, 1.1))
     touch_draw = rng.random() < 0.35
-    touching = field != "comb" and (touch_draw if touching is None else touching)
+    touching = field not in ("comb", "cells") and (touch_draw if touching is None else touching)
+    if field == "cells":  # printed: one size and one gap for the whole row
+        cell = int(height * rng.uniform(1.1, 1.4))
+        gap_cells = int(height * rng.uniform(0.1, 0.5))
+        tall = int(height * rng.uniform(1.2, 1.5))
     margin = height
     width = sum(i.shape[1] for i in inks) + n * cell + 2 * margin
+    if field == "cells":
+        width = n * (cell + gap_cells) + 2 * margin
     canvas = np.zeros((3 * height, width), np.float32)
     x = margin
     base = height
@@ -82,6 +90,9 @@ def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: 
         if field == "comb":
             x0 = x + (cell - ink.shape[1]) // 2
             x += cell
+        elif field == "cells":
+            x0 = x + (cell - ink.shape[1]) // 2 + int(rng.integers(-height // 10, height // 10 + 1))
+            x += cell + gap_cells
         else:
             gap = int(rng.integers(-max(1, ink.shape[1] // 8), 1)) if touching else int(rng.integers(height // 8, height // 2))
             x0 = x
@@ -96,6 +107,10 @@ def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: 
     elif field == "underline":
         y = base + height + int(rng.integers(2, max(3, height // 6)))
         cv2.line(canvas, (margin - height // 4, y), (right, y), 1.0, thick)
+    elif field == "cells":
+        top = base - (tall - height) // 2
+        for x0 in range(margin, x, cell + gap_cells):
+            cv2.rectangle(canvas, (x0, top), (x0 + cell, top + tall), 1.0, thick)
     elif field == "comb":
         y = base + height + height // 8
         cv2.line(canvas, (margin, y), (margin + n * cell, y), 1.0, thick)

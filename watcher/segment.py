@@ -622,6 +622,10 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
             mask = _crossings_back(ink, inked, mask, taken)
     if not untouched:
         n, lab, st = _components(mask)
+    celled = _cells_out(mask, lab, st)
+    if celled is not None:
+        mask = celled
+        n, lab, st = _components(mask)
     if n <= 1:
         return [], lab
     med = _digit_height(st, mask.shape)
@@ -673,6 +677,68 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
     return _drop_frames(groups), lab
+
+
+#: A cell's box: each side covered along this share of its length (a band of a twelfth of the
+#: box), by a straight run at least `CELL_RUN` of it long.
+CELL_SIDE = 0.9
+CELL_RUN = 0.6
+CELL_MIN = 12  # pixels: smaller boxes are not looked at
+CELL_INNER = 0.95
+CELL_ROW = 1.6
+
+
+def _cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray | None:
+    """`mask` with the boxes of a form's cells taken out (one digit drawn in each box, the boxes
+    apart or touching), or None when there are none. A cell's sides are shorter than the rules
+    `_lines_out` looks for, and a digit written in it often touches it: such a box is a
+    component (`lab`, `st`: `mask`'s) whose ink runs all along the four sides of its box, in
+    straight runs (a digit's 0 does not). Only the runs along the sides are taken out, so a
+    digit touching its box keeps its strokes."""
+    w, h = st[1:, 2], st[1:, 3]
+    cand = np.flatnonzero((w >= CELL_MIN) & (h >= CELL_MIN) & (h <= 3 * w)) + 1
+    out: np.ndarray | None = None
+    for i in cand.tolist():
+        x, y, cw, ch, _a = (int(v) for v in st[i])
+        cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
+        bh, bw = max(2, ch // 12), max(2, cell // 12)
+        box = lab[y:y + ch, x:x + cw]
+        # the corners first: the cheapest test, and most digits fail it
+        if not ((box[:bh, :bw] == i).any() and (box[:bh, -bw:] == i).any()
+                and (box[-bh:, :bw] == i).any() and (box[-bh:, -bw:] == i).any()):
+            continue
+        comp = (box == i).view(np.uint8)
+        across, upright = _runs(comp, int(CELL_RUN * cell), True), _runs(comp, int(CELL_RUN * ch), False)
+        sides = (across[:bh].any(0).mean(), across[-bh:].any(0).mean(),
+                 upright[:, :bw].any(1).mean(), upright[:, -bw:].any(1).mean())
+        if min(sides) < CELL_SIDE:
+            continue
+        frame = np.zeros_like(comp)
+        frame[:bh] |= across[:bh]
+        frame[-bh:] |= across[-bh:]
+        frame[:, :bw] |= upright[:, :bw]
+        frame[:, -bw:] |= upright[:, -bw:]
+        if cw > CELL_ROW * ch:
+            # a row of cells touching each other: the sides between them run from top to bottom
+            frame |= _runs(comp, int(CELL_INNER * ch), False)
+        # widened by a pixel (the box's anti-aliased edge is not a stroke); the bits of a side a
+        # little aslant that the runs missed go too: what is left within the sides' bands
+        left = comp & (1 - cv2.dilate(frame, np.ones((3, 3), np.uint8)))
+        k, parts, ps = _components(left)
+        for j in range(1, k):
+            px, py, pw, ph, _pa = (int(v) for v in ps[j])
+            if px + pw <= 2 * bw or px >= cw - 2 * bw or py + ph <= 2 * bh or py >= ch - 2 * bh:
+                left[parts == j] = 0
+        if out is None:
+            out = mask.copy()
+        out[y:y + ch, x:x + cw] &= (1 - comp) | left
+    return out
+
+
+def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
+    """The straight runs of `mask` at least `length` pixels long, across or upright."""
+    n = max(3, length)
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1) if horizontal else (1, n)))
 
 
 def _comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) -> np.ndarray | None:
