@@ -686,6 +686,7 @@ CELL_RUN = 0.6
 CELL_MIN = 12  # pixels: smaller boxes are not looked at
 CELL_INNER = 0.95
 CELL_ROW = 1.6
+CELL_DEEP = 0.5
 
 
 def _cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray | None:
@@ -713,11 +714,16 @@ def _cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray 
                  upright[:, :bw].any(1).mean(), upright[:, -bw:].any(1).mean())
         if min(sides) < CELL_SIDE:
             continue
+        # the sides as thick as they run (a box drawn with a broad pen is thicker than the band),
+        # the thinnest side for all four: a 7's bar against the top runs deeper there
+        rows, cols = across.mean(1), upright.mean(0)
+        t = min(_depth(rows, bh), _depth(rows[::-1], bh), _depth(cols, bw), _depth(cols[::-1], bw))
+        dy, dx = max(bh, t), max(bw, t)
         frame = np.zeros_like(comp)
-        frame[:bh] |= across[:bh]
-        frame[-bh:] |= across[-bh:]
-        frame[:, :bw] |= upright[:, :bw]
-        frame[:, -bw:] |= upright[:, -bw:]
+        frame[:dy] |= across[:dy]
+        frame[-dy:] |= across[-dy:]
+        frame[:, :dx] |= upright[:, :dx]
+        frame[:, -dx:] |= upright[:, -dx:]
         if cw > CELL_ROW * ch:
             # a row of cells touching each other: the sides between them run from top to bottom
             frame |= _runs(comp, int(CELL_INNER * ch), False)
@@ -727,12 +733,23 @@ def _cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray 
         k, parts, ps = _components(left)
         for j in range(1, k):
             px, py, pw, ph, _pa = (int(v) for v in ps[j])
-            if px + pw <= 2 * bw or px >= cw - 2 * bw or py + ph <= 2 * bh or py >= ch - 2 * bh:
+            along = (((px + pw <= 2 * bw or px >= cw - 2 * bw) and ph >= 2 * pw)
+                     or ((py + ph <= 2 * bh or py >= ch - 2 * bh) and pw >= 2 * ph))
+            if along:  # thin along a side: a digit's stroke cut off there is not
                 left[parts == j] = 0
         if out is None:
             out = mask.copy()
         out[y:y + ch, x:x + cw] &= (1 - comp) | left
     return out
+
+
+def _depth(cover: np.ndarray, band: int) -> int:
+    """How deep a box's side runs in from its edge: `band`, or further while the rows (columns)
+    are mostly covered by the side's runs (`cover`: each one's share), up to a third of the box."""
+    d = band
+    while d < len(cover) // 3 and cover[d] >= CELL_DEEP:
+        d += 1
+    return d
 
 
 def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
