@@ -380,9 +380,8 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
     fine = [np.zeros_like(mask), np.zeros_like(mask)] if before is None else [before[1].copy(), before[2].copy()]
     for horizontal in (True, False):
         length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
-        k = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
         src = mask if faint is None else faint
-        runs = straight = cv2.morphologyEx(src, cv2.MORPH_OPEN, k)
+        runs = straight = _runs(src, length, horizontal)
         whole, bands = runs, None  # each run's extent; a sloped rule's band, faded steps included
         if slope is not None and horizontal == (before is None):
             # across on the first pass, upright on the second (a box's side, once its rules are out)
@@ -401,7 +400,7 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         if horizontal:
             rules = st[1:]
             if before is not None:
-                rules = np.concatenate([rules, _components(cv2.morphologyEx(before[0], cv2.MORPH_OPEN, k))[2][1:]])
+                rules = np.concatenate([rules, _components(_runs(before[0], length, horizontal))[2][1:]])
             riding = _riding(st[1:], rules, digit_h)
         for i in range(1, n):
             if i in riding:
@@ -465,8 +464,7 @@ def _sloped(src: np.ndarray, slope: np.ndarray, straight: np.ndarray, digit_h: f
     that those (widened) do not take, there is nothing to look at, and the bands are not labelled."""
     across = STAIR.T if horizontal else STAIR
     long = max(SLOPE_MIN, int(SLOPE_LENGTH * digit_h)) if horizontal else max(SLOPE_MIN // 2, int(STAIR_LENGTH * digit_h))
-    k = cv2.getStructuringElement(cv2.MORPH_RECT, (long, 1) if horizontal else (1, long))
-    band = cv2.dilate(cv2.morphologyEx(cv2.dilate(slope, across), cv2.MORPH_OPEN, k), across)
+    band = cv2.dilate(_runs(cv2.dilate(slope, across), long, horizontal), across)
     ink = band & src
     ink_out, band_out = np.zeros_like(src), np.zeros_like(src)
     if not (ink & (1 - cv2.dilate(straight, np.ones((3, 3), np.uint8)))).any():
@@ -684,8 +682,11 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
 CELL_SIDE = 0.9
 CELL_RUN = 0.6
 CELL_MIN = 12  # pixels: smaller boxes are not looked at
-CELL_INNER = 0.95
+#: A box this many times wider than tall is a row of boxes drawn touching; upright runs over
+#: `CELL_INNER` of its height are the sides between them.
 CELL_ROW = 1.6
+CELL_INNER = 0.95
+#: A side runs deeper than its band while this share of a row (column) is its runs.
 CELL_DEEP = 0.5
 
 
