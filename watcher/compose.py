@@ -61,11 +61,12 @@ def scan(ink: np.ndarray, rng: np.random.Generator, jpeg: bool = True) -> np.nda
 
 
 def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: int | None = None,
-           field: str | None = None, touching: bool | None = None) -> Drawn:
+           field: str | None = None, touching: bool | None = None, photo: str | None = None) -> Drawn:
     """2-8 digits on one line. `field`: None (random among "plain", "box", "underline" and
     "comb"), one of those, or "cells" (a printed box for each digit, the boxes apart: asked for
     by name only, so the other fields' numbers stay as they were); `touching`: None (a third of
-    the numbers), or always / never."""
+    the numbers), or always / never; `photo`: None (a scan), or the scan photographed (`photo`'s
+    kinds)."""
     n = n or int(rng.integers(2, 9))
     field = field or str(rng.choice(["plain", "plain", "box", "underline", "comb"]))
     height = int(rng.integers(28, 90))
@@ -117,7 +118,35 @@ def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: 
         for k in range(n + 1):
             cv2.line(canvas, (margin + k * cell, y), (margin + k * cell, y - height // 3), 1.0, thick)
     canvas = _slope(canvas, rng.uniform(-4, 4))
-    return Drawn(scan(canvas, rng), "".join(str(int(labels[i])) for i in pick))
+    out = scan(canvas, rng, jpeg=photo is None)
+    return Drawn(out if photo is None else photographed(out, rng, photo), "".join(str(int(labels[i])) for i in pick))
+
+
+def photographed(img: np.ndarray, rng: np.random.Generator, kind: str = "any") -> np.ndarray:
+    """A scan (uint8 grey) as a phone takes it, then saved as a JPEG. "table": the sheet on a darker
+    table that shows on two to four sides (a sliver of it on the others); "shadow": a shadow
+    across the picture, its edge soft or sharp, the writing under it or not; "any": either."""
+    kind = str(rng.choice(["table", "shadow"])) if kind == "any" else kind
+    g = img.astype(np.float32) / 255.0
+    h, w = g.shape
+    if kind == "table":
+        pad = int(max(8, 0.15 * min(h, w)) * rng.uniform(1.0, 3.0))
+        big = np.full((h + 2 * pad, w + 2 * pad), rng.uniform(0.1, 0.5), np.float32)
+        big[pad:pad + h, pad:pad + w] = g
+        cut = [int(rng.integers(0, pad)) if rng.random() < 0.5 else pad - 2 for _side in range(4)]
+        cut[2:] = [min(c, int(0.8 * pad)) for c in cut[2:]]  # the table shows at least right and below
+        g = big[cut[0]:big.shape[0] - cut[2], cut[1]:big.shape[1] - cut[3]]
+    elif kind == "shadow":
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        a = rng.uniform(0, 2 * np.pi)
+        d = np.cos(a) * xx / w + np.sin(a) * yy / h - rng.uniform(-0.3, 0.3) - 0.5 * (np.cos(a) + np.sin(a))
+        g = g * (1.0 - rng.uniform(0.35, 0.6) / (1.0 + np.exp(-d * rng.uniform(8, 40))))
+    else:
+        raise ValueError(f"no such photo: {kind}")
+    g = g + rng.normal(0, 0.02, g.shape).astype(np.float32)
+    out = (np.clip(g, 0, 1) * 255).astype(np.uint8)
+    _ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 95))])
+    return np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
 
 
 def _slope(canvas: np.ndarray, degrees: float) -> np.ndarray:
