@@ -34,6 +34,7 @@ from watcher.normalise import (
     stroke_width,
     to_grey,
 )
+from watcher.sheet import find_sheet
 
 Box = tuple[int, int, int, int]  # x, y, w, h
 
@@ -148,7 +149,11 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
         raise NoDigitFound("no digit found")
     h, w = grey.shape
     f1 = min(1.0, WORK_SIDE / max(h, w))
-    ink = ink_map(_resize(grey, f1))
+    work = _resize(grey, f1)
+    sheet = find_sheet(work)
+    if sheet is not None:  # a photo of a sheet on a table: the table painted paper
+        grey, work = sheet.paint(grey), sheet.paint(work)
+    ink = ink_map(work)
     try:
         found = find_digit(ink)
     except NoDigitFound:
@@ -175,6 +180,11 @@ def _several(grey: np.ndarray, ink: np.ndarray, f1: float, scale: float, found: 
     h, w = grey.shape
     t = _threshold(ink)
     groups, lab = _groups(ink, t)
+    if not groups and _mostly_ink(ink > t):
+        # a shadow or the table round a photographed sheet taken for ink: the paper followed into it
+        ink = _page_ink(_resize(grey, f1))
+        t = _threshold(ink)
+        groups, lab = _groups(ink, t)
     if found is not None and _one_digit(groups, found.box):
         return None
     if not groups:
@@ -580,12 +590,17 @@ def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
     return float(h[ok][order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
 
 
+def _mostly_ink(mask: np.ndarray) -> bool:
+    """More ink than paper (under 55% of the picture left as paper)."""
+    return mask.size - int(np.count_nonzero(mask)) < 0.55 * mask.size
+
+
 def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     """Marks (joined components) of the ink map, specks and long lines left out, and the
     components' label image."""
     mask = (ink > t).astype(np.uint8)
-    if mask.size - int(np.count_nonzero(mask)) < 0.55 * mask.size:
-        return [], mask  # more ink than paper: nothing written on it can be told apart
+    if _mostly_ink(mask):
+        return [], mask  # nothing written on it can be told apart
     n, lab, st = _components(mask)
     if n <= 1:
         return [], lab

@@ -1,0 +1,63 @@
+"""The sheet in a photo (watcher.sheet): the table round it is painted paper; a shadow over
+writing, a board of light writing and a scan are left as they are. Pure: no model."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from watcher.sheet import find_sheet
+
+PAPER, TABLE = 0.9, 0.25
+
+
+def _writing(h: int, w: int, paper: float = PAPER) -> np.ndarray:
+    """Paper with a row of digit-like strokes across its middle (float grey in [0, 1])."""
+    ink = np.zeros((h, w), np.uint8)
+    for k, x in enumerate(range(w // 6, 5 * w // 6, w // 10)):
+        cv2.putText(ink, str(k % 10), (x, h // 2 + h // 12), cv2.FONT_HERSHEY_SIMPLEX, h / 140, 255, max(2, h // 60))
+    return np.where(ink > 0, np.float32(0.1), np.float32(paper)).astype(np.float32)
+
+
+def _on_table(g: np.ndarray, top: int, left: int, bottom: int, right: int) -> np.ndarray:
+    h, w = g.shape
+    out = np.full((h + top + bottom, w + left + right), TABLE, np.float32)
+    out[top:top + h, left:left + w] = g
+    return out
+
+
+def test_the_table_round_a_photographed_sheet_is_painted_its_paper_and_the_writing_kept() -> None:
+    sheet_only = _writing(300, 600)
+    photo = _on_table(sheet_only, 0, 40, 60, 90)  # the table on three sides, the sheet cut at the top
+    found = find_sheet(photo)
+    assert found is not None
+    painted = found.paint(photo)
+    assert abs(found.paper - PAPER) < 0.02
+    assert np.allclose(painted[:, :40], found.paper) and np.allclose(painted[-60:, :], found.paper)
+    # the writing is where it was, untouched; only a rim of the sheet a few pixels wide is painted
+    inner = (slice(10, 290), slice(50, 630))
+    assert np.array_equal(painted[inner], photo[inner])
+    # any copy of the picture is painted alike: the reader paints the original and its working copy
+    half = found.paint(cv2.resize(photo, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
+    assert half.shape == (photo.shape[0] // 2, photo.shape[1] // 2)
+    assert np.allclose(half[:, :15], found.paper)
+    as_bytes = found.paint((photo * 255).astype(np.uint8))
+    assert as_bytes.dtype == np.uint8 and abs(int(as_bytes[-1, 0]) - round(found.paper * 255)) <= 1
+
+
+def test_a_shadow_a_sheet_filling_the_picture_and_light_writing_on_a_board_are_left_alone() -> None:
+    g = _writing(300, 600)
+    assert find_sheet(g) is None  # a scan: nothing round the sheet
+    assert find_sheet(_on_table(g, 0, 0, 0, 50)) is None  # the table on one side only: its edge runs across
+    # a shadow with a sharp edge over the right half of the writing: the digits in it are marks
+    shaded = g.copy()
+    shaded[:, 330:] *= 0.3
+    shaded[200:, :] *= 0.3
+    assert find_sheet(shaded) is None
+    # the same sheet on a table, but the table holds writing too (a second sheet in shade)
+    assert find_sheet(_on_table(g, 0, 0, 120, 120)) is not None
+    crowded = _on_table(g, 0, 0, 120, 120)
+    crowded[300:420, :600] = _writing(120, 600, TABLE)
+    assert find_sheet(crowded) is None
+    # chalk on a board: the light strokes are no sheet
+    assert find_sheet(1.0 - _writing(300, 600)) is None

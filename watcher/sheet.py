@@ -1,0 +1,128 @@
+"""The sheet in a photo: a phone held over a form or a note often takes in the table round it.
+
+The table is darker than the paper, so the ink map takes it for ink (or, when it fills most of
+the picture, for the paper, and the sheet for ink), and its edge along the sheet reads as a rule
+or a row of 1s. When the picture holds one bright, solid, convex region with a darker surround
+that has nothing written on it, everything outside that region is painted the sheet's own paper
+grey, and the picture is read as a scan of the sheet.
+
+Pure: a grey picture in, the sheet (or None) out; the sheet paints any copy of the picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Pixels of the copy the sheet is looked for on: a sheet is big, its edge is all that counts.
+PROBE_PIXELS = 60_000
+#: The sheet's share of the picture: a smaller bright region is a label or a sticker, and a
+#: surround of less than a twentieth is a thin band that the reader already leaves out.
+SHEET_SHARE = (0.1, 0.95)
+#: The surround's median over the sheet's: darker than this, or it is paper in shade.
+SURROUND_DARKER = 0.75
+#: The sheet's area over its convex hull's: a sheet is a quadrilateral, seen in perspective.
+CONVEX = 0.9
+#: The share of the sheet's pixels that are bright: a solid region, not a big light stroke.
+SOLID = 0.8
+#: The surround's share of pixels that stand out from their neighbourhood by `MARK_STEP`: more
+#: than this and something is written there (digits in a shadow), so nothing is painted.
+SURROUND_MARKS = 0.004
+MARK_STEP = 0.3  # of the neighbourhood's grey: ink takes a share of the light, in shade too
+MARK_WINDOWS = (9, 25)  # pixels: thin strokes, and bold ones (a marker's)
+#: A sheet's edge is a step: across its first two pixels (on the probe copy) the grey changes
+#: by at least this share of its change across seven. A shadow's edge is a slope.
+SHARP = 0.7
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A photographed sheet: where it is (on the probe copy) and its paper grey."""
+
+    mask: np.ndarray  # uint8, 255 on the sheet
+    paper: float
+
+    def paint(self, grey: np.ndarray) -> np.ndarray:
+        """A copy of `grey` (uint8, or float in [0, 1]; any size) with all but the sheet painted
+        its paper grey."""
+        h, w = grey.shape[:2]
+        off = cv2.resize(self.mask, (w, h), interpolation=cv2.INTER_LINEAR) < 128
+        out = grey.copy()
+        out[off] = round(self.paper * 255) if grey.dtype == np.uint8 else np.float32(self.paper)
+        return out
+
+
+def find_sheet(grey: np.ndarray) -> Sheet | None:
+    """The sheet on a table in `grey` (float in [0, 1]: a working copy is enough), or None."""
+    h, w = grey.shape[:2]
+    f = min(1.0, (PROBE_PIXELS / (h * w)) ** 0.5)
+    if min(h, w) * f < 24:
+        return None  # small: a cropped digit or a strip, no room for a table round it
+    small = grey if f == 1.0 else cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
+                                             interpolation=cv2.INTER_AREA)
+    return _sheet(small.astype(np.float32, copy=False))
+
+
+def _sheet(s: np.ndarray) -> Sheet | None:
+    u8 = (cv2.GaussianBlur(s, (3, 3), 0) * 255).astype(np.uint8)
+    _otsu, bright = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)
+    mask = np.zeros_like(bright)
+    cv2.drawContours(mask, [outline], -1, 255, cv2.FILLED)
+    inside = mask > 0
+    share = float(np.count_nonzero(inside)) / inside.size
+    if not SHEET_SHARE[0] <= share <= SHEET_SHARE[1]:
+        return None
+    if cv2.contourArea(outline) < CONVEX * cv2.contourArea(cv2.convexHull(outline)):
+        return None
+    if float(np.count_nonzero(bright[inside])) < SOLID * np.count_nonzero(inside):
+        return None
+    paper, table = float(np.median(s[inside])), float(np.median(s[~inside]))
+    if table > SURROUND_DARKER * paper:
+        return None
+    if not _cornered(outline, s.shape) or not _sharp(s, mask):
+        return None  # a shadow's edge: soft, or one line across the picture
+    # writing in the surround (a shadow over digits, not a table): marks that stand out there
+    grey = u8.astype(np.float32) + np.float32(8)
+    marks = np.zeros(u8.shape, bool)
+    for k in MARK_WINDOWS:
+        near = cv2.medianBlur(u8, k).astype(np.float32) + np.float32(8)
+        marks |= np.abs(grey - near) > MARK_STEP * near
+    edge = cv2.dilate(mask, np.ones((7, 7), np.uint8)) > 0  # the sheet's own edge is not a mark
+    surround = ~edge
+    if surround.any() and np.count_nonzero(marks & surround) > SURROUND_MARKS * np.count_nonzero(surround):
+        return None
+    # pulled in by three pixels, from the picture's border too: a sliver of table narrower than a
+    # pixel here is averaged into the paper, and would be left dark along the border
+    return Sheet(cv2.erode(mask, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0), paper)
+
+
+def _cornered(outline: np.ndarray, shape: tuple[int, int]) -> bool:
+    """The outline is a quadrilateral (cut by the border or not) that turns a corner inside the
+    picture: the table shows on two sides or more. A shadow's edge, or a sheet's single side,
+    runs across from border to border."""
+    h, w = shape
+    approx = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True).reshape(-1, 2)
+    if len(approx) > 8:
+        return False  # not a quadrilateral, even cut by the picture's border: ink bites into it
+    x, y = approx[:, 0], approx[:, 1]
+    return bool(np.any((x >= 3) & (x <= w - 4) & (y >= 3) & (y <= h - 4)))
+
+
+def _sharp(s: np.ndarray, mask: np.ndarray) -> bool:
+    """The step from sheet to table happens at the outline, not over a wide penumbra."""
+    din = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    dout = cv2.distanceTransform(255 - mask, cv2.DIST_L2, 3)
+
+    def step(a: float, b: float) -> float:
+        i, o = s[(din >= a) & (din <= b)], s[(dout >= a) & (dout <= b)]
+        return float(np.median(i) - np.median(o)) if i.size and o.size else 0.0
+
+    far = step(5, 7)
+    return far > 0 and step(1, 2) >= SHARP * far
