@@ -1,11 +1,11 @@
 """Write the rendered evaluation sets the README's figures come from, each a folder with a
 labels.csv (`file,text`) for `digit-watcher evaluate --labels`: numbers of 2-8 digits (plain,
 box, underline, comb cells; a third touching; a set in a row of printed boxes, one digit in
-each; and a set photographed, on a table or under a shadow) and 600-dpi A4 pages (ruled, plain,
-squared), all from MNIST's **test** split (never trained on), and `fonts-held-out`: single
-letters and digits (`file,text,kind,char`) in the handwriting fonts no training stage sees
-(`negatives.HELD_OUT`), drawn, bent and rendered as the rejection stage draws its own: how a
-hand the model never saw is read.
+each; a set photographed, on a table or under a shadow; and a set on a notebook's ruled paper)
+and 600-dpi A4 pages (ruled, plain, squared), all from MNIST's **test** split (never trained
+on), and `fonts-held-out`: single letters and digits (`file,text,kind,char`) in the handwriting
+fonts no training stage sees (`negatives.HELD_OUT`), drawn, bent and rendered as the rejection
+stage draws its own: how a hand the model never saw is read.
 
     python bench/make_sets.py OUT [--numbers 1000] [--pages 3] [--marks 1000] [--mnist ../shared/data/mnist.npz]
 """
@@ -64,6 +64,9 @@ def main() -> None:
     print(compose.write_set(a.out / "numbers-cells", data.x_test, data.y_test, a.numbers, seed=6, field="cells"))
     # the same numbers photographed: on a table that shows round the sheet, or under a shadow
     print(compose.write_set(a.out / "numbers-photo", data.x_test, data.y_test, a.numbers, seed=7, photo="any"))
+    # plain numbers (a third touching) written on a notebook's ruled paper
+    print(compose.write_set(a.out / "numbers-ruled", data.x_test, data.y_test, a.numbers, seed=8, field="plain",
+                            paper="ruled"))
     print(compose.write_set(a.out / "pages", data.x_test, data.y_test, a.pages, seed=2, kind="page", ruled=True))
     print(compose.write_set(a.out / "pages-plain", data.x_test, data.y_test, a.pages, seed=3, kind="page"))
     print(compose.write_set(a.out / "pages-squared", data.x_test, data.y_test, a.pages, seed=4, kind="page",

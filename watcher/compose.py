@@ -61,12 +61,14 @@ def scan(ink: np.ndarray, rng: np.random.Generator, jpeg: bool = True) -> np.nda
 
 
 def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: int | None = None,
-           field: str | None = None, touching: bool | None = None, photo: str | None = None) -> Drawn:
+           field: str | None = None, touching: bool | None = None, photo: str | None = None,
+           paper: str | None = None) -> Drawn:
     """2-8 digits on one line. `field`: None (random among "plain", "box", "underline" and
     "comb"), one of those, or "cells" (a printed box for each digit, the boxes apart: asked for
     by name only, so the other fields' numbers stay as they were); `touching`: None (a third of
     the numbers), or always / never; `photo`: None (a scan), or the scan photographed (`photo`'s
-    kinds)."""
+    kinds); `paper`: None (plain), or "ruled" (a notebook's: `_ruled`). `photo` and `paper` are
+    asked for by name only, like "cells"."""
     n = n or int(rng.integers(2, 9))
     field = field or str(rng.choice(["plain", "plain", "box", "underline", "comb"]))
     height = int(rng.integers(28, 90))
@@ -117,9 +119,31 @@ def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: 
         cv2.line(canvas, (margin, y), (margin + n * cell, y), 1.0, thick)
         for k in range(n + 1):
             cv2.line(canvas, (margin + k * cell, y), (margin + k * cell, y - height // 3), 1.0, thick)
+    if paper == "ruled":
+        canvas = _ruled(canvas, rng, base, height)
+    elif paper is not None:
+        raise ValueError(f"no such paper: {paper}")
     canvas = _slope(canvas, rng.uniform(-4, 4))
     out = scan(canvas, rng, jpeg=photo is None)
     return Drawn(out if photo is None else photographed(out, rng, photo), "".join(str(int(labels[i])) for i in pick))
+
+
+def _ruled(canvas: np.ndarray, rng: np.random.Generator, base: int, height: int) -> np.ndarray:
+    """The writing on a notebook's paper: rules printed lighter than the pen, 1.25-1.7 digits
+    apart, the digits sitting on one or hanging across it by up to half their height; half the
+    time a margin's line down the left. A rule's step is added above and below."""
+    step = int(height * rng.uniform(1.25, 1.7))
+    h, w = canvas.shape
+    out = np.zeros((h + 2 * step, w), np.float32)
+    out[step:step + h] = canvas
+    shade, thick = float(rng.uniform(0.15, 0.45)), int(rng.integers(1, 3))
+    on = step + base + height + int(rng.uniform(-0.5, 0.1) * height)  # the rule the writing sits on
+    for y in range(on % step, out.shape[0], step):
+        np.maximum(out[y:y + thick], shade, out=out[y:y + thick])
+    if rng.random() < 0.5:
+        x = int(rng.integers(height // 4, 3 * height // 4 + 1))
+        np.maximum(out[:, x:x + thick], shade, out=out[:, x:x + thick])
+    return out
 
 
 def photographed(img: np.ndarray, rng: np.random.Generator, kind: str = "any") -> np.ndarray:
