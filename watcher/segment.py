@@ -381,7 +381,9 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
     sloped one) or meeting a
     horizontal line taken out (a box side, a grid): a tall thin 1 is neither; or as thick as the
     pen (up to 0.3 digits) and running from a line taken out to another (a box drawn tight round
-    a number: its sides were read as 1s). `before`: what an earlier pass took out, to add to;
+    a number: its sides were read as 1s), or running down most of the picture once the lines
+    across it are counted in (a notebook's margin, cut into pieces by its rules: read as 1s).
+    `before`: what an earlier pass took out, to add to;
     with the lines, those thin enough for a stroke to cross (`_crossings_back`). `faint`: the
     ink on a lower threshold, to look for the runs in (squared paper printed light). `slope`: the ink
     on a lower threshold, where a thin rule a degree aslant is looked for (`_sloped`)."""
@@ -401,6 +403,18 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                 whole = cv2.bitwise_or(runs, bands)
             else:
                 bands = None
+        if not horizontal and before is not None:
+            # a margin's line down the page, cut into pieces by the rules taken out across it
+            through = _runs(cv2.bitwise_or(src if slope is None else slope, before[0]), length, horizontal)
+            n, lab, st = _components(through)
+            # most of the picture's height, as thin as a rule, and off the picture's sides (a dark
+            # corner's or a shadow's edge runs down them on the low threshold)
+            x0, x1 = st[1:, 0], st[1:, 0] + st[1:, 2]
+            margins = np.flatnonzero((st[1:, 3] >= 0.6 * rows) & (st[1:, 4] <= st[1:, 3] * max(3.0, 0.15 * digit_h))
+                                     & (x0 > 3) & (x1 < src.shape[1] - 3)) + 1
+            if 0 < len(margins) <= 2:  # one or two; more are squared paper's grid, found apart
+                margin = cv2.bitwise_and(np.isin(lab, margins).view(np.uint8), src)
+                runs, whole, straight = (cv2.bitwise_or(a, margin) for a in (runs, whole, straight))
         if not runs.any():
             continue
         # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
@@ -498,19 +512,23 @@ def _sloped(src: np.ndarray, slope: np.ndarray, straight: np.ndarray, digit_h: f
 
 def _crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: Lines) -> np.ndarray:
     """`left` (the ink `mask` with its lines taken out) with the strokes on squared paper's grid
-    put back: its lines cross every digit, which fell apart in pieces or lost a side to them. A
-    stroke crosses a line where there is ink on both sides of it, across; it lies along a line
-    printed lighter than the pen where the ink is darker than the line's. Only for thin lines
-    (not a band of shadow taken for one, whose ragged remains would join up), and only asked on a
-    grid (not an underline, a comb or a box, where a digit dipping through the line would be
-    joined to its neighbour or to a tick: measured, that lost more rendered numbers than it won)."""
+    or a notebook's rules put back: its lines cross the digits, which fell apart in pieces or lost
+    a side to them. A stroke crosses a line where there is ink on both sides of it, across; it
+    lies along a line printed lighter than the pen where the ink is darker than the line's. Only
+    for thin lines (not a band of shadow taken for one, whose ragged remains would join up), and
+    only asked where three or more of them run across (not an underline, a comb or a box, where a
+    digit dipping through the line would be joined to its neighbour or to a tick: measured, that
+    lost more rendered numbers than it won)."""
     _lines, across, upright = taken
     fine = cv2.bitwise_or(across, upright)
-    near = cv2.dilate(fine, np.ones((5, 5), np.uint8))  # as far as the lines were widened
     gap = 2 * RULE_THICK + 5  # the line and what was taken on each side of it
     back = np.zeros_like(left)
-    for bridge in ((gap, 1), (1, gap)):
-        back |= cv2.morphologyEx(left, cv2.MORPH_CLOSE, np.ones(bridge, np.uint8))
+    # bridged across each kind of line only (along a rule, two digits' strokes on it would join)
+    for bridge, kind in (((gap, 1), across), ((1, gap), upright)):
+        if kind.any():
+            near = cv2.dilate(kind, np.ones((5, 5), np.uint8))  # as far as the lines were widened
+            back |= cv2.bitwise_and(cv2.morphologyEx(left, cv2.MORPH_CLOSE, np.ones(bridge, np.uint8)), near)
+    near = cv2.dilate(fine, np.ones((5, 5), np.uint8))
     level = float(np.median(ink[fine.view(bool)]))
     if level < 0.6:  # a grid printed lighter than the pen: the darker ink on it is writing
         back |= (ink > 0.5 * (1.0 + level)).view(np.uint8)
@@ -631,7 +649,7 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
                                  slope=low if faint is None else None)
         lines = taken[0]
         grid = _grid(taken)
-        if grid:
+        if grid or _grid(taken, upright=False):  # squared paper, or a notebook's rules
             mask = _crossings_back(ink, inked, mask, taken)
     if not untouched:
         n, lab, st = _components(mask)
