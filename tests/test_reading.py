@@ -206,6 +206,28 @@ def test_a_dash_below_a_number_does_not_start_a_line_of_its_own(mnist: dict[str,
     assert xs == sorted(xs)
 
 
+@pytest.mark.parametrize("tall", [0.5, 0.58])
+def test_a_comma_between_digits_is_not_read_as_a_1(mnist: dict[str, np.ndarray], clf, tall: float) -> None:
+    # "8,644": a comma half a digit tall hanging from the line's foot was read as a sure 1 (31 of
+    # 100 such numbers ok and wrong), and one taller than half a digit started a line of its own
+    page = np.full((170, 520), 240, np.uint8)
+    want = ""
+    for k, i in enumerate((0, 1, 2, 3)):
+        digit = cv2.resize(mnist["x_test"][i], (84, 84), interpolation=cv2.INTER_CUBIC)
+        x = 20 + 95 * k + (40 if k >= 2 else 0)
+        page[30:114, x:x + 84] = np.minimum(page[30:114, x:x + 84], 255 - digit)
+        want += str(int(mnist["y_test"][i]))
+    long = int(tall * 60) - 6  # the digits' strokes stand about 60 pixels tall; the pen is 6 wide
+    top = 104 - long // 2
+    cv2.line(page, (222, top), (212, top + long), 30, 6, cv2.LINE_AA)
+    lay = segment.find(page)
+    assert [m.line for m in lay.marks] == [0, 0, 0, 0]
+    assert len(lay.rejected) == 1 and 205 <= lay.rejected[0][0] <= 215  # the comma, not read
+    r = read([lay], clf.predict, clf.calibration)[0]
+    assert r is not None and r.text == want
+    assert not ok(r)  # a mark that is no digit: the file goes to review
+
+
 def test_a_thin_box_side_a_degree_aslant_is_taken_out_with_the_box(mnist: dict[str, np.ndarray]) -> None:
     """A box's side one pixel thin and a degree off upright is a staircase of short runs, none
     as long as a rule must be: it was left in and read as a 1 (or a 2) before and after the

@@ -1004,20 +1004,21 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
 def _lines(groups: list[Group]) -> list[list[Group]]:
     """Group marks into lines: left to right, each mark joins the line whose last digit-sized
     mark it continues (vertical centres within half a digit), so a sloping line stays one line
-    and a speck or a dash below it does not start another. Marks under half a digit high (a 5's
-    flag standing off its body, a dot, a dash) are placed after the digits' lines are formed,
-    in the line beside them: one placed first could start a line of its own that the next digit
-    continued, and the number was read in two lines, out of order."""
+    and a speck or a dash below it does not start another. Marks under 0.6 of a digit high (a
+    5's flag standing off its body, a dot, a dash, a comma hanging from the line's foot) are
+    placed after the digits' lines are formed, in the line beside them (within three digits
+    across: a page's grid spaces its digits wide): one placed first could start a line of its
+    own that the next digit continued, and the number was read in two lines, out of order."""
     if not groups:
         return []
     med = float(np.median([g.h for g in groups]))
-    tall = [g for g in groups if g.h >= 0.5 * med]
+    tall = [g for g in groups if g.h >= LOW_SHORT * med]
     lines = _chain(tall, med)
     rest = []
-    for g in sorted((g for g in groups if g.h < 0.5 * med), key=lambda g: g.x0):
+    for g in sorted((g for g in groups if g.h < LOW_SHORT * med), key=lambda g: g.x0):
         best, best_d = None, 0.75 * med
         for k, line in enumerate(lines):
-            near = [abs(g.cy - m.cy) for m in line if abs((m.x0 + m.x1) - (g.x0 + g.x1)) <= 3 * med]
+            near = [abs(g.cy - m.cy) for m in line if abs((m.x0 + m.x1) - (g.x0 + g.x1)) <= 6 * med]
             if near and min(near) <= best_d:
                 best, best_d = k, min(near)
         if best is None:
@@ -1055,6 +1056,11 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
     return lines
 
 
+#: A mark shorter than this share of its line's digits, lying wholly below their middle, is a
+#: comma (read as a 1, it was read surely), not a digit.
+LOW_SHORT = 0.6
+
+
 def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOriginal) -> Layout:
     lines = _lines(groups)
     out = Layout()
@@ -1062,6 +1068,8 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
     med_all = float(np.median(heights))
     for li, line in enumerate(lines):
         med = float(np.median([g.h for g in line])) if len(line) >= 3 else max(med_all, max(g.h for g in line))
+        tall = [g.cy for g in line if g.h >= 0.7 * med]
+        mid = float(np.median(tall)) if tall else -1.0  # the middle of the line's digits
         prev: Group | None = None  # the line's last mark kept
         for g in line:
             box = up((g.x0, g.y0, g.w, g.h))
@@ -1069,6 +1077,9 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
                 continue  # a dot, a speck, a stray bit of a stroke: not a digit, and no reason to doubt the rest
             if g.h < 0.45 * med and g.w >= 1.5 * g.h:
                 out.rejected.append(box)  # a dash, a bar, an equals sign
+                continue
+            if g.h < LOW_SHORT * med and mid >= 0 and g.y0 > mid:
+                out.rejected.append(box)  # a comma: short and all below the middle of the digits beside it
                 continue
             crop, sel = _cut_out(ink, lab, g)
             if prev is not None and _fragments(prev, g, med):
