@@ -55,6 +55,33 @@ def test_common_formats_decode_to_the_same_digit(fmt: str) -> None:
     assert float(np.corrcoef(normalise(img).ravel(), ref.ravel())[0, 1]) > 0.95
 
 
+@pytest.mark.parametrize(("orientation", "stored"), [(6, cv2.ROTATE_90_COUNTERCLOCKWISE),
+                                                    (8, cv2.ROTATE_90_CLOCKWISE), (3, cv2.ROTATE_180)])
+def test_a_phone_photo_turned_by_its_exif_orientation_is_read_as_shown(orientation: int, stored: int) -> None:
+    # a phone held upright stores its pixels sideways and says so in EXIF; OpenCV turns them
+    # back, and a quarter turn swaps width and height: the size check called such a file
+    # "corrupt or truncated JPEG"
+    im = Image.fromarray(cv2.rotate(digit_image(), stored))
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    data = pil_bytes(im, "JPEG", exif=exif.tobytes(), quality=95)
+    assert decode.claimed_size(data, "jpeg") == (50, 60)  # as shown
+    ref = normalise(digit_image())
+    for img in (decode.decode(data, LIMIT_PIXELS), decode._pillow(data), decode.decode_scaled(data, LIMIT_PIXELS)[0]):
+        assert img.shape[:2] == (60, 50)
+        assert float(np.corrcoef(normalise(img).ravel(), ref.ravel())[0, 1]) > 0.95
+
+
+def test_a_big_photo_turned_by_its_exif_orientation_is_decoded_reduced() -> None:
+    big = cv2.resize(digit_image(), (3000, 3600), interpolation=cv2.INTER_NEAREST)  # 18 Mpx, shown upright
+    big = np.tile(big, (1, 2))  # 6000 x 3600: reduced by 2 when decoded
+    im = Image.fromarray(cv2.rotate(big, cv2.ROTATE_90_COUNTERCLOCKWISE))
+    exif = im.getexif()
+    exif[0x0112] = 6
+    img, scale = decode.decode_scaled(pil_bytes(im, "JPEG", exif=exif.tobytes(), quality=80), LIMIT_PIXELS)
+    assert scale == 0.5 and img.shape == (1800, 3000)
+
+
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "CMYK", "I;16"])
 def test_unusual_modes_are_read(mode: str) -> None:
     base = grey_pil()

@@ -95,8 +95,14 @@ def sniff(data: bytes) -> str:
     raise NotAnImage("not an image (unknown file format)")
 
 
+#: EXIF orientations that turn a picture a quarter (a phone held upright): OpenCV's decoders
+#: apply them, so its pixels come out with the header's width and height swapped.
+QUARTER_TURNS = (5, 6, 7, 8)
+
+
 def claimed_size(data: bytes, kind: str) -> tuple[int, int]:
-    """Width and height the header claims, read without decoding pixels."""
+    """Width and height the header claims, as the picture is shown (a JPEG's EXIF orientation
+    applied), read without decoding pixels."""
     if kind == "png":
         if len(data) < 24 or data[12:16] != b"IHDR":
             raise CorruptImage("corrupt PNG header")
@@ -107,17 +113,27 @@ def claimed_size(data: bytes, kind: str) -> tuple[int, int]:
     Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, before decoding
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return int(im.size[0]), int(im.size[1])
+            w, h = int(im.size[0]), int(im.size[1])
+            turned = kind == "jpeg" and _orientation(im) in QUARTER_TURNS
     except Exception as exc:
         raise CorruptImage(f"corrupt {kind.upper()} header") from exc
+    return (h, w) if turned else (w, h)
+
+
+def _orientation(im: object) -> int:
+    """A Pillow image's EXIF orientation (1, upright, when it has none or it cannot be read)."""
+    try:
+        return int(im.getexif().get(0x0112, 1))  # type: ignore[attr-defined]
+    except Exception:
+        return 1
 
 
 def _pillow(data: bytes) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(data)) as src:
         src.seek(0)
-        im: Image.Image = src
+        im: Image.Image = ImageOps.exif_transpose(src) if src.format == "JPEG" else src  # as OpenCV shows it
         if im.mode in ("P", "PA"):
             im = im.convert("RGBA")
         elif im.mode == "CMYK":
