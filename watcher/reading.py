@@ -242,6 +242,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             wide += 1  # as wide as two digits, read as one: two touching digits may hide in it
         digits.extend(_path_digits(m, path, idx, share, best, sure))
     if (lay.whole is not None and _covers(lay.whole.box, [m.pieces[0].box for m in lay.marks])
+            and _lines_of_marks(lay, lay.whole.box) <= WHOLE_LINES
             and not_digits - len(lay.rejected) >= max(1, len(digits))
             and conf[k] >= (0.9 if digits else NOT_A_DIGIT_BELOW) and conf[k] > raw * unread):
         # marks that are mostly no digit alone, which the model reads surely as one digit: a 6
@@ -264,6 +265,18 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         return Reading([], 0.0, doubts, not_digits, raw)
     return Reading(_renumber(digits), calibration.of_reading([d.confidence for d in digits]), doubts,
                    len(digits) + not_digits, raw)
+
+
+#: A digit in pieces lies on one or two lines of marks; a column of marks on more (a number
+#: photographed sideways, its digits one above another) read whole is a tall thin "1".
+WHOLE_LINES = 2
+
+
+def _lines_of_marks(lay: Layout, whole: Box) -> int:
+    """The lines that hold a mark as wide as a good part of the whole's box (a noisy scan's
+    specks, each on a line of its own, do not count; a sideways number's digits do)."""
+    _x, _y, ww, wh = whole
+    return len({m.line for m in lay.marks if m.pieces[0].box[2] >= 0.4 * ww and m.pieces[0].box[3] >= 0.03 * wh})
 
 
 def _line_floors(lay: Layout, sure_marks: list[bool], floor: float) -> list[float]:

@@ -17,6 +17,7 @@ scale: the scale is raised until a typical digit is about `TARGET_HEIGHT` pixels
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import cv2
@@ -998,7 +999,19 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
             overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
             if overlap < 0.3 * min(a.w, b.w) and min(a.h, b.h) >= 0.45 * tall:
                 return False
-    return True
+    return not _column(big, bw, bh)
+
+
+def _column(big: list[Group], bw: int, bh: int) -> bool:
+    """Three or more digit-sized marks one above another in a box over twice as tall as wide: a
+    number photographed sideways (read whole, it was a sure 1), not a digit in pieces."""
+    if bh < 2 * bw or len(big) < 3:
+        return False
+    most = max(g.area for g in big)
+    apart = [g for g in big if g.w >= 0.5 * bw and g.area >= 0.3 * most]  # digits, not a noisy scan's specks
+    apart.sort(key=lambda g: g.y0)
+    stacked = sum(min(a.y1, b.y1) - max(a.y0, b.y0) < 0.3 * min(a.h, b.h) for a, b in itertools.pairwise(apart))
+    return stacked >= 2
 
 
 def _lines(groups: list[Group]) -> list[list[Group]]:
