@@ -1014,6 +1014,11 @@ def _column(big: list[Group], bw: int, bh: int) -> bool:
     return stacked >= 2
 
 
+#: A mark shorter than this share of its line's digits, lying wholly below their middle, is a
+#: comma (read as a 1, it was read surely), not a digit.
+LOW_SHORT = 0.6
+
+
 def _lines(groups: list[Group]) -> list[list[Group]]:
     """Group marks into lines: left to right, each mark joins the line whose last digit-sized
     mark it continues (vertical centres within half a digit), so a sloping line stays one line
@@ -1069,11 +1074,6 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
     return lines
 
 
-#: A mark shorter than this share of its line's digits, lying wholly below their middle, is a
-#: comma (read as a 1, it was read surely), not a digit.
-LOW_SHORT = 0.6
-
-
 def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOriginal) -> Layout:
     lines = _lines(groups)
     out = Layout()
@@ -1081,8 +1081,8 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
     med_all = float(np.median(heights))
     for li, line in enumerate(lines):
         med = float(np.median([g.h for g in line])) if len(line) >= 3 else max(med_all, max(g.h for g in line))
-        tall = [g.cy for g in line if g.h >= 0.7 * med]
-        mid = float(np.median(tall)) if tall else -1.0  # the middle of the line's digits
+        centres = [g.cy for g in line if g.h >= 0.7 * med]
+        mid = float(np.median(centres)) if centres else -1.0  # the middle of the line's digits
         prev: Group | None = None  # the line's last mark kept
         for g in line:
             box = up((g.x0, g.y0, g.w, g.h))
