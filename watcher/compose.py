@@ -55,9 +55,14 @@ def scan(ink: np.ndarray, rng: np.random.Generator, jpeg: bool = True) -> np.nda
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.0))
     out: np.ndarray = (np.clip(img, 0, 1) * 255).astype(np.uint8)
     if jpeg and rng.random() < 0.6:
-        _ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 95))])
-        out = np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+        out = _jpeg(out, int(rng.integers(50, 95)))
     return out
+
+
+def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """`img` (uint8 grey) as it comes back from a JPEG saved at `quality`."""
+    _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
 
 
 def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: int | None = None,
@@ -168,9 +173,7 @@ def photographed(img: np.ndarray, rng: np.random.Generator, kind: str = "any") -
     else:
         raise ValueError(f"no such photo: {kind}")
     g = g + rng.normal(0, 0.02, g.shape).astype(np.float32)
-    out = (np.clip(g, 0, 1) * 255).astype(np.uint8)
-    _ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 95))])
-    return np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+    return _jpeg((np.clip(g, 0, 1) * 255).astype(np.uint8), int(rng.integers(60, 95)))
 
 
 def _slope(canvas: np.ndarray, degrees: float) -> np.ndarray:

@@ -76,6 +76,7 @@ def _dark_edges(grey: np.ndarray) -> bool:
 
 
 def _sheet(s: np.ndarray) -> Sheet | None:
+    """The sheet on the probe copy `s` (float grey), or None where any test above says no."""
     u8 = (cv2.GaussianBlur(s, (3, 3), 0) * 255).astype(np.uint8)
     _otsu, bright = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
