@@ -163,7 +163,7 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
         return _single(ink, 1.0 / (f1 * scale), found)
     whole = _single(ink, 1.0 / (f1 * scale), found) if found is not None else None
     try:
-        out = _several(grey, ink, f1, scale, found)
+        out = _several(grey, work, ink, f1, scale, found)
     except NoDigitFound:
         if whole is None:
             raise
@@ -176,14 +176,16 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
     return out
 
 
-def _several(grey: np.ndarray, ink: np.ndarray, f1: float, scale: float, found: Found | None) -> Layout | None:
-    """The marks at the working scale, in reading order; None when the picture is one digit."""
+def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, scale: float,
+             found: Found | None) -> Layout | None:
+    """The marks at the working scale, in reading order; None when the picture is one digit.
+    `work`: the picture at scale `f1`, `ink` its ink map."""
     h, w = grey.shape
     t = _threshold(ink)
     groups, lab = _groups(ink, t)
     if not groups and _mostly_ink(ink > t):
         # a shadow or the table round a photographed sheet taken for ink: the paper followed into it
-        ink = _page_ink(_resize(grey, f1))
+        ink = _page_ink(work)
         t = _threshold(ink)
         groups, lab = _groups(ink, t)
     if found is not None and _one_digit(groups, found.box):
