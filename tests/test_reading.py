@@ -81,6 +81,56 @@ def test_one_digit_is_found_as_before_and_a_blank_page_has_none(mnist: dict[str,
         segment.find(np.full((300, 400), 240, np.uint8))
 
 
+def _tiles(mnist: dict[str, np.ndarray], picks: list[int], stride: int = 28) -> np.ndarray:
+    """MNIST test digits side by side as another renderer makes a number: 28 px tiles, `stride`
+    apart (under 28: they overlap), no border round them; dark ink on white."""
+    canvas = np.zeros((28, stride * (len(picks) - 1) + 28), np.uint8)
+    for k, i in enumerate(picks):
+        np.maximum(canvas[:, k * stride:k * stride + 28], mnist["x_test"][i], out=canvas[:, k * stride:k * stride + 28])
+    return 255 - canvas
+
+
+def test_two_mnist_tiles_side_by_side_are_two_digits(mnist: dict[str, np.ndarray]) -> None:
+    """A 28 x 56 picture is small enough to be taken for one digit, but it is two side by side."""
+    y = mnist["y_test"]
+    for a, b in [(1, 2), (7, 0), (4, 9), (5, 3)]:
+        ia, ib = int(np.flatnonzero(y == a)[0]), int(np.flatnonzero(y == b)[0])
+        lay = segment.find(_tiles(mnist, [ia, ib]))
+        assert not lay.single and len(lay.marks) == 2, (a, b)
+
+
+def test_a_bold_digit_of_a_tight_strip_is_no_backdrop(mnist: dict[str, np.ndarray]) -> None:
+    """Bold digits cropped tight fill a tenth of the picture each, as a shadow or a hand does:
+    they are kept while no taller than their neighbours (the middle one was lost, status ok)."""
+    kernel = np.ones((2, 2), np.uint8)
+    bold = {k: cv2.dilate(v, kernel) for k, v in mnist.items() if k == "x_test"}
+    for picks in ([18, 30, 61], [1, 2, 3], [7, 11, 13, 21]):
+        img = _tiles(bold, picks, stride=21)
+        lay = segment.find(img)
+        centres = [(m.pieces[0].box[0] + m.pieces[0].box[2] / 2) for m in lay.marks]
+        for k in range(len(picks)):  # every tile's digit is in some mark (touching ones may share one)
+            x0 = k * 21
+            assert any(x0 + 2 <= c <= x0 + 26 for c in centres) or any(
+                m.pieces[0].box[0] <= x0 + 14 <= m.pieces[0].box[0] + m.pieces[0].box[2] for m in lay.marks), (picks, k)
+
+
+def test_a_grid_of_tiles_whose_rows_touch_is_no_single_digit(mnist: dict[str, np.ndarray]) -> None:
+    """A page another renderer makes: MNIST tiles in rows and columns, scaled up. Where a digit runs
+    into the one below, that mark is twice a digit's height: it must not make the page "one digit"
+    (the whole page was read as a 4)."""
+    rows, cols = 6, 5
+    grid = np.vstack([np.hstack([mnist["x_test"][r * cols + c] for c in range(cols)]) for r in range(rows)])
+    # the first row's second digit runs into the one below it
+    ys, xs = np.nonzero(grid[:28, 28:56] > 128)
+    ys2, xs2 = np.nonzero(grid[28:56, 28:56] > 128)
+    bottom, top = int(ys.argmax()), int(ys2.argmin())
+    cv2.line(grid, (28 + int(xs[bottom]), int(ys[bottom])), (28 + int(xs2[top]), 28 + int(ys2[top])), 255, 2)
+    img = cv2.resize(255 - grid, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    lay = segment.find(img)
+    assert not lay.single
+    assert len(lay.marks) >= rows * cols - 3
+
+
 def test_ruled_lines_boxes_and_comb_cells_are_not_read(mnist: dict[str, np.ndarray], clf) -> None:
     rng = np.random.default_rng(5)
     for field in ("box", "underline", "comb"):
