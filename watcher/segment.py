@@ -375,6 +375,9 @@ COMB_REACH = 2
 #: centre) and of its ends, is a digit's stroke on that rule (`_riding`)
 RIDE_NEAR = 0.5
 RIDE_SLACK = 0.3
+#: An upright line taken out for running down most of the picture, where no rule runs across it,
+#: is this many digits long at least (a digit's stem in a number cropped tight runs down most of it)
+TALL_LINE = 1.6
 
 
 def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
@@ -425,6 +428,7 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
             continue
         # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
         near = None if horizontal else cv2.dilate(lines, np.ones((7, max(7, int(0.5 * digit_h) | 1)), np.uint8))
+        ruled = bool(lines.any())
         n, lab, st = _components(whole)
         riding: set[int] = set()
         if horizontal:
@@ -450,7 +454,11 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
             else:
                 top, bottom = bool(near[y, x:x + cw].any()), bool(near[y + ch - 1, x:x + cw].any())
                 # most of the picture's height, on the straight runs alone (not a faint grid's band)
-                tall = ch >= 0.6 * rows
+                # most of the picture's height and, where the digits are shorter than the picture
+                # and no rule runs across it (a notebook's margin), longer than a digit: in a number
+                # cropped tight a 1's stem runs down most of the picture too. (A shadow's edge, taken
+                # for the digits' height, is as tall as the picture.)
+                tall = ch >= 0.6 * rows and (ruled or ch >= TALL_LINE * digit_h or digit_h >= 0.9 * rows)
                 if tall and sloped:
                     ys = np.flatnonzero((here & straight[y:y + ch, x:x + cw]).any(axis=1))
                     tall = len(ys) > 0 and ys[-1] - ys[0] >= 0.6 * rows
