@@ -1,7 +1,8 @@
 """Write the rendered evaluation sets the README's figures come from, each a folder with a
 labels.csv (`file,text`) for `digit-watcher evaluate --labels`: numbers of 2-8 digits (plain,
 box, underline, comb cells; a third touching; a set in a row of printed boxes, one digit in
-each; a set photographed, on a table or under a shadow; and a set on a notebook's ruled paper)
+each; a set photographed, on a table or under a shadow; a set on a notebook's ruled paper; and a
+set drawn as MNIST's 28x28 tiles side by side, as the simplest other renderer would)
 and 600-dpi A4 pages (ruled, plain, squared), all from MNIST's **test** split (never trained
 on), and `fonts-held-out`: single letters and digits (`file,text,kind,char`) in the handwriting
 fonts no training stage sees (`negatives.HELD_OUT`), drawn, bent and rendered as the rejection
@@ -67,6 +68,8 @@ def main() -> None:
     # plain numbers (a third touching) written on a notebook's ruled paper
     print(compose.write_set(a.out / "numbers-ruled", data.x_test, data.y_test, a.numbers, seed=8, field="plain",
                             paper="ruled"))
+    # numbers as the simplest other renderer draws them: MNIST's tiles side by side (`compose.tiles`)
+    print(compose.write_set(a.out / "numbers-tiles", data.x_test, data.y_test, a.numbers, seed=9, kind="tiles"))
     print(compose.write_set(a.out / "pages", data.x_test, data.y_test, a.pages, seed=2, kind="page", ruled=True))
     print(compose.write_set(a.out / "pages-plain", data.x_test, data.y_test, a.pages, seed=3, kind="page"))
     print(compose.write_set(a.out / "pages-squared", data.x_test, data.y_test, a.pages, seed=4, kind="page",

@@ -212,14 +212,46 @@ def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows:
     return Drawn(scan(canvas, rng), " ".join(lines))
 
 
+def tiles(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> Drawn:
+    """2-8 digits as the simplest renderer draws a number: the 28x28 MNIST tiles themselves side
+    by side, 20-34 pixels apart (under 28 they overlap, and their digits touch), each moved up
+    or down by up to 4, with no margin round them or a few pixels; the strip kept at MNIST's size
+    or scaled up to 3 times, sometimes blurred or drawn bolder, as dark ink on white or as MNIST's
+    own white on black."""
+    n = int(rng.integers(2, 9))
+    pick = rng.integers(0, len(digits), n)
+    strides = rng.integers(20, 35, n - 1)
+    jitter = int(rng.integers(0, 5))
+    margin = int(rng.choice([0, 0, 4, 12]))
+    xs = np.concatenate([[0], np.cumsum(strides)]) + margin
+    canvas: np.ndarray = np.zeros((28 + 2 * jitter + 2 * margin, int(xs[-1]) + 28 + margin), np.uint8)
+    for x, i in zip(xs.tolist(), pick, strict=True):
+        y = margin + jitter + int(rng.integers(-jitter, jitter + 1))
+        np.maximum(canvas[y:y + 28, x:x + 28], digits[i], out=canvas[y:y + 28, x:x + 28])
+    scale = float(rng.choice([1.0, 1.0, 2.0, 3.0]))
+    if scale != 1.0:
+        canvas = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        look = rng.random()
+        if look < 0.2:
+            canvas = cv2.GaussianBlur(canvas, (0, 0), 0.8 * scale)
+        elif look < 0.4:
+            canvas = cv2.dilate(canvas, np.ones((int(scale) + 1, int(scale) + 1), np.uint8))
+    image = canvas if rng.random() < 0.3 else 255 - canvas
+    return Drawn(image, "".join(str(int(labels[i])) for i in pick))
+
+
 def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed: int, kind: str = "number",
               **kw: object) -> Path:
-    """Render n files into `folder` with a labels.csv (`file,text`); returns the labels path."""
+    """Render n files into `folder` with a labels.csv (`file,text`); returns the labels path.
+    `kind`: "number", "page" or "tiles"."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
     for k in range(n):
-        d = number(digits, labels, rng, **kw) if kind == "number" else page(digits, labels, rng, **kw)  # type: ignore[arg-type]
+        if kind == "tiles":
+            d = tiles(digits, labels, rng)
+        else:
+            d = number(digits, labels, rng, **kw) if kind == "number" else page(digits, labels, rng, **kw)  # type: ignore[arg-type]
         name = f"{kind}-{k:04d}.{'jpg' if kind == 'page' else 'png'}"
         params = [cv2.IMWRITE_JPEG_QUALITY, 90] if name.endswith(".jpg") else []
         cv2.imwrite(str(folder / name), d.image, params)
