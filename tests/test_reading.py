@@ -149,6 +149,44 @@ def test_a_stem_running_down_a_tight_crop_is_no_ruled_line() -> None:
     assert one[3] >= 58  # the 1 whole, not what is left beside a line taken out
 
 
+def _field_round_tiles(mnist: dict[str, np.ndarray], picks: list[int], field: str, scale: int) -> np.ndarray:
+    """MNIST tiles side by side with a field drawn tight round them, as another renderer might:
+    "cells" (a box round each tile, the boxes sharing their sides) or "underline"; dark on white."""
+    m, k = 6, len(picks)
+    c: np.ndarray = np.zeros((28 + 2 * m, 28 * k + 2 * m), np.uint8)
+    for j, i in enumerate(picks):
+        c[m:m + 28, m + 28 * j:m + 28 * j + 28] = mnist["x_test"][i]
+    if field == "cells":
+        for j in range(k + 1):
+            cv2.line(c, (m + 28 * j, m - 2), (m + 28 * j, m + 29), 255, 2)
+        for y in (m - 2, m + 29):
+            cv2.line(c, (m, y), (m + 28 * k, y), 255, 2)
+    else:
+        cv2.line(c, (m - 2, m + 27), (c.shape[1] - m + 2, m + 27), 255, 2)
+    if scale != 1:
+        c = cv2.resize(c, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    return 255 - c
+
+
+def test_the_sides_of_a_row_of_cells_drawn_tight_round_its_digits_are_taken_out(mnist: dict[str, np.ndarray]) -> None:
+    """The sides, as tall as the cells, made the digits' height look like theirs, so they were
+    not found as lines and were read as four sure 1s ("673" read "1617131", status ok)."""
+    y = mnist["y_test"]
+    for digits in ([6, 7, 3], [3, 2, 1], [8, 9, 6, 0]):
+        picks = [int(np.flatnonzero(y == d)[2]) for d in digits]
+        lay = segment.find(_field_round_tiles(mnist, picks, "cells", 3))
+        assert len(lay.marks) == len(digits), digits
+        assert all(m.pieces[0].box[2] > 20 or d == 1 for m, d in zip(lay.marks, digits, strict=True))
+
+
+def test_a_1_standing_on_an_underline_in_a_tight_crop_is_no_margins_line(mnist: dict[str, np.ndarray]) -> None:
+    """A 1 on the underline runs, with it, down most of a picture cropped tight: it was taken for
+    a notebook's margin and left out ("12261" read "2261", status ok)."""
+    for picks in ([1254, 8693, 6391, 6630, 4687], [7739, 7494, 7942, 4005, 87, 8439, 3872]):  # 12261, 2491319
+        lay = segment.find(_field_round_tiles(mnist, picks, "underline", 1))
+        assert len(lay.marks) == len(picks), picks
+
+
 def test_ruled_lines_boxes_and_comb_cells_are_not_read(mnist: dict[str, np.ndarray], clf) -> None:
     rng = np.random.default_rng(5)
     for field in ("box", "underline", "comb"):

@@ -375,8 +375,8 @@ COMB_REACH = 2
 #: centre) and of its ends, is a digit's stroke on that rule (`_riding`)
 RIDE_NEAR = 0.5
 RIDE_SLACK = 0.3
-#: An upright line taken out for running down most of the picture, where no rule runs across it,
-#: is this many digits long at least (a digit's stem in a number cropped tight runs down most of it)
+#: An upright line taken out for running down most of the picture is this many digits long at
+#: least where the digits' height is known (`_runs_down`)
 TALL_LINE = 1.6
 
 
@@ -419,7 +419,7 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
             # most of the picture's height, as thin as a rule, and off the picture's sides (a dark
             # corner's or a shadow's edge runs down them on the low threshold)
             x0, x1 = st[1:, 0], st[1:, 0] + st[1:, 2]
-            margins = np.flatnonzero((st[1:, 3] >= 0.6 * rows) & (st[1:, 4] <= st[1:, 3] * max(3.0, 0.15 * digit_h))
+            margins = np.flatnonzero(_runs_down(st[1:, 3], rows, digit_h) & (st[1:, 4] <= st[1:, 3] * max(3.0, 0.15 * digit_h))
                                      & (x0 > 3) & (x1 < src.shape[1] - 3)) + 1
             if 0 < len(margins) <= 2:  # one or two; more are squared paper's grid, found apart
                 margin = cv2.bitwise_and(np.isin(lab, margins).view(np.uint8), src)
@@ -454,11 +454,9 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
             else:
                 top, bottom = bool(near[y, x:x + cw].any()), bool(near[y + ch - 1, x:x + cw].any())
                 # most of the picture's height, on the straight runs alone (not a faint grid's band)
-                # most of the picture's height and, where the digits are shorter than the picture
-                # and no rule runs across it (a notebook's margin), longer than a digit: in a number
-                # cropped tight a 1's stem runs down most of the picture too. (A shadow's edge, taken
-                # for the digits' height, is as tall as the picture.)
-                tall = ch >= 0.6 * rows and (ruled or ch >= TALL_LINE * digit_h or digit_h >= 0.9 * rows)
+                # most of the picture's height (and longer than a digit, unless rules run across
+                # it: a notebook's margin)
+                tall = bool(_runs_down(np.array([ch]), rows, 0.0 if ruled else digit_h)[0])
                 if tall and sloped:
                     ys = np.flatnonzero((here & straight[y:y + ch, x:x + cw]).any(axis=1))
                     tall = len(ys) > 0 and ys[-1] - ys[0] >= 0.6 * rows
@@ -467,11 +465,58 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
             lines[y:y + ch, x:x + cw] |= here
             if thick <= RULE_THICK and _crossed_share(mask, x, y, cw, ch, horizontal) <= 0.5:
                 fine[0 if horizontal else 1][y:y + ch, x:x + cw] |= here
+    if before is not None and lines.any():
+        lines |= _sides_between(mask, lines, digit_h)
     if not lines.any():
         return mask, (lines, fine[0], fine[1])
     # widened by a pixel across: a line's anti-aliased edge is not a stroke
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     return mask & (1 - lines), (lines, fine[0], fine[1])
+
+
+#: A box's side shorter than the upright lines looked for (a row of cells drawn tight round its
+#: digits, its sides as tall as they are) is taken out when it runs from a line taken out to
+#: another and is at least this many digits long
+SIDE_SHORT = 0.5
+SIDES_LEAST = 3
+
+
+def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.ndarray:
+    """The short upright runs of `mask`, as thin as a printed line, that end on the lines taken
+    out both above and below: the sides of a row of cells drawn tight round its digits, whose
+    height the sides themselves made look like the digits' (they were read as 1s, surely)."""
+    out = np.zeros_like(mask)
+    runs = _runs(mask & (1 - lines), max(15, int(SIDE_SHORT * digit_h)), False)
+    if not runs.any():
+        return out
+    across = _runs(lines, max(15, int(digit_h)), True)  # the lines across, not a side taken out
+    near = cv2.dilate(across, np.ones((3, 3), np.uint8))
+    n, lab, st = _components(runs)
+    sides = []
+    for i in range(1, n):
+        x, y, cw, ch, area = (int(v) for v in st[i])
+        thick = area / max(1, ch)
+        rows = slice(max(0, y - 2), y + 1), slice(y + ch - 1, min(mask.shape[0], y + ch + 2))
+        if thick <= max(3.0, 0.15 * digit_h) and all(near[r, x:x + cw].any() for r in rows):
+            sides.append(i)
+    tall = np.array([st[i, 3] for i in sides], np.float64)
+    # a row of cells has a side more than it has cells, all as tall as each other (a 1 touching
+    # a notebook's rules above and below, or a letter's stroke between its bars, stands alone)
+    if len(sides) < SIDES_LEAST or np.abs(tall - np.median(tall)).max() > 0.2 * np.median(tall):
+        return out
+    for i in sides:
+        x, y, cw, ch = (int(v) for v in st[i, :4])
+        out[y:y + ch, x:x + cw] |= (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+    return out
+
+
+def _runs_down(heights: np.ndarray, rows: int, digit_h: float) -> np.ndarray:
+    """Which upright runs of these heights run down most of a picture of `rows` rows, as a
+    margin's line or a shadow's edge does: over 60% of it and, where the digits are clearly
+    shorter than the picture, `TALL_LINE` digits long. In a number cropped tight a 1's stem, alone
+    or standing on an underline, runs down most of the picture too. (Before the lines are out
+    their grid or a shadow's edge may pass for the digits' height: then it is not known.)"""
+    return (heights >= 0.6 * rows) & ((heights >= TALL_LINE * digit_h) | (digit_h >= 0.9 * rows))
 
 
 def _riding(st: np.ndarray, rules: np.ndarray, digit_h: float) -> set[int]:
