@@ -490,6 +490,9 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
     if not runs.any():
         return out
     across = _runs(lines, max(15, int(digit_h)), True)  # the lines across, not a side taken out
+    level: np.ndarray = np.asarray(across.any(1))
+    if np.count_nonzero(level[1:] & ~level[:-1]) + int(level[0]) != 2:
+        return out  # a row of cells has a line above and one below (ruled or squared paper has more)
     near = cv2.dilate(across, np.ones((3, 3), np.uint8))
     n, lab, st = _components(runs)
     sides = []
