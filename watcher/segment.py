@@ -486,13 +486,13 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
     out both above and below: the sides of a row of cells drawn tight round its digits, whose
     height the sides themselves made look like the digits' (they were read as 1s, surely)."""
     out = np.zeros_like(mask)
-    runs = _runs(mask & (1 - lines), max(15, int(SIDE_SHORT * digit_h)), False)
-    if not runs.any():
-        return out
     across = _runs(lines, max(15, int(digit_h)), True)  # the lines across, not a side taken out
     level: np.ndarray = np.asarray(across.any(1))
     if np.count_nonzero(level[1:] & ~level[:-1]) + int(level[0]) != 2:
         return out  # a row of cells has a line above and one below (ruled or squared paper has more)
+    runs = _runs(mask & (1 - lines), max(15, int(SIDE_SHORT * digit_h)), False)
+    if not runs.any():
+        return out
     near = cv2.dilate(across, np.ones((3, 3), np.uint8))
     n, lab, st = _components(runs)
     sides = []
