@@ -386,13 +386,13 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
     """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
     left, what was taken). Horizontal: longer than 1.6 digits (2 when a pixel of slack across is
     needed: a thin rule a degree aslant, `_sloped`) and thin for its length. Upright: longer than
-    1.25 digits (1.4 with the slack), thin, and either most of the picture's height (not a
-    sloped one) or meeting a
-    horizontal line taken out (a box side, a grid): a tall thin 1 is neither; or as thick as the
-    pen (up to 0.3 digits) and running from a line taken out to another (a box drawn tight round
-    a number: its sides were read as 1s), or running down most of the picture once the lines
-    across it are counted in (a notebook's margin, cut into pieces by its rules: read as 1s).
-    `before`: what an earlier pass took out, to add to;
+    1.25 digits (1.4 with the slack), thin, and either most of the picture's height (`_runs_down`;
+    not a sloped one) or meeting a horizontal line taken out (a box side, a grid): a tall thin 1
+    is neither; or as thick as the pen (up to 0.3 digits) and running from a line taken out to
+    another (a box drawn tight round a number: its sides were read as 1s), or running down most of
+    the picture once the lines across it are counted in (a notebook's margin, cut into pieces by
+    its rules: read as 1s). On the second pass, a row of cells' sides shorter than that
+    (`_sides_between`). `before`: what an earlier pass took out, to add to;
     with the lines, those thin enough for a stroke to cross (`_crossings_back`). `faint`: the
     ink on a lower threshold, to look for the runs in (squared paper printed light). `slope`: the ink
     on a lower threshold, where a thin rule a degree aslant is looked for (`_sloped`)."""
@@ -453,9 +453,8 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                     continue
             else:
                 top, bottom = bool(near[y, x:x + cw].any()), bool(near[y + ch - 1, x:x + cw].any())
-                # most of the picture's height, on the straight runs alone (not a faint grid's band)
                 # most of the picture's height (and longer than a digit, unless rules run across
-                # it: a notebook's margin)
+                # it: a notebook's margin), on the straight runs alone (not a faint grid's band)
                 tall = bool(_runs_down(np.array([ch]), rows, 0.0 if ruled else digit_h)[0])
                 if tall and sloped:
                     ys = np.flatnonzero((here & straight[y:y + ch, x:x + cw]).any(axis=1))
@@ -499,8 +498,8 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
     for i in range(1, n):
         x, y, cw, ch, area = (int(v) for v in st[i])
         thick = area / max(1, ch)
-        rows = slice(max(0, y - 2), y + 1), slice(y + ch - 1, min(mask.shape[0], y + ch + 2))
-        if thick <= max(3.0, 0.15 * digit_h) and all(near[r, x:x + cw].any() for r in rows):
+        ends = slice(max(0, y - 2), y + 1), slice(y + ch - 1, min(mask.shape[0], y + ch + 2))
+        if thick <= max(3.0, 0.15 * digit_h) and all(near[r, x:x + cw].any() for r in ends):
             sides.append(i)
     tall = np.array([st[i, 3] for i in sides], np.float64)
     # a row of cells has a side more than it has cells, all as tall as each other (a 1 touching
