@@ -85,13 +85,14 @@ def test_one_digit_is_found_as_before_and_a_blank_page_has_none(mnist: dict[str,
         segment.find(np.full((300, 400), 240, np.uint8))
 
 
-def _tiles(mnist: dict[str, np.ndarray], picks: list[int], stride: int = 28) -> np.ndarray:
+def _tiles(mnist: dict[str, np.ndarray], picks: list[int], stride: int = 28, margin: int = 0) -> np.ndarray:
     """MNIST test digits side by side as another renderer makes a number: 28 px tiles, `stride`
-    apart (under 28: they overlap), no border round them; dark ink on white."""
-    canvas = np.zeros((28, stride * (len(picks) - 1) + 28), np.uint8)
+    apart (under 28: they overlap), `margin` round them; MNIST's own white ink on black."""
+    canvas = np.zeros((28 + 2 * margin, stride * (len(picks) - 1) + 28 + 2 * margin), np.uint8)
     for k, i in enumerate(picks):
-        np.maximum(canvas[:, k * stride:k * stride + 28], mnist["x_test"][i], out=canvas[:, k * stride:k * stride + 28])
-    return 255 - canvas
+        x = margin + k * stride
+        np.maximum(canvas[margin:margin + 28, x:x + 28], mnist["x_test"][i], out=canvas[margin:margin + 28, x:x + 28])
+    return canvas
 
 
 def test_two_mnist_tiles_side_by_side_are_two_digits(mnist: dict[str, np.ndarray]) -> None:
@@ -99,7 +100,7 @@ def test_two_mnist_tiles_side_by_side_are_two_digits(mnist: dict[str, np.ndarray
     y = mnist["y_test"]
     for a, b in [(1, 2), (7, 0), (4, 9), (5, 3)]:
         ia, ib = int(np.flatnonzero(y == a)[0]), int(np.flatnonzero(y == b)[0])
-        lay = segment.find(_tiles(mnist, [ia, ib]))
+        lay = segment.find(255 - _tiles(mnist, [ia, ib]))
         assert not lay.single and len(lay.marks) == 2, (a, b)
 
 
@@ -109,7 +110,7 @@ def test_a_bold_digit_of_a_tight_strip_is_no_backdrop(mnist: dict[str, np.ndarra
     kernel = np.ones((2, 2), np.uint8)
     bold = {k: cv2.dilate(v, kernel) for k, v in mnist.items() if k == "x_test"}
     for picks in ([18, 30, 61], [1, 2, 3], [7, 11, 13, 21]):
-        img = _tiles(bold, picks, stride=21)
+        img = 255 - _tiles(bold, picks, stride=21)
         lay = segment.find(img)
         centres = [(m.pieces[0].box[0] + m.pieces[0].box[2] / 2) for m in lay.marks]
         for k in range(len(picks)):  # every tile's digit is in some mark (touching ones may share one)
@@ -153,9 +154,7 @@ def _field_round_tiles(mnist: dict[str, np.ndarray], picks: list[int], field: st
     """MNIST tiles side by side with a field drawn tight round them, as another renderer might:
     "cells" (a box round each tile, the boxes sharing their sides) or "underline"; dark on white."""
     m, k = 6, len(picks)
-    c: np.ndarray = np.zeros((28 + 2 * m, 28 * k + 2 * m), np.uint8)
-    for j, i in enumerate(picks):
-        c[m:m + 28, m + 28 * j:m + 28 * j + 28] = mnist["x_test"][i]
+    c = _tiles(mnist, picks, margin=m)
     if field == "cells":
         for j in range(k + 1):
             cv2.line(c, (m + 28 * j, m - 2), (m + 28 * j, m + 29), 255, 2)
