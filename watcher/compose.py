@@ -250,8 +250,12 @@ def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed
     for k in range(n):
         if kind == "tiles":
             d = tiles(digits, labels, rng)
+        elif kind == "page":
+            d = page(digits, labels, rng, **kw)  # type: ignore[arg-type]
+        elif kind == "number":
+            d = number(digits, labels, rng, **kw)  # type: ignore[arg-type]
         else:
-            d = number(digits, labels, rng, **kw) if kind == "number" else page(digits, labels, rng, **kw)  # type: ignore[arg-type]
+            raise ValueError(f"no such kind: {kind}")
         name = f"{kind}-{k:04d}.{'jpg' if kind == 'page' else 'png'}"
         params = [cv2.IMWRITE_JPEG_QUALITY, 90] if name.endswith(".jpg") else []
         cv2.imwrite(str(folder / name), d.image, params)
