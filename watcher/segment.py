@@ -428,7 +428,7 @@ def _lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
             continue
         # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
         near = None if horizontal else cv2.dilate(lines, np.ones((7, max(7, int(0.5 * digit_h) | 1)), np.uint8))
-        ruled = bool(lines.any())
+        ruled = not horizontal and bool(lines.any())  # asked only of upright lines
         n, lab, st = _components(whole)
         riding: set[int] = set()
         if horizontal:
