@@ -729,6 +729,12 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     if not untouched:
         n, lab, st = _components(mask)
     celled = _cells_out(mask, lab, st)
+    if celled is None and n <= LIGHT_CELLS_MARKS:
+        # boxes printed thin and light fall apart on the ink threshold (their pieces were read as
+        # 1s): they are looked for again where they hold together, on the lower threshold
+        light = low if not lines.any() else low & (1 - np.asarray(cv2.dilate(lines, np.ones((3, 3), np.uint8)), np.uint8))
+        _n, light_lab, light_st = _components(light)
+        celled = _cells_out(mask, light_lab, light_st)
     if celled is not None:
         mask = celled
         n, lab, st = _components(mask)
@@ -796,13 +802,20 @@ CELL_ROW = 1.6
 CELL_INNER = 0.95
 #: A side runs deeper than its band while this share of a row (column) is its runs.
 CELL_DEEP = 0.5
+#: A box found on the lower threshold is taken out when at least this share of it is ink on the
+#: threshold (what would be read of it). Boxes are looked for there only in a picture of at most
+#: `LIGHT_CELLS_MARKS` components (a form's fields; on a page of a thousand digits the second
+#: labelling and look at every mark cost a tenth of its reading).
+CELL_SEEN = 0.1
+LIGHT_CELLS_MARKS = 300
 
 
 def _cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray | None:
     """`mask` with the boxes of a form's cells taken out (one digit drawn in each box, the boxes
     apart or touching), or None when there are none. A cell's sides are shorter than the rules
     `_lines_out` looks for, and a digit written in it often touches it: such a box is a
-    component (`lab`, `st`: `mask`'s) whose ink runs all along the four sides of its box, in
+    component (`lab`, `st`: `mask`'s, or the components of the ink on a lower threshold, where a
+    thin light box holds together) whose ink runs all along the four sides of its box, in
     straight runs (a digit's 0 does not). Only the runs along the sides are taken out, so a
     digit touching its box keeps its strokes."""
     w, h = st[1:, 2], st[1:, 3]
@@ -833,6 +846,8 @@ def _cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray 
         frame[-dy:] |= across[-dy:]
         frame[:, :dx] |= upright[:, :dx]
         frame[:, -dx:] |= upright[:, -dx:]
+        if np.count_nonzero(frame & mask[y:y + ch, x:x + cw]) < CELL_SEEN * np.count_nonzero(frame):
+            continue  # found on the lower threshold, a box that hardly shows (squared paper printed light)
         if cw > CELL_ROW * ch:
             # a row of cells touching each other: the sides between them run from top to bottom
             frame |= _runs(comp, int(CELL_INNER * ch), False)
