@@ -732,7 +732,7 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
     if celled is None and n <= LIGHT_CELLS_MARKS:
         # boxes printed thin and light fall apart on the ink threshold (their pieces were read as
         # 1s): they are looked for again where they hold together, on the lower threshold
-        light = low if not lines.any() else low & (1 - np.asarray(cv2.dilate(lines, np.ones((3, 3), np.uint8)), np.uint8))
+        light = low & (1 - lines)  # the lines as they were taken out of the ink (widened already)
         _n, light_lab, light_st = _components(light)
         celled = _cells_out(mask, light_lab, light_st)
     if celled is not None:
