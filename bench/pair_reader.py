@@ -32,23 +32,13 @@ SHARES = (0.62, 0.14, 0.08, 0.08, 0.08)
 
 def frame_pair(crop: np.ndarray, stroke: float) -> np.ndarray:
     """A mark's ink -> 28 x 56: fitted in 20 x 48 keeping its aspect, strokes brought towards
-    MNIST's width as `normalise.frame28` does, centred."""
-    from watcher.normalise import MNIST_STROKE
+    MNIST's width (as `normalise.frame28` does), centred."""
+    from watcher.normalise import mnist_stroke
 
     def fit(h: int, w: int) -> float:
         return min(20.0 / h, 48.0 / w)
 
-    c = crop
-    scale = fit(*c.shape)
-    if stroke * scale < 0.55 * MNIST_STROKE:
-        r = round((0.7 * MNIST_STROKE / scale - stroke) / 2)
-        if r >= 1:
-            c = cv2.copyMakeBorder(c, r, r, r, r, cv2.BORDER_CONSTANT, value=0)
-            c = cv2.dilate(c, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    elif stroke * scale > 2.0 * MNIST_STROKE:
-        r = int((stroke - 1.5 * MNIST_STROKE / scale) / 2)
-        if r >= 1:
-            c = cv2.erode(c, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    c = mnist_stroke(crop, stroke, fit(*crop.shape))
     scale = fit(*c.shape)
     nw, nh = max(1, round(c.shape[1] * scale)), max(1, round(c.shape[0] * scale))
     small = cv2.resize(c, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -212,6 +202,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--bar", type=float, default=0.95, help="the pair's probability that reads a mark as it")
     a = ap.parse_args()
+    if a.sets and not (a.load or a.save):
+        ap.error("reading sets needs a pair network: --load PATH, or --save PATH to train one first")
     if a.save:
         train(a.mnist, a.marks, a.epochs, a.save)
     if a.sets:

@@ -359,22 +359,26 @@ def _grid(h: int, w: int) -> np.ndarray:
     return g
 
 
-def frame28(crop: np.ndarray, stroke: float) -> np.ndarray:
-    """Fit the digit in a 20x20 box keeping its aspect ratio, bring its stroke width towards
-    MNIST's, and centre it by centre of mass in 28x28."""
-    h, w = crop.shape
-    scale = 20.0 / max(h, w)
+def mnist_stroke(crop: np.ndarray, stroke: float, scale: float) -> np.ndarray:
+    """`crop` with its strokes (`stroke` pixels wide) thickened or thinned so that, once scaled by
+    `scale`, they are about as wide as MNIST's: a hair-thin pen or a marker reads like MNIST's ink."""
     s20 = stroke * scale
-    c = crop
     if s20 < 0.55 * MNIST_STROKE:
         r = round((0.7 * MNIST_STROKE / scale - stroke) / 2)
         if r >= 1:
-            c = cv2.copyMakeBorder(c, r, r, r, r, cv2.BORDER_CONSTANT, value=0)
-            c = cv2.dilate(c, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+            c = cv2.copyMakeBorder(crop, r, r, r, r, cv2.BORDER_CONSTANT, value=0)
+            return np.asarray(cv2.dilate(c, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))))
     elif s20 > 2.0 * MNIST_STROKE:
         r = int((stroke - 1.5 * MNIST_STROKE / scale) / 2)
         if r >= 1:
-            c = cv2.erode(c, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+            return np.asarray(cv2.erode(crop, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))))
+    return crop
+
+
+def frame28(crop: np.ndarray, stroke: float) -> np.ndarray:
+    """Fit the digit in a 20x20 box keeping its aspect ratio, bring its stroke width towards
+    MNIST's, and centre it by centre of mass in 28x28."""
+    c = mnist_stroke(crop, stroke, 20.0 / max(crop.shape))
     h, w = c.shape
     scale = 20.0 / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
