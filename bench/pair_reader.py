@@ -187,6 +187,7 @@ def evaluate(load: Path, sets: list[Path], bar: float) -> None:
     settings = load_settings(None)
     clf = _classifier(settings, verify=False)
     for labels in sets:
+        counts.update(dict.fromkeys(counts, 0))  # each set's own marks
         rep = ev.evaluate_readings(clf, ev.text_labels(labels), settings.review_threshold, labels.parent.name)
         print(f"{labels.parent.name}: exact {rep.exact:.4f}, digits right {rep.digit_accuracy:.4f}, "
               f"silent {rep.silent:.4f}, review {rep.review:.4f}; {counts}", flush=True)
