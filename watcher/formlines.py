@@ -1,0 +1,515 @@
+"""A form's printed lines, found and taken out of the ink: they are not digits.
+
+Ruled lines and a notebook's margin, underlines, box sides, squared paper's grid, comb ticks and
+the boxes of a form's cells. Pure functions on the binary ink mask of `segment`'s working scale
+(where a digit is about 40 pixels high): each returns the mask with its lines taken out, and
+`segment` groups what is left into marks. Their lines are long, thin and straight, which no
+digit's stroke is; the strokes that cross them or run along them are kept or put back.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: A ruled line at most this thick (working pixels, where a digit is about 40 high) may have
+#: strokes across it or along it that its taking out cut (`crossings_back`).
+RULE_THICK = 3
+
+
+#: The lines taken out (widened), and those of them as thin as a printed rule, across and upright:
+#: a stroke may cross them or run along them
+Lines = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+STAIR = np.ones((1, 3), np.uint8)
+STAIR_LENGTH = 1.4  # digit heights: a box's side is longer, a digit's stem on an underline is not
+SLOPE_LENGTH = 2.0  # digit heights: a thin rule aslant across, found with a pixel of slack (no digit's stroke is as long)
+#: Pixels: a one-pixel rule less than a degree aslant runs level this far at least, so a
+#: shorter one is found without slack (across; upright, half as far: a box's side is short). A
+#: small picture's digit strokes are not taken for such rules
+SLOPE_MIN = 60
+SLOPE_BAND = 7  # pixels across: the band a thin rule's staircase makes with that slack, at most
+#: The share of such a rule's length over the ink threshold, at least: across, and upright (a
+#: box's side, printed light, is seen in places; a grid printed under the threshold only where
+#: digits cross it, and it is not taken for a box's side: it must meet a rule taken out)
+SLOPE_SEEN = (0.4, 0.25)
+#: A comb: at least this many free ticks on one line, at steps equal within this share, its line
+#: followed this many steps past the first and last of them for ticks hidden by a digit
+COMB_TICKS = 3
+COMB_STEP = 0.12
+COMB_REACH = 2
+#: A run across that lies along a longer rule, within this many digit heights of it (centre to
+#: centre) and of its ends, is a digit's stroke on that rule (`_riding`)
+RIDE_NEAR = 0.5
+RIDE_SLACK = 0.3
+#: An upright line taken out for running down most of the picture is this many digits long at
+#: least where the digits' height is known (`_runs_down`)
+TALL_LINE = 1.6
+
+
+def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
+              faint: np.ndarray | None = None,
+              slope: np.ndarray | None = None) -> tuple[np.ndarray, Lines]:
+    """Take out long thin straight runs (ruled lines, underlines, box sides, grids): (what is
+    left, what was taken). Horizontal: longer than 1.6 digits (2 when a pixel of slack across is
+    needed: a thin rule a degree aslant, `_sloped`) and thin for its length. Upright: longer than
+    1.25 digits (1.4 with the slack), thin, and either most of the picture's height (`_runs_down`;
+    not a sloped one) or meeting a horizontal line taken out (a box side, a grid): a tall thin 1
+    is neither; or as thick as the pen (up to 0.3 digits) and running from a line taken out to
+    another (a box drawn tight round a number: its sides were read as 1s), or running down most of
+    the picture once the lines across it are counted in (a notebook's margin, cut into pieces by
+    its rules: read as 1s). On the second pass, a row of cells' sides shorter than that
+    (`_sides_between`). `before`: what an earlier pass took out, to add to;
+    with the lines, those thin enough for a stroke to cross (`crossings_back`). `faint`: the
+    ink on a lower threshold, to look for the runs in (squared paper printed light). `slope`: the ink
+    on a lower threshold, where a thin rule a degree aslant is looked for (`_sloped`)."""
+    rows = mask.shape[0]
+    lines = np.zeros_like(mask) if before is None else before[0].copy()
+    fine = [np.zeros_like(mask), np.zeros_like(mask)] if before is None else [before[1].copy(), before[2].copy()]
+    for horizontal in (True, False):
+        length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
+        src = mask if faint is None else faint
+        runs = straight = _runs(src, length, horizontal)
+        whole, bands = runs, None  # each run's extent; a sloped rule's band, faded steps included
+        if slope is not None and horizontal == (before is None):
+            # across on the first pass, upright on the second (a box's side, once its rules are out)
+            ink, bands = _sloped(src, slope, straight, digit_h, horizontal)
+            if bands.any():
+                runs = cv2.bitwise_or(straight, ink)
+                whole = cv2.bitwise_or(runs, bands)
+            else:
+                bands = None
+        if not horizontal and before is not None:
+            # a margin's line down the page, cut into pieces by the rules taken out across it
+            through = _runs(cv2.bitwise_or(src if slope is None else slope, before[0]), length, horizontal)
+            n, lab, st = components(through)
+            # most of the picture's height, as thin as a rule, and off the picture's sides (a dark
+            # corner's or a shadow's edge runs down them on the low threshold)
+            x0, x1 = st[1:, 0], st[1:, 0] + st[1:, 2]
+            margins = np.flatnonzero(_runs_down(st[1:, 3], rows, digit_h) & (st[1:, 4] <= st[1:, 3] * max(3.0, 0.15 * digit_h))
+                                     & (x0 > 3) & (x1 < src.shape[1] - 3)) + 1
+            if 0 < len(margins) <= 2:  # one or two; more are squared paper's grid, found apart
+                margin = cv2.bitwise_and(np.isin(lab, margins).view(np.uint8), src)
+                runs, whole, straight = (cv2.bitwise_or(a, margin) for a in (runs, whole, straight))
+        if not runs.any():
+            continue
+        # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
+        near = None if horizontal else cv2.dilate(lines, np.ones((7, max(7, int(0.5 * digit_h) | 1)), np.uint8))
+        ruled = not horizontal and bool(lines.any())  # asked only of upright lines
+        n, lab, st = components(whole)
+        riding: set[int] = set()
+        if horizontal:
+            rules = st[1:]
+            if before is not None:
+                rules = np.concatenate([rules, components(_runs(before[0], length, horizontal))[2][1:]])
+            riding = _riding(st[1:], rules, digit_h)
+        for i in range(1, n):
+            if i in riding:
+                continue
+            x, y, cw, ch, area = (int(v) for v in st[i])
+            here = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+            sloped = False
+            if bands is not None:
+                sloped = bool((here & bands[y:y + ch, x:x + cw]).any())
+                here &= runs[y:y + ch, x:x + cw]
+                area = int(np.count_nonzero(here))
+            long_side, thick = (cw, area / max(1, cw)) if horizontal else (ch, area / max(1, ch))
+            thin = thick <= max(3.0, long_side / 25, 0.15 * digit_h)
+            if near is None:
+                if not thin:
+                    continue
+            else:
+                top, bottom = bool(near[y, x:x + cw].any()), bool(near[y + ch - 1, x:x + cw].any())
+                # most of the picture's height (and longer than a digit, unless rules run across
+                # it: a notebook's margin), on the straight runs alone (not a faint grid's band)
+                tall = bool(_runs_down(np.array([ch]), rows, 0.0 if ruled else digit_h)[0])
+                if tall and sloped:
+                    ys = np.flatnonzero((here & straight[y:y + ch, x:x + cw]).any(axis=1))
+                    tall = len(ys) > 0 and ys[-1] - ys[0] >= 0.6 * rows
+                if not ((thin and (tall or top or bottom)) or (top and bottom and thick <= 0.3 * digit_h)):
+                    continue
+            lines[y:y + ch, x:x + cw] |= here
+            if thick <= RULE_THICK and _crossed_share(mask, x, y, cw, ch, horizontal) <= 0.5:
+                fine[0 if horizontal else 1][y:y + ch, x:x + cw] |= here
+    if before is not None and lines.any():
+        lines |= _sides_between(mask, lines, digit_h)
+    if not lines.any():
+        return mask, (lines, fine[0], fine[1])
+    # widened by a pixel across: a line's anti-aliased edge is not a stroke
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    return mask & (1 - lines), (lines, fine[0], fine[1])
+
+
+#: A box's side shorter than the upright lines looked for (a row of cells drawn tight round its
+#: digits, its sides as tall as they are) is taken out when it runs from a line taken out to
+#: another and is at least this many digits long
+SIDE_SHORT = 0.5
+SIDES_LEAST = 3
+
+
+def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.ndarray:
+    """The short upright runs of `mask`, as thin as a printed line, that end on the lines taken
+    out both above and below: the sides of a row of cells drawn tight round its digits, whose
+    height the sides themselves made look like the digits' (they were read as 1s, surely)."""
+    out = np.zeros_like(mask)
+    across = _runs(lines, max(15, int(digit_h)), True)  # the lines across, not a side taken out
+    level: np.ndarray = np.asarray(across.any(1))
+    if np.count_nonzero(level[1:] & ~level[:-1]) + int(level[0]) != 2:
+        return out  # a row of cells has a line above and one below (ruled or squared paper has more)
+    runs = _runs(mask & (1 - lines), max(15, int(SIDE_SHORT * digit_h)), False)
+    if not runs.any():
+        return out
+    near = cv2.dilate(across, np.ones((3, 3), np.uint8))
+    n, lab, st = components(runs)
+    sides = []
+    for i in range(1, n):
+        x, y, cw, ch, area = (int(v) for v in st[i])
+        thick = area / max(1, ch)
+        ends = slice(max(0, y - 2), y + 1), slice(y + ch - 1, min(mask.shape[0], y + ch + 2))
+        if thick <= max(3.0, 0.15 * digit_h) and all(near[r, x:x + cw].any() for r in ends):
+            sides.append(i)
+    tall = np.array([st[i, 3] for i in sides], np.float64)
+    # a row of cells has a side more than it has cells, all as tall as each other (a 1 touching
+    # a notebook's rules above and below, or a letter's stroke between its bars, stands alone)
+    if len(sides) < SIDES_LEAST or np.abs(tall - np.median(tall)).max() > 0.2 * np.median(tall):
+        return out
+    for i in sides:
+        x, y, cw, ch = (int(v) for v in st[i, :4])
+        out[y:y + ch, x:x + cw] |= (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+    return out
+
+
+def _runs_down(heights: np.ndarray, rows: int, digit_h: float) -> np.ndarray:
+    """Which upright runs of these heights run down most of a picture of `rows` rows, as a
+    margin's line or a shadow's edge does: over 60% of it and, where the digits are clearly
+    shorter than the picture, `TALL_LINE` digits long. In a number cropped tight a 1's stem, alone
+    or standing on an underline, runs down most of the picture too. (Before the lines are out
+    their grid or a shadow's edge may pass for the digits' height: then it is not known.)"""
+    return (heights >= 0.6 * rows) & ((heights >= TALL_LINE * digit_h) | (digit_h >= 0.9 * rows))
+
+
+def _riding(st: np.ndarray, rules: np.ndarray, digit_h: float) -> set[int]:
+    """The runs across (stats rows; their labels are 1 more) that lie along a longer rule (stats
+    rows), within half a digit of it and within its ends: a digit's bottom stroke on an underline
+    or a comb's line (two 2s' bottoms in a row run as long as a short underline). A rule has no
+    shorter twin that close; a double rule's two lines are as long as each other."""
+    if len(st) == 0 or len(rules) == 0:
+        return set()
+    x0, w, cy = st[:, 0].astype(np.float64), st[:, 2].astype(np.float64), st[:, 1] + st[:, 3] / 2
+    r0, rw, rcy = rules[:, 0].astype(np.float64), rules[:, 2].astype(np.float64), rules[:, 1] + rules[:, 3] / 2
+    slack = RIDE_SLACK * digit_h
+    under = ((np.abs(cy[:, None] - rcy[None, :]) <= RIDE_NEAR * digit_h) & (w[:, None] <= 0.8 * rw[None, :])
+             & (x0[:, None] >= r0[None, :] - slack) & ((x0 + w)[:, None] <= (r0 + rw)[None, :] + slack))
+    return {int(i) + 1 for i in np.flatnonzero(under.any(axis=1))}
+
+
+def _sloped(src: np.ndarray, slope: np.ndarray, straight: np.ndarray, digit_h: float,
+            horizontal: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Thin rules a degree aslant: (their ink in `src`, the bands they run in). Such a rule is a
+    staircase of short runs whose steps fade under the threshold where one row hands over to the
+    next; on `slope` (the ink on a lower threshold) with a pixel of slack across, it runs whole.
+    Upright when longer than a digit's stem reaching a line can be (a box's side); across when
+    longer than two digits, and there only where the rule is all there is across it (a digit's
+    bottom stroke lying on an underline stays whole). A band thicker than a staircase's is a smear
+    of strokes, and one mostly under the threshold a faint grid that only the digits crossing it
+    show: neither is taken. `straight`: the runs found without slack; when the bands hold no ink
+    that those (widened) do not take, there is nothing to look at, and the bands are not labelled."""
+    across = STAIR.T if horizontal else STAIR
+    long = max(SLOPE_MIN, int(SLOPE_LENGTH * digit_h)) if horizontal else max(SLOPE_MIN // 2, int(STAIR_LENGTH * digit_h))
+    band = cv2.dilate(_runs(cv2.dilate(slope, across), long, horizontal), across)
+    ink = band & src
+    ink_out, band_out = np.zeros_like(src), np.zeros_like(src)
+    if not (ink & (1 - cv2.dilate(straight, np.ones((3, 3), np.uint8)))).any():
+        return ink_out, band_out  # no ink there that the straight runs, widened, do not take
+    if horizontal:
+        ink &= 1 - cv2.morphologyEx(src, cv2.MORPH_OPEN, STAIR.T)
+    n, lab, st = components(band)
+    for i in range(1, n):
+        x, y, cw, ch, area = (int(v) for v in st[i])
+        length = cw if horizontal else ch
+        if area > SLOPE_BAND * length:
+            continue
+        comp = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+        on = comp & ink[y:y + ch, x:x + cw]
+        if np.count_nonzero(on.any(axis=0 if horizontal else 1)) < SLOPE_SEEN[0 if horizontal else 1] * length:
+            continue
+        ink_out[y:y + ch, x:x + cw] |= on
+        band_out[y:y + ch, x:x + cw] |= comp
+    return ink_out, band_out
+
+
+def crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: Lines) -> np.ndarray:
+    """`left` (the ink `mask` with its lines taken out) with the strokes on squared paper's grid
+    or a notebook's rules put back: its lines cross the digits, which fell apart in pieces or lost
+    a side to them. A stroke crosses a line where there is ink on both sides of it, across; it
+    lies along a line printed lighter than the pen where the ink is darker than the line's. Only
+    for thin lines (not a band of shadow taken for one, whose ragged remains would join up), and
+    only asked where three or more of them run across (not an underline, a comb or a box, where a
+    digit dipping through the line would be joined to its neighbour or to a tick: measured, that
+    lost more rendered numbers than it won)."""
+    _lines, across, upright = taken
+    fine = cv2.bitwise_or(across, upright)
+    gap = 2 * RULE_THICK + 5  # the line and what was taken on each side of it
+    back = np.zeros_like(left)
+    # bridged across each kind of line only (along a rule, two digits' strokes on it would join)
+    for bridge, kind in (((gap, 1), across), ((1, gap), upright)):
+        if kind.any():
+            near = cv2.dilate(kind, np.ones((5, 5), np.uint8))  # as far as the lines were widened
+            back |= cv2.bitwise_and(cv2.morphologyEx(left, cv2.MORPH_CLOSE, np.ones(bridge, np.uint8)), near)
+    near = cv2.dilate(fine, np.ones((5, 5), np.uint8))
+    level = float(np.median(ink[fine.view(bool)]))
+    if level < 0.6:  # a grid printed lighter than the pen: the darker ink on it is writing
+        back |= (ink > 0.5 * (1.0 + level)).view(np.uint8)
+    return cv2.bitwise_or(left, back & near & mask)
+
+
+def is_grid(taken: Lines, upright: bool = True) -> bool:
+    """The thin lines taken out are squared paper's: three or more each way (`upright` False:
+    across, where its upright lines may not have been found yet)."""
+    kinds = taken[1:] if upright else taken[1:2]
+    # every kind present before any is counted: a ruled page has no upright lines, and a count
+    # labels the whole picture
+    return all(lines.any() for lines in kinds) and all(
+        cv2.connectedComponents(lines, connectivity=8)[0] > 3 for lines in kinds)
+
+
+def _crossed_share(mask: np.ndarray, x: int, y: int, cw: int, ch: int, horizontal: bool) -> float:
+    """The share of a thin run with ink on both sides of it, just beyond: a few strokes cross a
+    ruled line; a run inside a solid band (a shadow) has ink all along both sides."""
+    rows, cols = mask.shape
+    if horizontal:
+        if y < 2 or y + ch + 1 >= rows:
+            return 0.0
+        return float(np.count_nonzero(mask[y - 2, x:x + cw] & mask[y + ch + 1, x:x + cw])) / max(1, cw)
+    if x < 2 or x + cw + 1 >= cols:
+        return 0.0
+    return float(np.count_nonzero(mask[y:y + ch, x - 2] & mask[y:y + ch, x + cw + 1])) / max(1, ch)
+
+
+def components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """8-connected components: (count with the background, labels, stats). Block-based
+    labelling (BBDT): the same labels as OpenCV's default, a sixth faster on a page."""
+    n, lab, st, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_BBDT)
+    return n, lab, st
+
+
+#: A cell's box: each side covered along this share of its length (a band of a twelfth of the
+#: box), by a straight run at least `CELL_RUN` of it long.
+CELL_SIDE = 0.9
+CELL_RUN = 0.6
+CELL_MIN = 12  # pixels: smaller boxes are not looked at
+#: A box this many times wider than tall is a row of boxes drawn touching; upright runs over
+#: `CELL_INNER` of its height are the sides between them.
+CELL_ROW = 1.6
+CELL_INNER = 0.95
+#: A side runs deeper than its band while this share of a row (column) is its runs.
+CELL_DEEP = 0.5
+#: A box found on the lower threshold is taken out when at least this share of it is ink on the
+#: threshold (what would be read of it). Boxes are looked for there only in a picture of at most
+#: `LIGHT_CELLS_MARKS` components (a form's fields; on a page of a thousand digits the second
+#: labelling and look at every mark cost a tenth of its reading).
+CELL_SEEN = 0.1
+LIGHT_CELLS_MARKS = 300
+
+
+def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray | None:
+    """`mask` with the boxes of a form's cells taken out (one digit drawn in each box, the boxes
+    apart or touching), or None when there are none. A cell's sides are shorter than the rules
+    `lines_out` looks for, and a digit written in it often touches it: such a box is a
+    component (`lab`, `st`: `mask`'s, or the components of the ink on a lower threshold, where a
+    thin light box holds together) whose ink runs all along the four sides of its box, in
+    straight runs (a digit's 0 does not). Only the runs along the sides are taken out, so a
+    digit touching its box keeps its strokes."""
+    w, h = st[1:, 2], st[1:, 3]
+    cand = np.flatnonzero((w >= CELL_MIN) & (h >= CELL_MIN) & (h <= 3 * w)) + 1
+    out: np.ndarray | None = None
+    for i in cand.tolist():
+        x, y, cw, ch, _a = (int(v) for v in st[i])
+        cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
+        bh, bw = max(2, ch // 12), max(2, cell // 12)
+        box = lab[y:y + ch, x:x + cw]
+        # the corners first: the cheapest test, and most digits fail it
+        if not ((box[:bh, :bw] == i).any() and (box[:bh, -bw:] == i).any()
+                and (box[-bh:, :bw] == i).any() and (box[-bh:, -bw:] == i).any()):
+            continue
+        comp = (box == i).view(np.uint8)
+        across, upright = _runs(comp, int(CELL_RUN * cell), True), _runs(comp, int(CELL_RUN * ch), False)
+        sides = (across[:bh].any(0).mean(), across[-bh:].any(0).mean(),
+                 upright[:, :bw].any(1).mean(), upright[:, -bw:].any(1).mean())
+        if min(sides) < CELL_SIDE:
+            continue
+        # the sides as thick as they run (a box drawn with a broad pen is thicker than the band),
+        # the thinnest side for all four: a 7's bar against the top runs deeper there
+        rows, cols = across.mean(1), upright.mean(0)
+        t = min(_depth(rows, bh), _depth(rows[::-1], bh), _depth(cols, bw), _depth(cols[::-1], bw))
+        dy, dx = max(bh, t), max(bw, t)
+        frame = np.zeros_like(comp)
+        frame[:dy] |= across[:dy]
+        frame[-dy:] |= across[-dy:]
+        frame[:, :dx] |= upright[:, :dx]
+        frame[:, -dx:] |= upright[:, -dx:]
+        if np.count_nonzero(frame & mask[y:y + ch, x:x + cw]) < CELL_SEEN * np.count_nonzero(frame):
+            continue  # found on the lower threshold, a box that hardly shows (squared paper printed light)
+        if cw > CELL_ROW * ch:
+            # a row of cells touching each other: the sides between them run from top to bottom
+            frame |= _runs(comp, int(CELL_INNER * ch), False)
+        # widened by a pixel (the box's anti-aliased edge is not a stroke); the bits of a side a
+        # little aslant that the runs missed go too: what is left within the sides' bands
+        left = comp & (1 - cv2.dilate(frame, np.ones((3, 3), np.uint8)))
+        k, parts, ps = components(left)
+        for j in range(1, k):
+            px, py, pw, ph, _pa = (int(v) for v in ps[j])
+            along = (((px + pw <= 2 * bw or px >= cw - 2 * bw) and ph >= 2 * pw)
+                     or ((py + ph <= 2 * bh or py >= ch - 2 * bh) and pw >= 2 * ph))
+            if along:  # thin along a side: a digit's stroke cut off there is not
+                left[parts == j] = 0
+        if out is None:
+            out = mask.copy()
+        out[y:y + ch, x:x + cw] &= (1 - comp) | left
+    return out
+
+
+def _depth(cover: np.ndarray, band: int) -> int:
+    """How deep a box's side runs in from its edge: `band`, or further while the rows (columns)
+    are mostly covered by the side's runs (`cover`: each one's share), up to a third of the box."""
+    d = band
+    while d < len(cover) // 3 and cover[d] >= CELL_DEEP:
+        d += 1
+    return d
+
+
+def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
+    """The straight runs of `mask` at least `length` pixels long, across or upright."""
+    n = max(3, length)
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1) if horizontal else (1, n)))
+
+
+def comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) -> np.ndarray | None:
+    """`mask` with a comb's hidden ticks taken out, or None when it has none. A comb's ticks stand
+    at equal steps along its line: those standing free (`is_tick`) give the tick's height and
+    stroke, and the step; where one is missing a digit touches it or is drawn over it, so the
+    tick, joined to the digit, was read as a 1 or made the digit no digit. There, the columns
+    that look like a tick (`_tick_columns`) are cleared; a digit drawn over the tick keeps it
+    (clearing the tick's whole place cut notches in 3s and 5s drawn over it: as many numbers lost
+    as mended). With fewer free ticks than `COMB_TICKS` (digits wider than their cells touch most
+    of them), the ticks the digits touch are looked for along the line too, and count when they
+    stand at the free ones' equal steps."""
+    x, y, cw, ch = (s[:, k] for k in range(4))
+    shaped = tick_shaped(s, med) & (ch >= 0.15 * med)
+    free = [int(i) for i in np.flatnonzero(shaped) if is_tick(s[i], lines, med)]
+    if not free:
+        return None
+    out = None
+    bottoms = (y + ch)[free]
+    for row in _rows_of(np.array(free), bottoms, 0.3 * med):
+        cx = (x[row] + cw[row] / 2.0).astype(np.float64)
+        bottom = (y + ch)[row].astype(np.float64)
+        tall, thick = int(np.median(ch[row])), int(np.median(cw[row]))
+        seen = cx  # the ticks found: free, and (below) touched ones
+        if len(row) < COMB_TICKS:
+            b = int(np.median(bottom))
+            if b < tall + 6 or b + 3 > mask.shape[0]:
+                continue
+            along = np.flatnonzero(lines[b:b + 3].any(axis=0))
+            if len(along) == 0:
+                continue
+            c0, c1 = int(along[0]), int(along[-1]) + 1
+            cols = np.array([j for j, _run in _tick_columns(mask[b - tall - 5:b + 1, c0:c1], tall, thick, 0)])
+            touched = [float(np.mean(g)) + c0 for g in _rows_of(cols, cols, 2)] if len(cols) else []
+            seen = _on_steps(cx, np.array([t for t in touched if np.abs(cx - t).min() >= 0.5 * med]), med)
+            if len(seen) < COMB_TICKS:
+                continue
+        seen = np.sort(seen)
+        gaps = np.diff(seen)
+        step = float(gaps.min())
+        if step < 0.5 * med or step > 2.0 * med:
+            continue
+        k = np.maximum(1, np.round(gaps / step))
+        step = float(gaps.sum() / k.sum())
+        if np.abs(gaps - k * step).max() > COMB_STEP * step:
+            continue  # not equal steps: bars that happen to stand on a line
+        order = np.argsort(cx)
+        cx, bottom = cx[order], bottom[order]
+        slope, level = np.polyfit(cx, bottom, 1) if len(set(cx.tolist())) > 1 else (0.0, float(bottom[0]))
+        wide = thick // 2 + 2
+        places = [seen[0] + j * step for j in range(-COMB_REACH, round(float(seen[-1] - seen[0]) / step) + COMB_REACH + 1)]
+        for px in places:
+            if np.abs(cx - px).min() < 0.25 * step:
+                continue  # a free tick stands there
+            b = round(float(slope * px + level))
+            c0, c1 = int(px) - wide, int(px) + wide + 1
+            pad = thick + 4
+            if c0 < pad or c1 + pad > mask.shape[1] or b < tall + 6 or b + 3 > mask.shape[0]:
+                continue
+            if not lines[b:b + 3, c0:c1].any():
+                continue  # past the comb's line
+            for j, run in _tick_columns(mask[b - tall - 5:b + 1, c0 - pad:c1 + pad], tall, thick, pad):
+                if out is None:
+                    out = mask.copy()
+                out[b + 1 - run:b + 1, c0 - pad + j - 1:c0 - pad + j + 2] = 0
+    return out
+
+
+def _on_steps(free: np.ndarray, touched: np.ndarray, med: float) -> np.ndarray:
+    """The free ticks and those of the touched ones (a digit's stroke standing on the line looks
+    like one too) that stand at equal steps from the free ones: the step is each distance from a
+    free tick to a touched one (or between two free ones), whichever puts the most ticks on it."""
+    best = np.sort(free)
+    gaps = np.abs(np.concatenate([touched[None, :] - free[:, None], np.diff(best)[None, :]], axis=None))
+    pos = np.concatenate([free, touched])
+    for step in gaps[(gaps >= 0.5 * med) & (gaps <= 2.0 * med)].tolist():
+        off = (pos - free[0]) / step
+        on = pos[np.abs(off - np.round(off)) * step <= COMB_STEP * step]
+        if len(on) > len(best) and np.isin(free, on).all():
+            best = np.sort(on)
+    return best
+
+
+def _tick_columns(window: np.ndarray, tall: int, thick: int, pad: int) -> list[tuple[int, int]]:
+    """The columns of `window` (from above a tick's top down to the comb's line, `pad` columns
+    each side of where a tick may stand) where ink rises from the line as high as a free tick,
+    stops there, and stands as narrow as one a third of the way up: (column, height). A digit
+    drawn over the tick covers its top, one dipping to the line is wider: both keep their
+    strokes. The rise is measured in all columns at once (a comb's whole line may be searched)."""
+    rows, cols = window.shape
+    up = window[::-1] > 0  # from the line up
+    start = np.argmax(up[:3], axis=0)
+    past = ~up & (np.arange(rows)[:, None] >= start[None, :])
+    run = np.where(past.any(axis=0), np.argmax(past, axis=0), rows) - start
+    ok = up[:3].any(axis=0) & (np.abs(run - tall) <= 2)
+    ok[:pad] = False
+    ok[cols - pad:] = False
+    out = []
+    for j in np.flatnonzero(ok).tolist():
+        across = window[rows - 1 - int(start[j]) - max(1, tall // 3)]
+        gaps = np.flatnonzero(across == 0)
+        left, right = gaps[gaps < j], gaps[gaps > j]
+        if len(left) and len(right) and right[0] - left[-1] - 1 <= thick + 2:
+            out.append((j, int(start[j] + run[j])))
+    return out
+
+
+def _rows_of(items: np.ndarray, level: np.ndarray, within: float) -> list[np.ndarray]:
+    """`items` split into rows: sorted by `level`, a new row where it steps by more than `within`."""
+    order = np.argsort(level)
+    breaks = np.flatnonzero(np.diff(level[order]) > within) + 1
+    return [items[order[a:b]] for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(order)], strict=True)]
+
+
+def tick_shaped(s: np.ndarray, med: float) -> np.ndarray:
+    """Components (stats rows) shaped like a tick, at least twice as tall as wide and under 0.6
+    digits: the only ones `is_tick` may take, tested all at once (a page has thousands)."""
+    return (s[:, 3] >= 2 * s[:, 2]) & (s[:, 3] <= 0.6 * med)
+
+
+def is_tick(s: np.ndarray, lines: np.ndarray, med: float) -> bool:
+    """A comb cell's tick or what is left of a box side: a ruler-straight upright bar, no wider
+    than its stroke, ending on a line that was taken out."""
+    x, y, cw, ch, area = (int(v) for v in s)
+    if ch < 2 * cw or cw > area / max(1, ch) + 2 or ch > 0.6 * med:
+        return False
+    rows = lines.shape[0]
+    above = lines[max(0, y - 2):y + 1, x:x + cw].any()
+    below = lines[y + ch - 1:min(rows, y + ch + 2), x:x + cw].any()
+    return bool(above or below)
