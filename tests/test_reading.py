@@ -574,6 +574,40 @@ def test_spaced_numbers_are_read_and_no_wrong_reading_is_ok(mnist: dict[str, np.
     assert not any(silent(r, want) for want, r in got)
 
 
+def _with_a_wide_digit(mnist: dict[str, np.ndarray], i: int, stretch: float) -> np.ndarray:
+    """A 4, test digit `i` drawn `stretch` times as wide, and a 1, spaced, as a scan (black on white)."""
+    y = mnist["y_test"]
+    parts = []
+    for k in (int(np.flatnonzero(y == 4)[0]), i, int(np.flatnonzero(y == 1)[0])):
+        d = mnist["x_test"][k]
+        ys, xs = np.nonzero(d > 30)
+        d = d[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        if k == i:
+            d = cv2.resize(d, (round(d.shape[1] * stretch), d.shape[0]), interpolation=cv2.INTER_LINEAR)
+        parts.append(d)
+    canvas = np.zeros((max(p.shape[0] for p in parts) + 20, sum(p.shape[1] + 10 for p in parts) + 10), np.uint8)
+    x = 10
+    for p in parts:
+        canvas[10:10 + p.shape[0], x:x + p.shape[1]] = p
+        x += p.shape[1] + 10
+    return 255 - cv2.resize(canvas, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+
+
+def test_a_wide_digit_read_whole_is_ok_and_a_mark_as_wide_as_two_goes_to_review(
+        mnist: dict[str, np.ndarray], clf) -> None:
+    """A 0 or a 5 drawn wide (1.2-1.45 times as wide as tall) is one digit, as handwriting often
+    has it: the file is ok (before the seventeenth pass it went to review). Drawn 1.75-1.85
+    times as wide, a mark read as one digit may hide two: the file goes to review."""
+    for i in (3, 10, 13, 15, 23, 45):  # test 0s and 5s
+        r = read([segment.find(_with_a_wide_digit(mnist, i, 1.6))], clf.predict, clf.calibration)[0]
+        want = f"4{mnist['y_test'][i]}1"
+        assert r is not None and r.text == want and ok(r), (i, r)
+    for i in (10, 13):
+        r = read([segment.find(_with_a_wide_digit(mnist, i, 2.2))], clf.predict, clf.calibration)[0]
+        assert r is not None and r.text == "401", (i, r)
+        assert not ok(r) and any("as wide as two digits" in d for d in r.doubts), (i, r)
+
+
 def test_numbers_in_a_row_of_printed_boxes_are_read_and_no_wrong_reading_is_ok(
         mnist: dict[str, np.ndarray], clf) -> None:
     got = numbers_read(mnist, clf, 9, 40, field="cells")
@@ -587,9 +621,11 @@ def test_numbers_drawn_as_mnist_tiles_side_by_side_are_read_and_no_wrong_reading
     # another renderer's numbers: before, two tiles (28 x 56) were one digit, a bold digit of a
     # tight strip a backdrop and a 7's stem running to the edge a ruled line (87 of these 100
     # read exactly, one wrong reading ok)
-    got = numbers_read(mnist, clf, 18, 100, tiles=True)
-    assert sum(r.text.replace(" ", "") == want for want, r in got) >= 89  # measured 91
-    assert not any(silent(r, want) for want, r in got)
+    got = numbers_read(mnist, clf, 18, 200, tiles=True)
+    assert sum(r.text.replace(" ", "") == want for want, r in got) >= 180  # measured 187
+    # the issue's bar, 0.5%: one, a 9 drawn like a 4 read as a sure 4 (until the seventeenth pass a
+    # wide 5 elsewhere in its number sent it to review by chance; 1,000 of these: 2 either way)
+    assert sum(silent(r, want) for want, r in got) <= 1
 
 
 @pytest.mark.parametrize(("photo", "least", "measured"), [("table", 27, 29), ("shadow", 25, 27)])
