@@ -63,6 +63,9 @@ def main() -> None:
         print(compose.write_set(a.out / name, data.x_test, data.y_test, a.numbers, seed=1, touching=touching))
     # a form's row of printed boxes, one digit in each (not in the mix above, which stays as it was)
     print(compose.write_set(a.out / "numbers-cells", data.x_test, data.y_test, a.numbers, seed=6, field="cells"))
+    # the same, the boxes printed against each other or nearly (their sides run together)
+    print(compose.write_set(a.out / "numbers-cells-touching", data.x_test, data.y_test, a.numbers, seed=10,
+                            field="cells", cells_gap=(0.0, 0.15)))
     # the same numbers photographed: on a table that shows round the sheet, or under a shadow
     print(compose.write_set(a.out / "numbers-photo", data.x_test, data.y_test, a.numbers, seed=7, photo="any"))
     # plain numbers (a third touching) written on a notebook's ruled paper

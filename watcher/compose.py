@@ -67,13 +67,14 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 
 def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: int | None = None,
            field: str | None = None, touching: bool | None = None, photo: str | None = None,
-           paper: str | None = None) -> Drawn:
+           paper: str | None = None, cells_gap: tuple[float, float] = (0.1, 0.5)) -> Drawn:
     """2-8 digits on one line. `field`: None (random among "plain", "box", "underline" and
     "comb"), one of those, or "cells" (a printed box for each digit, the boxes apart: asked for
     by name only, so the other fields' numbers stay as they were); `touching`: None (a third of
     the numbers), or always / never; `photo`: None (a scan), or the scan photographed (`photo`'s
     kinds); `paper`: None (plain), or "ruled" (a notebook's: `_ruled`). `photo` and `paper` are
-    asked for by name only, like "cells"."""
+    asked for by name only, like "cells". `cells_gap`: the range of the gap between the boxes of
+    "cells", in digit heights (from 0: printed against each other)."""
     n = n or int(rng.integers(2, 9))
     field = field or str(rng.choice(["plain", "plain", "box", "underline", "comb"]))
     height = int(rng.integers(28, 90))
@@ -84,7 +85,7 @@ def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: 
     touching = field not in ("comb", "cells") and (touch_draw if touching is None else touching)
     if field == "cells":  # printed: one size and one gap for the whole row
         cell = int(height * rng.uniform(1.1, 1.4))
-        gap_cells = int(height * rng.uniform(0.1, 0.5))
+        gap_cells = int(height * rng.uniform(*cells_gap))
         tall = int(height * rng.uniform(1.2, 1.5))
     margin = height
     width = sum(i.shape[1] for i in inks) + n * cell + 2 * margin
