@@ -18,7 +18,7 @@ from watcher.errors import NoDigitFound
 from watcher.evaluate import edit_distance, text_labels
 from watcher.model import SHIPPED_MODEL, load
 from watcher.pipeline import classify, make_row, prepare
-from watcher.reading import Reading, read
+from watcher.reading import Digit, Reading, _off_cells, read
 from watcher.results import HEADER, read_rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -373,7 +373,7 @@ def test_a_thin_faint_box_turned_under_a_degree_is_taken_out_whole(mnist: dict[s
 def _one_mark_keeps(page: np.ndarray, stroke: tuple[slice, slice]) -> float:
     """The share of the pen's pixels in `stroke` that the picture's one mark keeps (asserts one)."""
     ink = segment._page_ink(segment.to_grey(page))
-    groups, lab = segment._groups(ink, segment._threshold(ink))
+    groups, lab, _cells = segment._groups(ink, segment._threshold(ink))
     assert len(groups) == 1
     return np.count_nonzero(np.isin(lab[stroke], groups[0].labels)) / np.count_nonzero(page[stroke] < 100)
 
@@ -476,6 +476,75 @@ def test_the_boxes_of_a_forms_cells_are_taken_out_even_where_a_digit_touches_one
         x, _y, w, h = t.pieces[0].box
         assert x > 30 + k * 70 and x + w < 30 + k * 70 + 56  # inside its box, no side in it
         assert abs(h - a.pieces[0].box[3]) <= 2  # the whole digit, not the box's height
+
+
+def _boxes_side_by_side(mnist: dict[str, np.ndarray], picks: list[int], w: int, h: int, drop: int = 0) -> np.ndarray:
+    """Test digits in a form's row of boxes (w x h, pen 3 px) each printed against the next, so
+    that two boxes' sides run together as one twice as thick; dark on light. `drop`: the first
+    box's top that many pixels lower (the row is no box: its top and bottom are rules)."""
+    page = np.full((h + 60, 40 + len(picks) * w), 235, np.uint8)
+    for k, i in enumerate(picks):
+        x = 20 + k * w
+        cv2.rectangle(page, (x + 1, 32 + (drop if k == 0 else 0)), (x + w - 2, 32 + h - 3), 60, 3)
+        digit = cv2.resize(mnist["x_test"][i], (h - 14, h - 14), interpolation=cv2.INTER_CUBIC)
+        ys, xs = np.nonzero(digit > 60)
+        digit = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        dh, dw = digit.shape
+        y0, x0 = 30 + (h - dh) // 2, x + (w - dw) // 2
+        page[y0:y0 + dh, x0:x0 + dw] = np.minimum(page[y0:y0 + dh, x0:x0 + dw], 255 - digit)
+    return page
+
+
+def test_boxes_printed_against_each_other_are_taken_out_with_their_doubled_sides(mnist: dict[str, np.ndarray]) -> None:
+    """Two boxes printed side by side make one side twice as thick as a printed line: once the
+    row's top and bottom are out (it is longer than a rule) it was no side, and stood as a 1
+    between the digits ("7684" read "7161814"). Two boxes a little taller than wide are no wider
+    than a box drawn round a wide digit: their middle side stood as a 1 ("46" read "416")."""
+    y = mnist["y_test"]
+    for digits, w, h, drop in (([7, 6, 8, 4], 48, 56, 0), ([4, 6], 44, 56, 0), ([0, 7, 8, 3, 7, 7], 50, 50, 0),
+                               ([7, 6, 8, 4], 48, 56, 6), ([0, 7, 8, 3, 7, 7], 50, 50, 6)):
+        picks = [int(np.flatnonzero(y == d)[3]) for d in digits]
+        page = _boxes_side_by_side(mnist, picks, w, h, drop)
+        for angle in (0.0, 1.5):
+            turned = page if angle == 0.0 else cv2.warpAffine(
+                page, cv2.getRotationMatrix2D((page.shape[1] / 2, page.shape[0] / 2), angle, 1.0),
+                page.shape[::-1], borderValue=235)
+            marks = [m.pieces[0].box for m in segment.find(turned).marks]
+            assert len(marks) == len(digits), (digits, angle, marks)
+            assert all(bw >= 0.25 * bh or d == 1 for (_x, _y, bw, bh), d in zip(marks, digits, strict=True))
+
+
+def test_a_reading_that_does_not_fit_its_forms_cells_goes_to_review() -> None:
+    """A form's cells hold a digit each. Two digits in one cell (a side left standing, read as a
+    1 beside a digit), a digit on the row's end side, or an empty cell between filled ones (a 1
+    drawn from the top of its cell to the bottom, taken out as a side) are a wrong reading."""
+    cells = [(100 + 50 * k, 20, 50, 60) for k in range(4)]
+
+    def digits(*xs: int) -> list[Digit]:
+        return [Digit((x - 10, 30, 20, 40), 0, 5, 0.99) for x in xs]
+
+    assert not _off_cells(digits(125, 175, 225, 275), cells)
+    assert not _off_cells(digits(225, 275), cells)  # written to the right of its field
+    assert not _off_cells(digits(125, 175), cells)
+    assert _off_cells(digits(125, 140, 225, 275), cells)  # two in the first cell
+    assert _off_cells(digits(125, 225, 275), cells)  # the second cell empty
+    assert _off_cells(digits(96, 125, 175, 225, 275), cells)  # on the row's left side
+    assert not _off_cells(digits(40, 125), cells)  # well off the row: not the form's
+    assert not _off_cells(digits(125, 140), cells[:1])  # one box: a field round a number
+    two_rows = cells + [(100 + 50 * k, 120, 50, 60) for k in range(4)]
+    assert not _off_cells(digits(125, 175, 225, 275), two_rows)
+
+
+def test_a_1_drawn_as_tall_as_its_cell_is_no_side_read_ok(mnist: dict[str, np.ndarray], clf) -> None:
+    """A 1 drawn straight from the top of its cell to the bottom is taken out with the sides:
+    the reading that lost it is not `ok`."""
+    y = mnist["y_test"]
+    page = _boxes_side_by_side(mnist, [int(np.flatnonzero(y == d)[3]) for d in (4, 0, 7)], 48, 56)
+    page[36:84, 20 + 48 + 5:20 + 2 * 48 - 5] = 235  # the middle cell's 0 rubbed out
+    cv2.line(page, (20 + 48 + 24, 33), (20 + 48 + 24, 84), 60, 3)  # a 1 as straight and tall as the sides
+    r = read([segment.find(page)], clf.predict, clf.calibration)[0]
+    assert r is not None
+    assert r.text.replace(" ", "") == "417" or not ok(r), (r.text, r.doubts)
 
 
 def test_boxes_printed_thin_and_light_are_taken_out_where_they_fall_apart(mnist: dict[str, np.ndarray]) -> None:

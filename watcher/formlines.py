@@ -9,6 +9,8 @@ digit's stroke is; the strokes that cross them or run along them are kept or put
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import cv2
 import numpy as np
 
@@ -20,6 +22,8 @@ RULE_THICK = 3
 #: The lines taken out (widened), and those of them as thin as a printed rule, across and upright:
 #: a stroke may cross them or run along them
 Lines = tuple[np.ndarray, np.ndarray, np.ndarray]
+#: A box in working pixels: x, y, w, h
+Cell = tuple[int, int, int, int]
 
 
 STAIR = np.ones((1, 3), np.uint8)
@@ -167,7 +171,8 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
         x, y, cw, ch, area = (int(v) for v in st[i])
         thick = area / max(1, ch)
         ends = slice(max(0, y - 2), y + 1), slice(y + ch - 1, min(mask.shape[0], y + ch + 2))
-        if thick <= max(3.0, 0.15 * digit_h) and all(near[r, x:x + cw].any() for r in ends):
+        # two cells' sides drawn touching run as one, twice as thick
+        if thick <= 2.5 * max(3.0, 0.15 * digit_h) and all(near[r, x:x + cw].any() for r in ends):
             sides.append(i)
     tall = np.array([st[i, 3] for i in sides], np.float64)
     # a row of cells has a side more than it has cells, all as tall as each other (a 1 touching
@@ -178,6 +183,37 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
         x, y, cw, ch = (int(v) for v in st[i, :4])
         out[y:y + ch, x:x + cw] |= (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
     return out
+
+
+def row_cells(lines: np.ndarray, digit_h: float) -> list[Cell]:
+    """The cells of a row of boxes whose rules and sides `lines_out` took out (`lines`, what it
+    took): between a line above and one below (no more lines across: not ruled paper), the
+    upright lines from one to the other are their sides, and the row's ends close the first and
+    the last. None unless three sides at least are found (a box round a number has two)."""
+    across = _runs(lines, max(15, int(digit_h)), True)
+    level: np.ndarray = np.asarray(across.any(1))
+    starts = np.flatnonzero(level[1:] & ~level[:-1]) + 1
+    if level[0] or len(starts) != 2:
+        return []
+    top = int(np.flatnonzero(~level[starts[0]:])[0]) + int(starts[0])  # the first row under the line above
+    bottom = int(starts[1])
+    high = bottom - top
+    if high < 0.5 * digit_h:
+        return []
+    sides = _runs(lines[top:bottom], max(3, int(0.8 * high)), False)
+    cols = np.flatnonzero(sides.any(0))
+    if len(cols) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(cols) > 1)
+    mids = (cols[np.r_[0, breaks + 1]] + cols[np.r_[breaks, len(cols) - 1]]) // 2
+    ends = np.flatnonzero(across[:top].any(0) & across[bottom:].any(0))
+    walls: list[int] = []
+    for c in sorted({*mids.tolist(), int(ends[0]), int(ends[-1])} if len(ends) else mids.tolist()):
+        if not walls or c - walls[-1] >= CELL_NARROWEST * high:  # two sides printed together are one
+            walls.append(c)
+    if len(mids) < SIDES_LEAST or len(walls) < 3:
+        return []
+    return [(a, top, b - a, high) for a, b in pairwise(walls)]
 
 
 def _runs_down(heights: np.ndarray, rows: int, digit_h: float) -> np.ndarray:
@@ -300,9 +336,13 @@ CELL_SIDE = 0.9
 CELL_RUN = 0.6
 CELL_MIN = 12  # pixels: smaller boxes are not looked at
 #: A box this many times wider than tall is a row of boxes drawn touching; upright runs over
-#: `CELL_INNER` of its height are the sides between them.
-CELL_ROW = 1.6
+#: `CELL_INNER` of its height are the sides between them. 1.25, not 1.6: two boxes a little
+#: taller than wide are no wider than that, and their middle side was read as a 1 ("46" read "416").
+CELL_ROW = 1.25
 CELL_INNER = 0.95
+#: A cell is at least this share of its row's height wide: two sides printed against each other
+#: with a gap between are one side, and a digit's stem touching its box top and bottom is none.
+CELL_NARROWEST = 0.5
 #: A side runs deeper than its band while this share of a row (column) is its runs.
 CELL_DEEP = 0.5
 #: A box found on the lower threshold is taken out when at least this share of it is ink on the
@@ -313,10 +353,11 @@ CELL_SEEN = 0.1
 LIGHT_CELLS_MARKS = 300
 
 
-def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray | None:
+def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> tuple[np.ndarray | None, list[Cell]]:
     """`mask` with the boxes of a form's cells taken out (one digit drawn in each box, the boxes
-    apart or touching), or None when there are none. A cell's sides are shorter than the rules
-    `lines_out` looks for, and a digit written in it often touches it: such a box is a
+    apart or touching), or None when there are none; with the cells (each box, or the parts of a
+    row of boxes between its sides). A cell's sides are shorter than the rules `lines_out` looks
+    for, and a digit written in it often touches it: such a box is a
     component (`lab`, `st`: `mask`'s, or the components of the ink on a lower threshold, where a
     thin light box holds together) whose ink runs all along the four sides of its box, in
     straight runs (a digit's 0 does not). Only the runs along the sides are taken out, so a
@@ -324,6 +365,7 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray |
     w, h = st[1:, 2], st[1:, 3]
     cand = np.flatnonzero((w >= CELL_MIN) & (h >= CELL_MIN) & (h <= 3 * w)) + 1
     out: np.ndarray | None = None
+    cells: list[Cell] = []
     for i in cand.tolist():
         x, y, cw, ch, _a = (int(v) for v in st[i])
         cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
@@ -353,7 +395,12 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray |
             continue  # found on the lower threshold, a box that hardly shows (squared paper printed light)
         if cw > CELL_ROW * ch:
             # a row of cells touching each other: the sides between them run from top to bottom
-            frame |= _runs(comp, int(CELL_INNER * ch), False)
+            inner = _runs(comp, int(CELL_INNER * ch), False)
+            frame |= inner
+            walls = _walls(inner, dx)
+        else:
+            walls = [0, cw]
+        cells.extend((x + a, y, b - a, ch) for a, b in pairwise(walls))
         # widened by a pixel (the box's anti-aliased edge is not a stroke); the bits of a side a
         # little aslant that the runs missed go too: what is left within the sides' bands
         left = comp & (1 - cv2.dilate(frame, np.ones((3, 3), np.uint8)))
@@ -367,7 +414,25 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> np.ndarray |
         if out is None:
             out = mask.copy()
         out[y:y + ch, x:x + cw] &= (1 - comp) | left
-    return out
+    return out, cells
+
+
+def _walls(inner: np.ndarray, dx: int) -> list[int]:
+    """A row of cells' sides (columns, from 0 to its width): the middle of each run of columns
+    holding an upright run (`inner`) away from its ends (`dx`), where the cell it closes is at
+    least `CELL_NARROWEST` of the row's height wide."""
+    ch, cw = inner.shape
+    cols = dx + np.flatnonzero(inner[:, dx:cw - dx].any(0))
+    walls = [0]
+    if len(cols):
+        breaks = np.flatnonzero(np.diff(cols) > 1)
+        starts, ends = cols[np.r_[0, breaks + 1]], cols[np.r_[breaks, len(cols) - 1]]
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            if (a + b) // 2 - walls[-1] >= CELL_NARROWEST * ch:
+                walls.append((a + b) // 2)
+    if len(walls) > 1 and cw - walls[-1] < CELL_NARROWEST * ch:
+        walls.pop()
+    return [*walls, cw]
 
 
 def _depth(cover: np.ndarray, band: int) -> int:

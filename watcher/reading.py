@@ -261,6 +261,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         return _assemble(lay, best, conf, sure, calibration, loose_pieces=2, paths=paths)
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
+    if _off_cells(digits, lay.cells):
+        doubts.append("the digits do not fit the form's cells")
     if wide:
         doubts.append(f"{wide} mark(s) as wide as two digits read as one")
     if unsure:
@@ -271,6 +273,41 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         return Reading([], 0.0, doubts, not_digits, raw)
     return Reading(_renumber(digits), calibration.of_reading([d.confidence for d in digits]), doubts,
                    len(digits) + not_digits, raw)
+
+
+#: More cells than this are a grid (squared paper), not a form's row of boxes.
+CELLS_MOST = 40
+
+
+def _off_cells(digits: list[Digit], cells: list[Box]) -> bool:
+    """A form's cells hold a digit each: a cell holding two digits read (a side left standing
+    read as a 1 beside one, a digit cut in two), or an empty cell between cells with digits in
+    its row (a digit lost, a 1 taken for a side), says the reading went wrong. A row's first or
+    last cells may be empty (a number written to the right of its field). A row's end cells
+    reach a fifth of a cell beyond it: a side left standing there is no digit either."""
+    if not 2 <= len(cells) <= CELLS_MOST:
+        return False
+    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (d.box for d in digits)]
+    rows: list[list[Box]] = []  # cells one beside another
+    for c in sorted(cells, key=lambda c: c[1] + c[3] / 2):
+        last = rows[-1][-1] if rows else None
+        if last is not None and last[1] <= c[1] + c[3] / 2 < last[1] + last[3]:
+            rows[-1].append(c)
+        else:
+            rows.append([c])
+    for row in rows:
+        row.sort()
+        held = []
+        for k, (x, y, w, h) in enumerate(row):
+            x0 = x - (0.2 * w if k == 0 else 0.0)
+            x1 = x + w + (0.2 * w if k == len(row) - 1 else 0.0)
+            held.append(sum(x0 <= cx < x1 and y <= cy < y + h for cx, cy in centres))
+        if max(held) >= 2:
+            return True
+        filled = [n > 0 for n in held]
+        if True in filled and False in filled[filled.index(True):len(filled) - filled[::-1].index(True)]:
+            return True
+    return False
 
 
 #: A digit in pieces lies on one or two lines of marks; a column of marks on more (a number

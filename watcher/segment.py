@@ -127,6 +127,7 @@ class Layout:
     split: Mark | None = None  # a single digit as wide as two, with its cuts: two touching digits may be it
     joins: list[tuple[int, Piece]] = field(default_factory=list)  # marks k and k + 1 as one digit
     left_out: int = 0  # a single digit's: marks beside it that may be digits too (normalise.Found.left_out)
+    cells: list[Box] = field(default_factory=list)  # the cells of a form's boxes taken out: a digit in each
 
     def pieces(self) -> list[Piece]:
         return ([p for m in self.marks for p in m.pieces] + ([self.whole] if self.whole is not None else [])
@@ -184,12 +185,12 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     `work`: the picture at scale `f1`, `ink` its ink map."""
     h, w = grey.shape
     t = _threshold(ink)
-    groups, lab = _groups(ink, t)
+    groups, lab, _cells = _groups(ink, t)
     if not groups and _mostly_ink(ink > t):
         # a shadow or the table round a photographed sheet taken for ink: the paper followed into it
         ink = _page_ink(work)
         t = _threshold(ink)
-        groups, lab = _groups(ink, t)
+        groups, lab, _cells = _groups(ink, t)
     if found is not None and _one_digit(groups, found.box):
         return None
     if not groups:
@@ -207,10 +208,13 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     angle = _skew(ink > t)
     if angle != 0.0:
         ink, inverse = _rotate(ink, angle)
-    groups, lab = _groups(ink, t)  # once, on the picture as it will be read
+    groups, lab, cells = _groups(ink, t)  # once, on the picture as it will be read
     if not groups:
         raise NoDigitFound("no digit found")
-    return _layout(ink, groups, lab, ToOriginal(1.0 / (f2 * scale), inverse))
+    up = ToOriginal(1.0 / (f2 * scale), inverse)
+    out = _layout(ink, groups, lab, up)
+    out.cells = [up(c) for c in cells]
+    return out
 
 
 @dataclass(frozen=True)
@@ -410,17 +414,18 @@ def _mostly_ink(mask: np.ndarray) -> bool:
     return mask.size - int(np.count_nonzero(mask)) < 0.55 * mask.size
 
 
-def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
-    """Marks (joined components) of the ink map, specks and long lines left out, and the
-    components' label image."""
+def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray, list[Box]]:
+    """Marks (joined components) of the ink map, specks and long lines left out, the
+    components' label image, and the cells of a form's boxes taken out (working pixels)."""
     mask = (ink > t).astype(np.uint8)
     if _mostly_ink(mask):
-        return [], mask  # nothing written on it can be told apart
+        return [], mask, []  # nothing written on it can be told apart
     n, lab, st = formlines.components(mask)
     if n <= 1:
-        return [], lab
+        return [], lab, []
     if n > 8 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
+    cells: list[Box] = []
     inked = mask
     first_h = _digit_height(st, mask.shape)
     low = (ink > 0.5 * t).view(np.uint8)  # where faint rules are looked for
@@ -449,20 +454,23 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         grid = formlines.is_grid(taken)
         if grid or formlines.is_grid(taken, upright=False):  # squared paper, or a notebook's rules
             mask = formlines.crossings_back(ink, inked, mask, taken)
+        elif n <= formlines.LIGHT_CELLS_MARKS:
+            cells += formlines.row_cells(lines, digit_h)
     if not untouched:
         n, lab, st = formlines.components(mask)
-    celled = formlines.cells_out(mask, lab, st)
+    celled, more = formlines.cells_out(mask, lab, st)
     if celled is None and n <= formlines.LIGHT_CELLS_MARKS:
         # boxes printed thin and light fall apart on the ink threshold (their pieces were read as
         # 1s): they are looked for again where they hold together, on the lower threshold
         light = low & (1 - lines)  # the lines as they were taken out of the ink (widened already)
         _n, light_lab, light_st = formlines.components(light)
-        celled = formlines.cells_out(mask, light_lab, light_st)
+        celled, more = formlines.cells_out(mask, light_lab, light_st)
+    cells += more
     if celled is not None:
         mask = celled
         n, lab, st = formlines.components(mask)
     if n <= 1:
-        return [], lab
+        return [], lab, cells
     med = _digit_height(st, mask.shape)
     combed = formlines.comb_out(mask, lines, st[1:], med) if lines.any() and not grid else None  # squared paper: no comb
     if combed is not None:
@@ -482,7 +490,7 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
                      if not o or (not _edge_band(st[i], w, h) and not formlines.is_tick(st[i], lines, med)
                                   and not _edge_shade(st[i], ink, lab, int(i) + 1, t))], np.int64)
     if len(keep) == 0:
-        return [], lab
+        return [], lab, cells
     if len(keep) > 4 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     x0, y0 = st[keep, 0], st[keep, 1]
@@ -511,7 +519,7 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray]:
         m = np.array(members)
         groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
-    return _drop_frames(groups), lab
+    return _drop_frames(groups), lab, cells
 
 
 def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med: float) -> list[tuple[int, int]]:
