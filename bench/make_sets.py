@@ -1,12 +1,13 @@
 """Write the rendered evaluation sets the README's figures come from, each a folder with a
 labels.csv (`file,text`) for `digit-watcher evaluate --labels`: numbers of 2-8 digits (plain,
 box, underline, comb cells; a third touching; a set in a row of printed boxes, one digit in
-each; a set photographed, on a table or under a shadow; a set on a notebook's ruled paper; and a
-set drawn as MNIST's 28x28 tiles side by side, as the simplest other renderer would)
-and 600-dpi A4 pages (ruled, plain, squared), all from MNIST's **test** split (never trained
-on), and `fonts-held-out`: single letters and digits (`file,text,kind,char`) in the handwriting
-fonts no training stage sees (`negatives.HELD_OUT`), drawn, bent and rendered as the rejection
-stage draws its own: how a hand the model never saw is read.
+each, and one with the boxes printed against each other; a set photographed, on a table or under
+a shadow; a set on a notebook's ruled paper; and a set drawn as MNIST's 28x28 tiles side by
+side, as the simplest other renderer would) and 600-dpi A4 pages (ruled, plain, squared), all
+from MNIST's **test** split (never trained on), and `fonts-held-out`: single letters and digits
+(`file,text,kind,char`) in the handwriting fonts no training stage sees (`negatives.HELD_OUT`),
+drawn, bent and rendered as the rejection stage draws its own: how a hand the model never saw is
+read.
 
     python bench/make_sets.py OUT [--numbers 1000] [--pages 3] [--marks 1000] [--mnist ../shared/data/mnist.npz]
 """
