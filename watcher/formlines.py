@@ -189,7 +189,7 @@ def row_cells(lines: np.ndarray, digit_h: float) -> list[Cell]:
     """The cells of a row of boxes whose rules and sides `lines_out` took out (`lines`, what it
     took): between a line above and one below (no more lines across: not ruled paper), the
     upright lines from one to the other are their sides, and the row's ends close the first and
-    the last. None unless three sides at least are found (a box round a number has two)."""
+    the last. No cells unless three sides at least are found (a box round a number has two)."""
     across = _runs(lines, max(15, int(digit_h)), True)
     level: np.ndarray = np.asarray(across.any(1))
     starts = np.flatnonzero(level[1:] & ~level[:-1]) + 1
@@ -200,15 +200,10 @@ def row_cells(lines: np.ndarray, digit_h: float) -> list[Cell]:
     high = bottom - top
     if high < 0.5 * digit_h:
         return []
-    sides = _runs(lines[top:bottom], max(3, int(0.8 * high)), False)
-    cols = np.flatnonzero(sides.any(0))
-    if len(cols) == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(cols) > 1)
-    mids = (cols[np.r_[0, breaks + 1]] + cols[np.r_[breaks, len(cols) - 1]]) // 2
+    mids = _middles(np.flatnonzero(_runs(lines[top:bottom], max(3, int(0.8 * high)), False).any(0)))
     ends = np.flatnonzero(across[:top].any(0) & across[bottom:].any(0))
     walls: list[int] = []
-    for c in sorted({*mids.tolist(), int(ends[0]), int(ends[-1])} if len(ends) else mids.tolist()):
+    for c in sorted({*mids, int(ends[0]), int(ends[-1])} if len(ends) else mids):
         if not walls or c - walls[-1] >= CELL_NARROWEST * high:  # two sides printed together are one
             walls.append(c)
     if len(mids) < SIDES_LEAST or len(walls) < 3:
@@ -422,17 +417,21 @@ def _walls(inner: np.ndarray, dx: int) -> list[int]:
     holding an upright run (`inner`) away from its ends (`dx`), where the cell it closes is at
     least `CELL_NARROWEST` of the row's height wide."""
     ch, cw = inner.shape
-    cols = dx + np.flatnonzero(inner[:, dx:cw - dx].any(0))
     walls = [0]
-    if len(cols):
-        breaks = np.flatnonzero(np.diff(cols) > 1)
-        starts, ends = cols[np.r_[0, breaks + 1]], cols[np.r_[breaks, len(cols) - 1]]
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-            if (a + b) // 2 - walls[-1] >= CELL_NARROWEST * ch:
-                walls.append((a + b) // 2)
+    for c in _middles(dx + np.flatnonzero(inner[:, dx:cw - dx].any(0))):
+        if c - walls[-1] >= CELL_NARROWEST * ch:
+            walls.append(c)
     if len(walls) > 1 and cw - walls[-1] < CELL_NARROWEST * ch:
         walls.pop()
     return [*walls, cw]
+
+
+def _middles(cols: np.ndarray) -> list[int]:
+    """The middle of each run of consecutive columns in `cols` (sorted)."""
+    if len(cols) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(cols) > 1)
+    return ((cols[np.r_[0, breaks + 1]] + cols[np.r_[breaks, len(cols) - 1]]) // 2).tolist()
 
 
 def _depth(cover: np.ndarray, band: int) -> int:
