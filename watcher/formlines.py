@@ -157,9 +157,8 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
     out both above and below: the sides of a row of cells drawn tight round its digits, whose
     height the sides themselves made look like the digits' (they were read as 1s, surely)."""
     out = np.zeros_like(mask)
-    across = _runs(lines, max(15, int(digit_h)), True)  # the lines across, not a side taken out
-    level: np.ndarray = np.asarray(across.any(1))
-    if np.count_nonzero(level[1:] & ~level[:-1]) + int(level[0]) != 2:
+    across, bands = _across(lines, digit_h)
+    if len(bands) != 2:
         return out  # a row of cells has a line above and one below (ruled or squared paper has more)
     runs = _runs(mask & (1 - lines), max(15, int(SIDE_SHORT * digit_h)), False)
     if not runs.any():
@@ -185,18 +184,24 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
     return out
 
 
+def _across(lines: np.ndarray, digit_h: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The lines across among `lines` (runs a digit long at least, not a side taken out), and the
+    bands of rows they lie in: (first row, the row after the last), top to bottom."""
+    across = _runs(lines, max(15, int(digit_h)), True)
+    level = np.r_[False, across.any(1), False]
+    edges = np.flatnonzero(level[1:] != level[:-1])
+    return across, [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
 def row_cells(lines: np.ndarray, digit_h: float) -> list[Cell]:
     """The cells of a row of boxes whose rules and sides `lines_out` took out (`lines`, what it
     took): between a line above and one below (no more lines across: not ruled paper), the
     upright lines from one to the other are their sides, and the row's ends close the first and
     the last. No cells unless three sides at least are found (a box round a number has two)."""
-    across = _runs(lines, max(15, int(digit_h)), True)
-    level: np.ndarray = np.asarray(across.any(1))
-    starts = np.flatnonzero(level[1:] & ~level[:-1]) + 1
-    if level[0] or len(starts) != 2:
+    across, bands = _across(lines, digit_h)
+    if len(bands) != 2 or bands[0][0] == 0:
         return []
-    top = int(np.flatnonzero(~level[starts[0]:])[0]) + int(starts[0])  # the first row under the line above
-    bottom = int(starts[1])
+    top, bottom = bands[0][1], bands[1][0]  # the first row under the line above, the line below's first
     high = bottom - top
     if high < 0.5 * digit_h:
         return []
