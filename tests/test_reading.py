@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import DaemonProc, rows, wait_rows, write_digits
-from watcher import compose, negatives, segment
+from watcher import compose, formlines, negatives, segment
 from watcher.errors import NoDigitFound
 from watcher.evaluate import edit_distance, text_labels
 from watcher.model import SHIPPED_MODEL, load
@@ -533,6 +533,26 @@ def test_a_reading_that_does_not_fit_its_forms_cells_goes_to_review() -> None:
     assert not _off_cells(digits(125, 140), cells[:1])  # one box: a field round a number
     two_rows = cells + [(100 + 50 * k, 120, 50, 60) for k in range(4)]
     assert not _off_cells(digits(125, 175, 225, 275), two_rows)
+
+
+def test_a_side_is_taken_out_where_its_rule_came_out_in_pieces() -> None:
+    """A thin rule a degree aslant comes out of the ink in pieces, each shorter than a line across,
+    and a side meets one of them a pixel or two beside its end: it ends on its rule all the same
+    ("4499" read "14499": the row's first side stood as a 1). A stroke between the rules is kept."""
+    mask = np.zeros((100, 260), np.uint8)
+    lines = np.zeros_like(mask)
+    xs = [20, 70, 120, 170, 220]
+    lines[16:19, 72:221] = 1  # the top rule, whole from the second box on
+    lines[16:19, 22:45] = lines[16:19, 46:70] = 1  # ... and in pieces over the first, its corner lost
+    lines[81:84, 20:221] = 1  # the bottom rule
+    mask |= lines
+    mask[16:19, 20:22] = 1  # the corner left in the ink
+    for x in xs:
+        mask[19:81, x] = 1
+    mask[30:70, 45:48] = 1  # a digit's stroke, off the rules
+    out = formlines._sides_between(mask, lines, 40.0)
+    assert all(out[20:80, x].all() for x in xs), [int(out[:, x].sum()) for x in xs]
+    assert not out[:, 40:50].any()
 
 
 def test_a_1_drawn_as_tall_as_its_cell_is_no_side_read_ok(mnist: dict[str, np.ndarray], clf) -> None:

@@ -150,6 +150,9 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
 #: another and is at least this many digits long
 SIDE_SHORT = 0.5
 SIDES_LEAST = 3
+#: Pixels: a side may end this far beside its rule's pixels (a thin box's corner lost to the ink
+#: threshold)
+SIDE_REACH = 2
 
 
 def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.ndarray:
@@ -157,13 +160,18 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
     out both above and below: the sides of a row of cells drawn tight round its digits, whose
     height the sides themselves made look like the digits' (they were read as 1s, surely)."""
     out = np.zeros_like(mask)
-    across, bands = _across(lines, digit_h)
+    _lines, bands = _across(lines, digit_h)
     if len(bands) != 2:
         return out  # a row of cells has a line above and one below (ruled or squared paper has more)
     runs = _runs(mask & (1 - lines), max(15, int(SIDE_SHORT * digit_h)), False)
     if not runs.any():
         return out
-    near = cv2.dilate(across, np.ones((3, 3), np.uint8))
+    # the rules' pixels: a thin rule a degree aslant is taken out in pieces, too short to be
+    # lines across by themselves where they meet a side
+    rules = np.zeros_like(lines)
+    for a, b in bands:
+        rules[max(0, a - 1):b + 1] = lines[max(0, a - 1):b + 1]
+    near = cv2.dilate(rules, np.ones((3, 2 * SIDE_REACH + 1), np.uint8))
     n, lab, st = components(runs)
     sides = []
     for i in range(1, n):
