@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -261,6 +262,9 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         return _assemble(lay, best, conf, sure, calibration, loose_pieces=2, paths=paths)
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
+    thin = _thin_ones(lay, paths, best)
+    if thin:
+        doubts.append(f"{thin} mark(s) read as 1 as thin as a printed line")
     if _off_cells(digits, lay.cells):
         doubts.append("the digits do not fit the form's cells")
     if wide:
@@ -275,6 +279,27 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
                    len(digits) + not_digits, raw)
 
 
+#: A mark read whole as a 1 whose stroke is thinner than this share of the file's marks' (median)
+#: is a printed line left standing (a box's side, a rule's end), not a pen's stroke
+STROKE_THIN = 0.45
+
+
+def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> int:
+    """How many marks read whole as a 1 are drawn far thinner than the file's other marks, where
+    printed lines were taken out: one pen wrote the number, a printer drew the form's lines, and
+    a side or a rule's end left standing reads as a sure 1. (Without printed lines a 1 drawn
+    thinner than the rest is a quick stroke: real files have them.)"""
+    if not lay.lined or len(lay.marks) < 3:
+        return 0
+    med = float(np.median([m.pieces[0].stroke for m in lay.marks]))
+    return sum(1 for m, (idx, path, _s) in zip(lay.marks, paths, strict=True)
+               if path == [0] and int(best[idx[0]]) == 1 and m.pieces[0].stroke < STROKE_THIN * med)
+
+
+#: Two neighbouring cells narrower than this share of their row's (median) whose widths add up to
+#: one cell's within this share are one cell split by a 1 taken for a side (`_split_cell`)
+SPLIT_NARROW = 0.8
+SPLIT_SUM = 0.3
 #: More cells than this are a grid (squared paper), not a form's row of boxes.
 CELLS_MOST = 40
 
@@ -297,6 +322,8 @@ def _off_cells(digits: list[Digit], cells: list[Box]) -> bool:
             rows.append([c])
     for row in rows:
         row.sort()
+        if _split_cell(row):
+            return True
         held = []
         for k, (x, y, w, h) in enumerate(row):
             x0 = x - (0.2 * w if k == 0 else 0.0)
@@ -308,6 +335,17 @@ def _off_cells(digits: list[Digit], cells: list[Box]) -> bool:
         if True in filled and False in filled[filled.index(True):len(filled) - filled[::-1].index(True)]:
             return True
     return False
+
+
+def _split_cell(row: list[Box]) -> bool:
+    """Two neighbouring cells of a row, each narrower than the row's cells, that make one of them
+    together: a 1 drawn as straight and tall as a side was taken out as one."""
+    if len(row) < 3:
+        return False
+    widths = [w for _x, _y, w, _h in row]
+    med = float(np.median(widths))
+    return any(a < SPLIT_NARROW * med and b < SPLIT_NARROW * med and abs(a + b - med) <= SPLIT_SUM * med
+               for a, b in pairwise(widths))
 
 
 #: A digit in pieces lies on one or two lines of marks; a column of marks on more (a number

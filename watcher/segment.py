@@ -73,6 +73,7 @@ class Piece:
 
     box: Box
     x: np.ndarray
+    stroke: float = 0.0  # its strokes' width, working pixels (a printed line's is a pixel or two)
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Layout:
     joins: list[tuple[int, Piece]] = field(default_factory=list)  # marks k and k + 1 as one digit
     left_out: int = 0  # a single digit's: marks beside it that may be digits too (normalise.Found.left_out)
     cells: list[Box] = field(default_factory=list)  # the cells of a form's boxes taken out: a digit in each
+    lined: bool = False  # printed lines were taken out of it (a form's boxes, rules, an underline)
 
     def pieces(self) -> list[Piece]:
         return ([p for m in self.marks for p in m.pieces] + ([self.whole] if self.whole is not None else [])
@@ -185,12 +187,12 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     `work`: the picture at scale `f1`, `ink` its ink map."""
     h, w = grey.shape
     t = _threshold(ink)
-    groups, lab, _cells = _groups(ink, t)
+    groups, lab, _form = _groups(ink, t)
     if not groups and _mostly_ink(ink > t):
         # a shadow or the table round a photographed sheet taken for ink: the paper followed into it
         ink = _page_ink(work)
         t = _threshold(ink)
-        groups, lab, _cells = _groups(ink, t)
+        groups, lab, _form = _groups(ink, t)
     if found is not None and _one_digit(groups, found.box):
         return None
     if not groups:
@@ -208,12 +210,13 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     angle = _skew(ink > t)
     if angle != 0.0:
         ink, inverse = _rotate(ink, angle)
-    groups, lab, cells = _groups(ink, t)  # once, on the picture as it will be read
+    groups, lab, form = _groups(ink, t)  # once, on the picture as it will be read
     if not groups:
         raise NoDigitFound("no digit found")
     up = ToOriginal(1.0 / (f2 * scale), inverse)
     out = _layout(ink, groups, lab, up)
-    out.cells = [up(c) for c in cells]
+    out.cells = [up(c) for c in form.cells]
+    out.lined = form.lined
     return out
 
 
@@ -414,15 +417,24 @@ def _mostly_ink(mask: np.ndarray) -> bool:
     return mask.size - int(np.count_nonzero(mask)) < 0.55 * mask.size
 
 
-def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray, list[Box]]:
+@dataclass
+class Printed:
+    """What was printed on the paper and taken out of the ink: a form's cells (working pixels),
+    and whether any line was."""
+
+    cells: list[Box]
+    lined: bool
+
+
+def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray, Printed]:
     """Marks (joined components) of the ink map, specks and long lines left out, the
-    components' label image, and the cells of a form's boxes taken out (working pixels)."""
+    components' label image, and what printed lines were taken out."""
     mask = (ink > t).astype(np.uint8)
     if _mostly_ink(mask):
-        return [], mask, []  # nothing written on it can be told apart
+        return [], mask, Printed([], False)  # nothing written on it can be told apart
     n, lab, st = formlines.components(mask)
     if n <= 1:
-        return [], lab, []
+        return [], lab, Printed([], False)
     if n > 8 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     cells: list[Box] = []
@@ -469,8 +481,9 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray, list[Bo
     if celled is not None:
         mask = celled
         n, lab, st = formlines.components(mask)
+    printed = Printed(cells, bool(lines.any()) or celled is not None)
     if n <= 1:
-        return [], lab, cells
+        return [], lab, printed
     med = _digit_height(st, mask.shape)
     combed = formlines.comb_out(mask, lines, st[1:], med) if lines.any() and not grid else None  # squared paper: no comb
     if combed is not None:
@@ -490,7 +503,7 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray, list[Bo
                      if not o or (not _edge_band(st[i], w, h) and not formlines.is_tick(st[i], lines, med)
                                   and not _edge_shade(st[i], ink, lab, int(i) + 1, t))], np.int64)
     if len(keep) == 0:
-        return [], lab, cells
+        return [], lab, printed
     if len(keep) > 4 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     x0, y0 = st[keep, 0], st[keep, 1]
@@ -519,7 +532,7 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray, list[Bo
         m = np.array(members)
         groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
-    return _drop_frames(groups), lab, cells
+    return _drop_frames(groups), lab, printed
 
 
 def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med: float) -> list[tuple[int, int]]:
@@ -739,7 +752,7 @@ def _piece(crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: ToOri
         y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     sub = crop[y0:y1, x0:x1]
     stroke = stroke_width(sel[y0:y1, x0:x1])
-    return Piece(up((origin[0] + x0, origin[1] + y0, x1 - x0, y1 - y0)), frame28(sub, stroke))
+    return Piece(up((origin[0] + x0, origin[1] + y0, x1 - x0, y1 - y0)), frame28(sub, stroke), stroke)
 
 
 def _mark(line: int, crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: ToOriginal, height: float) -> Mark:
