@@ -279,21 +279,24 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
                    len(digits) + not_digits, raw)
 
 
-#: A mark read whole as a 1 whose stroke is thinner than this share of the file's marks' (median)
-#: is a printed line left standing (a box's side, a rule's end), not a pen's stroke
+#: A mark read whole as a 1 whose stroke is thinner than this share of the file's marks' (median),
+#: where printed lines were taken out, is a line left standing (a box's side, a rule's end), not a
+#: pen's stroke; without them, thinner than the second share (a faint margin's piece: multi-dev's
+#: thinnest real 1 is 0.3 as thick as its neighbours, the next 0.67)
 STROKE_THIN = 0.45
+STROKE_THIN_PLAIN = 0.25
 
 
 def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> int:
-    """How many marks read whole as a 1 are drawn far thinner than the file's other marks, where
-    printed lines were taken out: one pen wrote the number, a printer drew the form's lines, and
-    a side or a rule's end left standing reads as a sure 1. (Without printed lines a 1 drawn
-    thinner than the rest is a quick stroke: real files have them.)"""
-    if not lay.lined or len(lay.marks) < 3:
+    """How many marks read whole as a 1 are drawn far thinner than the file's other marks: one pen
+    wrote the number, a printer drew the form's lines, and a side or a rule's end left standing
+    reads as a sure 1. Where no printed line was taken out, only a far thinner one counts: a 1
+    drawn thinner than the rest is a quick stroke, and real files have them."""
+    if len(lay.marks) < 3:
         return 0
-    med = float(np.median([m.pieces[0].stroke for m in lay.marks]))
+    bar = (STROKE_THIN if lay.lined else STROKE_THIN_PLAIN) * float(np.median([m.pieces[0].stroke for m in lay.marks]))
     return sum(1 for m, (idx, path, _s) in zip(lay.marks, paths, strict=True)
-               if path == [0] and int(best[idx[0]]) == 1 and m.pieces[0].stroke < STROKE_THIN * med)
+               if path == [0] and int(best[idx[0]]) == 1 and m.pieces[0].stroke < bar)
 
 
 #: Two neighbouring cells narrower than this share of their row's (median) whose widths add up to
