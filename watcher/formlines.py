@@ -160,7 +160,7 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
     out both above and below: the sides of a row of cells drawn tight round its digits, whose
     height the sides themselves made look like the digits' (they were read as 1s, surely)."""
     out = np.zeros_like(mask)
-    _lines, bands = _across(lines, digit_h)
+    _across_lines, bands = _across(lines, digit_h)
     if len(bands) != 2:
         return out  # a row of cells has a line above and one below (ruled or squared paper has more)
     runs = _runs(mask & (1 - lines), max(15, int(SIDE_SHORT * digit_h)), False)

@@ -327,7 +327,7 @@ def _split_single(ink: np.ndarray, found: Found, up: float) -> Mark | None:
 
 def _single(ink: np.ndarray, up: float, found: Found | None = None) -> Layout:
     f = found if found is not None else find_digit(ink)
-    return Layout([Mark(0, [Piece(ToOriginal(up)(f.box), frame28(f.ink, f.stroke))])], [], single=True,
+    return Layout([Mark(0, [Piece(ToOriginal(up)(f.box), frame28(f.ink, f.stroke), f.stroke)])], [], single=True,
                   left_out=f.left_out)
 
 
