@@ -193,7 +193,9 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         ink = _page_ink(work)
         t = _threshold(ink)
         groups, lab, _form = _groups(ink, t)
-    if found is not None and _one_digit(groups, found.box):
+    # where printed lines were taken out (a box, an underline) the file is a form's field, read
+    # with its lines out even when one digit is left: the single-digit reader would read them in
+    if found is not None and not _form.lined and _one_digit(groups, found.box):
         return None
     if not groups:
         raise NoDigitFound("no digit found")
@@ -613,12 +615,29 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
     tall = max((g.h for g in big), default=bh)
     if bw > 1.3 * bh:
         return False  # wider than a digit: may be several touching ones (the reader may still take one)
+    if _framed_wide(big):
+        return False
     for i, a in enumerate(big):
         for b in big[i + 1:]:
             overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
             if overlap < 0.3 * min(a.w, b.w) and min(a.h, b.h) >= 0.45 * tall:
                 return False
     return not _column(big, bw, bh)
+
+
+def _framed_wide(big: list[Group]) -> bool:
+    """A box drawn round what it holds, which is wider than a digit: the single-digit reader's box
+    is the frame's, as tall as it is wide, but the ink inside may be several touching digits (a
+    "23" in a box read as one 2). What a digit's own stroke holds (a 7's bar, an E's middle) is
+    far shorter than the stroke round it."""
+    for f in big:
+        inner = [g for g in big if g is not f and f.x0 < g.x0 and f.y0 < g.y0 and g.x1 < f.x1 and g.y1 < f.y1]
+        if inner:
+            x0, y0 = min(g.x0 for g in inner), min(g.y0 for g in inner)
+            x1, y1 = max(g.x1 for g in inner), max(g.y1 for g in inner)
+            if x1 - x0 > 1.3 * (y1 - y0) and y1 - y0 >= 0.4 * f.h:
+                return True
+    return False
 
 
 def _column(big: list[Group], bw: int, bh: int) -> bool:
