@@ -3,7 +3,8 @@ labels.csv (`file,text`) for `digit-watcher evaluate --labels`: numbers of 2-8 d
 box, underline, comb cells; a third touching; a set in a row of printed boxes, one digit in
 each, and one with the boxes printed against each other; a set photographed, on a table or under
 a shadow; a set on a notebook's ruled paper; and a set drawn as MNIST's 28x28 tiles side by
-side, as the simplest other renderer would) and 600-dpi A4 pages (ruled, plain, squared), all
+side, as the simplest other renderer would), a form's short fields (`fields-short`: one or two
+digits in a box, on an underline or in comb cells) and 600-dpi A4 pages (ruled, plain, squared), all
 from MNIST's **test** split (never trained on), and `fonts-held-out`: single letters and digits
 (`file,text,kind,char`) in the handwriting fonts no training stage sees (`negatives.HELD_OUT`),
 drawn, bent and rendered as the rejection stage draws its own: how a hand the model never saw is
@@ -72,6 +73,9 @@ def main() -> None:
     # plain numbers (a third touching) written on a notebook's ruled paper
     print(compose.write_set(a.out / "numbers-ruled", data.x_test, data.y_test, a.numbers, seed=8, field="plain",
                             paper="ruled"))
+    # a form's short fields: one or two digits (a third touching) in a box, on an underline or in
+    # comb cells, where the field's lines are as big as the digits ("10" in a box)
+    print(compose.write_set(a.out / "fields-short", data.x_test, data.y_test, a.numbers, seed=11, kind="field"))
     # numbers as the simplest other renderer draws them: MNIST's tiles side by side (`compose.tiles`)
     print(compose.write_set(a.out / "numbers-tiles", data.x_test, data.y_test, a.numbers, seed=9, kind="tiles"))
     print(compose.write_set(a.out / "pages", data.x_test, data.y_test, a.pages, seed=2, kind="page", ruled=True))

@@ -244,7 +244,8 @@ def tiles(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> D
 def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed: int, kind: str = "number",
               **kw: object) -> Path:
     """Render n files into `folder` with a labels.csv (`file,text`); returns the labels path.
-    `kind`: "number", "page" or "tiles"."""
+    `kind`: "number", "page", "tiles" or "field" (a form's short field: one or two digits in a
+    box, on an underline or in comb cells)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
@@ -255,6 +256,9 @@ def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed
             d = page(digits, labels, rng, **kw)  # type: ignore[arg-type]
         elif kind == "number":
             d = number(digits, labels, rng, **kw)  # type: ignore[arg-type]
+        elif kind == "field":
+            d = number(digits, labels, rng, n=int(rng.integers(1, 3)),
+                       field=str(rng.choice(["box", "underline", "comb"])), **kw)  # type: ignore[arg-type]
         else:
             raise ValueError(f"no such kind: {kind}")
         name = f"{kind}-{k:04d}.{'jpg' if kind == 'page' else 'png'}"
