@@ -1139,3 +1139,51 @@ def test_a_box_round_a_field_is_taken_out_before_its_digits_are_read(mnist: dict
             right[n] += r.text == d.text
             review += n == 1 and not ok(r)
     assert right[1] >= 78 and right[2] >= 70 and review <= 15, (right, review)
+
+
+def _tray_mask(shape: str) -> np.ndarray:
+    """A 40 px digit's working mask: a comb of one cell under a digit-sized ring, or a digit's own
+    strokes that look like one (an open 4 drawn as a cup with its stem below, a U)."""
+    m = np.zeros((120, 120), np.uint8)
+    if shape == "tray":
+        cv2.ellipse(m, (60, 50), (12, 20), 0, 0, 360, 1, 3)  # the digit, standing free
+        cv2.line(m, (38, 80), (82, 80), 1, 2)  # the base
+        for x in (38, 82):
+            cv2.line(m, (x, 80), (x, 68), 1, 2)  # its ticks
+    elif shape == "open 4":
+        cv2.line(m, (40, 30), (40, 70), 1, 3)
+        cv2.line(m, (40, 70), (80, 70), 1, 3)
+        cv2.line(m, (80, 58), (80, 100), 1, 3)  # the stem runs on below the bar
+    elif shape == "U":
+        cv2.line(m, (40, 30), (40, 80), 1, 3)
+        cv2.line(m, (40, 80), (80, 80), 1, 3)
+        cv2.line(m, (80, 80), (80, 30), 1, 3)
+    return m
+
+
+def test_a_comb_of_one_cell_is_taken_out_and_a_digits_cup_is_not() -> None:
+    """A tray (a base about a digit wide, a short tick up at each end) under one digit is a comb
+    of one cell: shorter than any line taken out, it was read with the digit. A digit's own cup
+    (an open 4's bar with its stem below, a U's arms) is no tray."""
+    out, tray = formlines.trays_out(_tray_mask("tray"), 40.0)
+    assert tray[80, 60] and tray[72, 38] and tray[72, 82]  # the base and both ticks
+    assert out[50, 48] and not out[80, 60]  # the ring stays, the base goes
+    for shape in ("open 4", "U"):
+        m = _tray_mask(shape)
+        out, tray = formlines.trays_out(m, 40.0)
+        assert not tray.any() and (out == m).all(), shape
+
+
+def test_a_digit_in_a_comb_of_one_cell_is_read_without_it(mnist: dict[str, np.ndarray], clf) -> None:
+    """Single digits rendered in a comb of one cell, read through the daemon's reader: the tray
+    was read with the digit, doubtfully. Before: 111 of 120 right, 63 in review; after: 112 and 42
+    (300 others, seed 7: 276 and 150 before, 289 and 94 after)."""
+    rng = np.random.default_rng(33)
+    right = review = 0
+    for _ in range(120):
+        d = compose.number(mnist["x_test"], mnist["y_test"], rng, n=1, field="comb")
+        r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
+        assert r is None or not silent(r, d.text)
+        right += r is not None and r.text == d.text
+        review += r is None or not ok(r)
+    assert right >= 110 and review <= 50, (right, review)

@@ -462,6 +462,57 @@ def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1) if horizontal else (1, n)))
 
 
+#: A comb of one cell (a tray: a base about a digit wide with a tick up at each end) is shorter
+#: than any line `lines_out` takes out, and a comb needs `COMB_TICKS`: it was read with the digit
+#: it holds. Its base is at least `TRAY_BASE` digit heights long and as thin as a rule, nothing
+#: lies under it (a 4's bar has its stem below), and each end rises in a tick `TRAY_TICK` digit
+#: heights tall that stands free: nothing above it for a digit's height (a 2's base meets its
+#: slant there, a U's arms run on).
+TRAY_BASE = 0.6
+TRAY_TICK = (0.15, 0.6)
+
+
+def trays_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]:
+    """(`mask` without its trays, the trays' pixels, widened by a pixel as lines are)."""
+    tray = np.zeros_like(mask)
+    cols = mask.shape[1]
+    base = _runs(mask, max(12, int(TRAY_BASE * digit_h)), True)
+    n, lab, st = components(base)
+    lo, hi = max(4, int(TRAY_TICK[0] * digit_h)), int(TRAY_TICK[1] * digit_h)
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in st[i])
+        if w >= 1.6 * digit_h or area / w > max(3.0, 0.15 * digit_h):
+            continue  # a line (`lines_out` took it), or a stroke thicker than a rule
+        if mask[y + h + 1:y + h + 1 + int(0.5 * digit_h), x:x + w].any():
+            continue  # ink under it: part of a digit
+        ticks = []
+        reach = int(np.ceil(area / w)) + 2  # a tick is as thick as its base
+        for end in (x, x + w - 1):
+            w0 = max(0, end - reach)
+            at = np.flatnonzero(mask[max(0, y - lo), w0:min(cols, end + reach + 1)]) + w0
+            if len(at) == 0:
+                break
+            c0, c1 = int(at[0]), int(at[-1]) + 1  # the tick's columns, a little above the base
+            col = np.asarray(mask[:y + 1, c0:c1].any(axis=1))[::-1]  # upward from the base's top row
+            run = int(np.argmin(col)) if not col.all() else len(col)
+            above = mask[max(0, y - run - int(digit_h)):max(0, y - run), c0:c1]
+            if not lo <= run <= hi or above.any():
+                break  # no tick: too short or too tall, or a stroke running on
+            ticks.append((c0, c1, run))
+        if len(ticks) < 2:
+            continue
+        inside = mask[:y, x + 4:x + w - 4].any(axis=1)
+        if not inside.any() or np.argmax(inside) > y - max(t[2] for t in ticks) - 0.3 * digit_h:
+            continue  # nothing between the ticks rises above them: no digit stands in it
+        tray[lab == i] = 1
+        for c0, c1, run in ticks:
+            tray[y - run + 1:y + 1, c0:c1] |= mask[y - run + 1:y + 1, c0:c1]
+    if not tray.any():
+        return mask, tray
+    tray = cv2.dilate(tray, np.ones((3, 3), np.uint8))
+    return mask & (1 - tray), tray
+
+
 def comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) -> np.ndarray | None:
     """`mask` with a comb's hidden ticks taken out, or None when it has none. A comb's ticks stand
     at equal steps along its line: those standing free (`is_tick`) give the tick's height and

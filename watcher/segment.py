@@ -193,10 +193,15 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         ink = _page_ink(work)
         t = _threshold(ink)
         groups, lab, _form = _groups(ink, t)
-    # where printed lines were taken out (a box, an underline) the file is a form's field, read
-    # with its lines out even when one digit is left: the single-digit reader would read them in
+    # where printed lines were taken out (a box, an underline, a comb of one cell) the file is a
+    # form's field, read with its lines out even when one digit is left: the single-digit reader
+    # would read them in
+    trays = False
     if found is not None and not _form.lined and _one_digit(groups, found.box):
-        return None
+        # the look for a tray again from the start only where one may be (most files: none)
+        trays = bool(groups) and _may_hold_tray(lab, groups) and _groups(ink, t, trays=True)[2].lined
+        if not trays:
+            return None
     if not groups:
         raise NoDigitFound("no digit found")
     height = float(np.median([g.h for g in groups]))
@@ -212,7 +217,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     angle = _skew(ink > t)
     if angle != 0.0:
         ink, inverse = _rotate(ink, angle)
-    groups, lab, form = _groups(ink, t)  # once, on the picture as it will be read
+    groups, lab, form = _groups(ink, t, trays)  # once, on the picture as it will be read
     if not groups:
         raise NoDigitFound("no digit found")
     up = ToOriginal(1.0 / (f2 * scale), inverse)
@@ -428,9 +433,11 @@ class Printed:
     lined: bool
 
 
-def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray, Printed]:
+def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group], np.ndarray, Printed]:
     """Marks (joined components) of the ink map, specks and long lines left out, the
-    components' label image, and what printed lines were taken out."""
+    components' label image, and what printed lines were taken out. `trays`: a comb of one
+    cell is taken out too (`formlines.trays_out`; asked only of a picture of one digit: in a
+    number, a digit's own cup may look like one)."""
     mask = (ink > t).astype(np.uint8)
     if _mostly_ink(mask):
         return [], mask, Printed([], False)  # nothing written on it can be told apart
@@ -444,6 +451,10 @@ def _groups(ink: np.ndarray, t: float) -> tuple[list[Group], np.ndarray, Printed
     first_h = _digit_height(st, mask.shape)
     low = (ink > 0.5 * t).view(np.uint8)  # where faint rules are looked for
     mask, taken = formlines.lines_out(inked, first_h, slope=low)
+    if trays:
+        mask, tray = formlines.trays_out(mask, first_h)
+        if tray.any():
+            taken = (taken[0] | tray, taken[1], taken[2])
     faint = None
     if taken[2].any() and formlines.is_grid(taken, upright=False):
         # squared paper: its lines fade in and out of the ink threshold in places (a grid printed
@@ -623,6 +634,15 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
             if overlap < 0.3 * min(a.w, b.w) and min(a.h, b.h) >= 0.45 * tall:
                 return False
     return not _column(big, bw, bh)
+
+
+def _may_hold_tray(lab: np.ndarray, groups: list[Group]) -> bool:
+    """A tray may stand under the marks (`formlines.trays_out` on them alone, the digit's height
+    taken low: the tray may be joined to the digit): only then is the picture looked at again."""
+    x0, y0 = min(g.x0 for g in groups), min(g.y0 for g in groups)
+    x1, y1 = max(g.x1 for g in groups), max(g.y1 for g in groups)
+    crop = (lab[max(0, y0 - 2):y1 + 2, max(0, x0 - 2):x1 + 2] > 0).view(np.uint8)
+    return bool(formlines.trays_out(crop, 0.75 * max(g.h for g in groups))[1].any())
 
 
 def _framed_wide(big: list[Group]) -> bool:
