@@ -636,11 +636,16 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
     return not _column(big, bw, bh)
 
 
+def _bounds(groups: list[Group]) -> tuple[int, int, int, int]:
+    """The box round marks: x0, y0, x1, y1."""
+    return (min(g.x0 for g in groups), min(g.y0 for g in groups),
+            max(g.x1 for g in groups), max(g.y1 for g in groups))
+
+
 def _may_hold_tray(lab: np.ndarray, groups: list[Group]) -> bool:
     """A tray may stand under the marks (`formlines.trays_out` on them alone, the digit's height
     taken low: the tray may be joined to the digit): only then is the picture looked at again."""
-    x0, y0 = min(g.x0 for g in groups), min(g.y0 for g in groups)
-    x1, y1 = max(g.x1 for g in groups), max(g.y1 for g in groups)
+    x0, y0, x1, y1 = _bounds(groups)
     crop = (lab[max(0, y0 - 2):y1 + 2, max(0, x0 - 2):x1 + 2] > 0).view(np.uint8)
     return bool(formlines.trays_out(crop, 0.75 * max(g.h for g in groups))[1].any())
 
@@ -653,8 +658,7 @@ def _framed_wide(big: list[Group]) -> bool:
     for f in big:
         inner = [g for g in big if g is not f and f.x0 < g.x0 and f.y0 < g.y0 and g.x1 < f.x1 and g.y1 < f.y1]
         if inner:
-            x0, y0 = min(g.x0 for g in inner), min(g.y0 for g in inner)
-            x1, y1 = max(g.x1 for g in inner), max(g.y1 for g in inner)
+            x0, y0, x1, y1 = _bounds(inner)
             if x1 - x0 > 1.3 * (y1 - y0) and y1 - y0 >= 0.4 * f.h:
                 return True
     return False
