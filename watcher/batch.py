@@ -297,6 +297,9 @@ def run(sources: Sequence[Path], out: Path, s: Settings, clf: Classifier, reader
                                          s.read == "digit"))
                     per_digit += digit_rows(a.claim, rel, p.reading)
                     if a.node:
+                        if a.node not in nodes:  # a node joins the work: say so as it happens
+                            bar.write(f"batch: Ray node {a.node[:12]} reading ({len(nodes) + 1} so far)", file=sys.stderr)
+                            sys.stderr.flush()
                         nodes[a.node] += 1
                 digits.append(per_digit)
                 sink.append(rows)
