@@ -1187,3 +1187,16 @@ def test_a_digit_in_a_comb_of_one_cell_is_read_without_it(mnist: dict[str, np.nd
         right += r is not None and r.text == d.text
         review += r is None or not ok(r)
     assert right >= 110 and review <= 50, (right, review)
+
+
+def test_the_rules_left_of_a_tall_box_do_not_set_the_digits_height() -> None:
+    """A box taller than wide round one digit: its sides come out as lines, its top and bottom
+    are too short to. Weighted by ink, those two solid bars outweighed the digit, the digit's
+    height was taken as a rule's (8 px instead of 33: the components of a rendered field), and
+    the digit was cut up as lines ("no digit found")."""
+    st = np.array([[0, 0, 127, 105, 12552],  # the paper
+                   [28, 21, 34, 7, 206],  # the box's top, its sides taken out
+                   [34, 34, 21, 33, 369],  # the digit, an 8 drawn thin
+                   [28, 78, 34, 8, 208]])  # the box's bottom
+    assert segment._digit_height(st, (105, 127)) == 33.0
+

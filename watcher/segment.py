@@ -405,13 +405,16 @@ def _frames(s: np.ndarray, biggest: int = 64) -> np.ndarray:
 
 def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
     """Typical height of a digit: the median component height weighted by ink, over components
-    that are not lines (label 0 excluded). Weighted, because a noisy photo has hundreds of specks
-    and a handful of digits, and the digits hold most of the ink."""
+    that are not lines (label 0 excluded) nor solid flat bars (a box taller than wide loses its
+    sides as lines, and its top and bottom, too short for lines, held more ink than its digit).
+    Weighted, because a noisy photo has hundreds of specks and a handful of digits, and the
+    digits hold most of the ink."""
     s = st[1:]
     if len(s) == 0:
         return 0.0
     w, h, area = s[:, 2].astype(np.float64), s[:, 3].astype(np.float64), s[:, 4].astype(np.float64)
-    ok = (w < 6 * h) & (h < 8 * w + 8) & ~_backdrop(s, *shape) & ~_frames(s)
+    bar = (w >= 3 * h) & (area >= 0.7 * w * h)  # a solid flat bar: what is left of a box's rule
+    ok = (w < 6 * h) & (h < 8 * w + 8) & ~bar & ~_backdrop(s, *shape) & ~_frames(s)
     if not ok.any():
         ok[:] = True
     order = np.argsort(h[ok])
