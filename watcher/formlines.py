@@ -513,6 +513,45 @@ def trays_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]
     return mask & (1 - tray), tray
 
 
+#: An underline under one or two digits may be shorter than any line `lines_out` takes out (1.6
+#: digit heights, and a digit standing on it makes the mark it joins taller still): the digit and
+#: its line were read as one mark ("12", or no digit). Such a shelf is a run across at least
+#: `SHELF_BASE` digit heights long, as thin as a rule, with nothing under it, and reaching at
+#: least `SHELF_PAST` digit heights beyond what stands on it at both ends (a 2's base meets its
+#: slant at one end, a 4's or 7's bar has its stem under it).
+SHELF_BASE = 0.7
+SHELF_PAST = 0.1
+
+
+def shelves_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]:
+    """(`mask` without its shelves, the shelves' pixels, widened by a pixel as lines are)."""
+    shelf = np.zeros_like(mask)
+    cols, length = mask.shape[1], max(12, int(SHELF_BASE * digit_h))
+    if np.count_nonzero(mask, axis=1).max(initial=0) < length:
+        return mask, shelf  # no row holds that much ink (most single digits): no run can be that long
+    base = _runs(mask, length, True)
+    n, lab, st = components(base)
+    past, reach = max(2, int(SHELF_PAST * digit_h)), int(0.5 * digit_h)
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in st[i])
+        if area / w > max(3.0, 0.2 * digit_h):
+            continue  # a stroke thicker than a rule
+        if mask[y + h + 1:y + h + 1 + reach, x:x + w].any():
+            continue  # ink under it: part of a digit
+        w0, w1 = max(0, x - reach), min(cols, x + w + reach)
+        above = np.flatnonzero(mask[max(0, y - int(1.2 * digit_h)):max(0, y - 2), w0:w1].any(axis=0)) + w0
+        if len(above) == 0 or above[0] < x + past or above[-1] > x + w - 1 - past:
+            continue  # nothing stands on it, or it does not reach past what does at both ends
+        tall = mask[max(0, y - int(1.2 * digit_h)):max(0, y - 2), above[0]:above[-1] + 1].any(axis=1)
+        if np.count_nonzero(tall) < 0.3 * digit_h:
+            continue  # what stands on it is no digit's height (specks)
+        shelf[lab == i] = 1
+    if not shelf.any():
+        return mask, shelf
+    shelf = cv2.dilate(shelf, np.ones((3, 3), np.uint8))
+    return mask & (1 - shelf), shelf
+
+
 def comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) -> np.ndarray | None:
     """`mask` with a comb's hidden ticks taken out, or None when it has none. A comb's ticks stand
     at equal steps along its line: those standing free (`is_tick`) give the tick's height and

@@ -458,6 +458,10 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         mask, tray = formlines.trays_out(mask, first_h)
         if tray.any():
             taken = (taken[0] | tray, taken[1], taken[2])
+    if np.count_nonzero(st[1:, 3] >= 0.5 * first_h) <= SHELF_MARKS:  # a digit or two on a short underline
+        mask, shelf = formlines.shelves_out(mask, first_h)
+        if shelf.any():
+            taken = (taken[0] | shelf, taken[1], taken[2])
     faint = None
     if taken[2].any() and formlines.is_grid(taken, upright=False):
         # squared paper: its lines fade in and out of the ink threshold in places (a grid printed
@@ -608,6 +612,10 @@ def _drop_frames(groups: list[Group]) -> list[Group]:
 #: More marks of a digit's size than this are never one digit in pieces (2,000 scans, wild-dev,
 #: multi-dev and the held-out fonts' marks read as one digit hold 6 at most, nearly all 1).
 ONE_DIGIT_PIECES = 8
+#: A short underline (`formlines.shelves_out`) is looked for only in a picture of at most this
+#: many components half a digit tall or more: a field of a digit or two (in pieces, perhaps),
+#: not a number, whose underline is long enough for `formlines.lines_out`.
+SHELF_MARKS = 4
 
 
 def _one_digit(groups: list[Group], box: Box) -> bool:
