@@ -1216,18 +1216,25 @@ def _shelf_mask(shape: str) -> np.ndarray:
         cv2.line(m, (66, 40), (62, 70), 1, 3)
         cv2.line(m, (56, 70), (104, 70), 1, 3)  # the bar, wider than the rest
         cv2.line(m, (90, 40), (90, 100), 1, 3)  # the stem runs on below it
+    elif shape == "2 in a number":
+        cv2.ellipse(m, (80, 48), (12, 12), 0, 180, 360, 1, 3)
+        cv2.line(m, (92, 48), (70, 80), 1, 3)  # the slant meets its base a little in from its end
+        cv2.line(m, (62, 80), (104, 80), 1, 3)
+        cv2.ellipse(m, (22, 60), (10, 20), 0, 0, 360, 1, 3)  # the digits beside it
+        cv2.ellipse(m, (140, 60), (10, 20), 0, 0, 360, 1, 3)
     return m
 
 
 def test_a_short_underline_under_a_digit_is_taken_out_and_a_digits_base_is_not() -> None:
     """A short underline under one digit (the digit standing on it) was read with the digit, as
     "12" or no digit. A run across as thin as a rule, nothing under it, reaching past what stands
-    on it at both ends is taken out; a 2's base (its slant meets one end) and a 4's bar (its stem
-    below) are not."""
+    on it at both ends is taken out; a 2's base (its slant meets one end), a 4's bar (its stem
+    below) and a 2's base reaching past its slant among the digits of a number (an underline runs
+    under them all: a rendered number's 2 lost its base so, and "6621" read "6671") are not."""
     out, shelf = formlines.shelves_out(_shelf_mask("ring on a line"), 40.0)
     assert shelf[80, 55] and shelf[80, 110] and not out[80, 55:111].any()
     assert out[58, 67] and out[58, 93]  # the ring's sides stay
-    for shape in ("2", "4"):
+    for shape in ("2", "4", "2 in a number"):
         m = _shelf_mask(shape)
         out, shelf = formlines.shelves_out(m, 40.0)
         assert not shelf.any() and (out == m).all(), shape

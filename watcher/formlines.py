@@ -521,12 +521,16 @@ def trays_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]
 #: slant at one end, a 4's or 7's bar has its stem under it).
 SHELF_BASE = 0.7
 SHELF_PAST = 0.1
+#: An underline runs under all that is written on its line: ink beside it (over this many square
+#: digit heights; specks are less) is another digit, and the run is one digit's own base (a 2's
+#: among the digits of a number)
+SHELF_BESIDE = 0.03
 
 
 def shelves_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]:
     """(`mask` without its shelves, the shelves' pixels, widened by a pixel as lines are)."""
     shelf = np.zeros_like(mask)
-    cols, length = mask.shape[1], max(12, int(SHELF_BASE * digit_h))
+    length = max(12, int(SHELF_BASE * digit_h))
     if np.count_nonzero(mask, axis=1).max(initial=0) < length:
         return mask, shelf  # no row holds that much ink (most single digits): no run can be that long
     base = _runs(mask, length, True)
@@ -538,11 +542,13 @@ def shelves_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarra
             continue  # a stroke thicker than a rule
         if mask[y + h + 1:y + h + 1 + reach, x:x + w].any():
             continue  # ink under it: part of a digit
-        w0, w1 = max(0, x - reach), min(cols, x + w + reach)
-        above = np.flatnonzero(mask[max(0, y - int(1.2 * digit_h)):max(0, y - 2), w0:w1].any(axis=0)) + w0
+        band = mask[max(0, y - int(1.2 * digit_h)):max(0, y - 2)]
+        if np.count_nonzero(band[:, :x]) + np.count_nonzero(band[:, x + w:]) > SHELF_BESIDE * digit_h ** 2:
+            continue  # ink beside it in the line: a digit's base among other digits, not their underline
+        above = np.flatnonzero(band[:, x:x + w].any(axis=0)) + x
         if len(above) == 0 or above[0] < x + past or above[-1] > x + w - 1 - past:
             continue  # nothing stands on it, or it does not reach past what does at both ends
-        tall = mask[max(0, y - int(1.2 * digit_h)):max(0, y - 2), above[0]:above[-1] + 1].any(axis=1)
+        tall = band[:, above[0]:above[-1] + 1].any(axis=1)
         if np.count_nonzero(tall) < 0.3 * digit_h:
             continue  # what stands on it is no digit's height (specks)
         shelf[lab == i] = 1
