@@ -538,6 +538,11 @@ def test_a_reading_that_does_not_fit_its_forms_cells_goes_to_review() -> None:
     split = [(100, 20, 24, 60), (124, 20, 26, 60), *cells[1:]]
     assert _off_cells(digits(175, 225, 275), split)
     assert not _off_cells(digits(175, 225, 275), [(100, 20, 30, 60), *cells[1:]])  # one narrow cell
+    # a field of two cells, the second split so: its halves were the row's median width, and
+    # "11" read as a sure 1 (a rendered field's cells and reading)
+    assert _off_cells([Digit((44, 29, 7, 23), 0, 1, 0.99)], [(25, 29, 38, 27), (63, 29, 15, 27), (78, 29, 20, 27)])
+    assert not _off_cells([Digit((44, 29, 7, 23), 0, 1, 0.99), Digit((70, 29, 7, 23), 0, 1, 0.99)],
+                          [(25, 29, 38, 27), (63, 29, 35, 27)])
 
 
 def test_a_side_is_taken_out_where_its_rule_came_out_in_pieces() -> None:

@@ -342,13 +342,17 @@ def _off_cells(digits: list[Digit], cells: list[Box]) -> bool:
 
 def _split_cell(row: list[Box]) -> bool:
     """Two neighbouring cells of a row, each narrower than the row's cells, that make one of them
-    together: a 1 drawn as straight and tall as a side was taken out as one."""
+    together: a 1 drawn as straight and tall as a side was taken out as one. Each pair is held
+    against the row's other cells (in a field of two cells, one split, the two halves were the
+    row's median themselves)."""
     if len(row) < 3:
         return False
     widths = [w for _x, _y, w, _h in row]
-    med = float(np.median(widths))
-    return any(a < SPLIT_NARROW * med and b < SPLIT_NARROW * med and abs(a + b - med) <= SPLIT_SUM * med
-               for a, b in pairwise(widths))
+    for k, (a, b) in enumerate(pairwise(widths)):
+        med = float(np.median(widths[:k] + widths[k + 2:]))
+        if a < SPLIT_NARROW * med and b < SPLIT_NARROW * med and abs(a + b - med) <= SPLIT_SUM * med:
+            return True
+    return False
 
 
 #: A digit in pieces lies on one or two lines of marks; a column of marks on more (a number
