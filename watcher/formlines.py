@@ -138,11 +138,17 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                 fine[0 if horizontal else 1][y:y + ch, x:x + cw] |= here
     if before is not None and lines.any():
         lines |= _sides_between(mask, lines, digit_h)
-    if not lines.any():
-        return mask, (lines, fine[0], fine[1])
-    # widened by a pixel across: a line's anti-aliased edge is not a stroke
-    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    return mask & (1 - lines), (lines, fine[0], fine[1])
+    left, lines = _taken_out(mask, lines)
+    return left, (lines, fine[0], fine[1])
+
+
+def _taken_out(mask: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(`mask` without `found`, `found` widened by a pixel across: a line's anti-aliased edge is
+    not a stroke); `mask` itself when nothing was found (`segment` tells an untouched mask so)."""
+    if not found.any():
+        return mask, found
+    found = cv2.dilate(found, np.ones((3, 3), np.uint8))
+    return mask & (1 - found), found
 
 
 #: A box's side shorter than the upright lines looked for (a row of cells drawn tight round its
@@ -507,10 +513,7 @@ def trays_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]
         tray[lab == i] = 1
         for c0, c1, run in ticks:
             tray[y - run + 1:y + 1, c0:c1] |= mask[y - run + 1:y + 1, c0:c1]
-    if not tray.any():
-        return mask, tray
-    tray = cv2.dilate(tray, np.ones((3, 3), np.uint8))
-    return mask & (1 - tray), tray
+    return _taken_out(mask, tray)
 
 
 #: An underline under one or two digits may be shorter than any line `lines_out` takes out (1.6
@@ -552,10 +555,7 @@ def shelves_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarra
         if np.count_nonzero(tall) < 0.3 * digit_h:
             continue  # what stands on it is no digit's height (specks)
         shelf[lab == i] = 1
-    if not shelf.any():
-        return mask, shelf
-    shelf = cv2.dilate(shelf, np.ones((3, 3), np.uint8))
-    return mask & (1 - shelf), shelf
+    return _taken_out(mask, shelf)
 
 
 def comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) -> np.ndarray | None:
