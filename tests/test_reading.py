@@ -333,6 +333,29 @@ def test_a_comma_between_digits_is_not_read_as_a_1(mnist: dict[str, np.ndarray],
     assert not ok(r)  # a mark that is no digit: the file goes to review
 
 
+def test_a_faint_digit_kept_as_a_blob_sends_the_file_to_review(mnist: dict[str, np.ndarray], clf) -> None:
+    # a light pencil 3 among darker digits: the ink threshold kept a 19 x 18 blob of it in a line
+    # 45 high, which was left out as a speck, and "25423" was read "2542" `ok`
+    page = np.full((170, 560), 240, np.uint8)
+    want = ""
+    for k, i in enumerate((0, 1, 2, 3)):
+        digit = cv2.resize(mnist["x_test"][i], (84, 84), interpolation=cv2.INTER_CUBIC)
+        page[30:114, 20 + 95 * k:104 + 95 * k] = np.minimum(page[30:114, 20 + 95 * k:104 + 95 * k], 255 - digit)
+        want += str(int(mnist["y_test"][i]))
+    cv2.circle(page, (110, 108), 4, 30, -1)  # a dot at the line's foot: a speck
+    cv2.line(page, (490, 62), (490, 80), 30, 3)  # a sliver of a stroke: a speck
+    plain = segment.find(page)
+    assert plain.rejected == []
+    r = read([plain], clf.predict, clf.calibration)[0]
+    assert r is not None and r.text == want and not any("not read as digits" in d for d in r.doubts)
+    cv2.circle(page, (420, 72), 10, 30, 3)  # what is left of a faint digit, on the line's middle
+    lay = segment.find(page)
+    assert len(lay.rejected) == 1 and 405 <= lay.rejected[0][0] <= 412
+    r = read([lay], clf.predict, clf.calibration)[0]
+    assert r is not None and r.text == want
+    assert not ok(r)
+
+
 def test_a_thin_box_side_a_degree_aslant_is_taken_out_with_the_box(mnist: dict[str, np.ndarray]) -> None:
     """A box's side one pixel thin and a degree off upright is a staircase of short runs, none
     as long as a rule must be: it was left in and read as a 1 (or a 2) before and after the

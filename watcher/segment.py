@@ -690,6 +690,13 @@ def _column(big: list[Group], bw: int, bh: int) -> bool:
 #: A mark shorter than this share of its line's digits, lying wholly below their middle, is a
 #: comma (read as a 1, it was read surely), not a digit.
 LOW_SHORT = 0.6
+#: A mark under 0.45 of its line's digits high and wide is a speck and left out; but one at least
+#: this share of them in both directions, centred within `FAINT_MID` of them of the line's
+#: middle, is what the ink threshold kept of a faint digit (a light pencil 3 among darker digits
+#: became a 19 x 18 blob in a line 45 high), and the file goes to review: it was read `ok` without
+#: that digit. Slivers of a stroke beside a digit are thinner; a dot or a comma lies lower.
+FAINT_PART = 0.3
+FAINT_MID = 0.25
 
 
 def _lines(groups: list[Group]) -> list[list[Group]]:
@@ -760,6 +767,8 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
         for g in line:
             box = up((g.x0, g.y0, g.w, g.h))
             if g.h < 0.45 * med and g.w < 0.45 * med:
+                if min(g.h, g.w) >= FAINT_PART * med and mid >= 0 and abs(g.cy - mid) <= FAINT_MID * med:
+                    out.rejected.append(box)  # what the ink threshold kept of a faint digit: to review
                 continue  # a dot, a speck, a stray bit of a stroke: not a digit, and no reason to doubt the rest
             if g.h < 0.45 * med and g.w >= 1.5 * g.h:
                 out.rejected.append(box)  # a dash, a bar, an equals sign
