@@ -78,6 +78,8 @@ def main() -> None:
     print(compose.write_set(a.out / "fields-short", data.x_test, data.y_test, a.numbers, seed=11, kind="field"))
     # numbers as the simplest other renderer draws them: MNIST's tiles side by side (`compose.tiles`)
     print(compose.write_set(a.out / "numbers-tiles", data.x_test, data.y_test, a.numbers, seed=9, kind="tiles"))
+    # numbers drawn another way (`compose.styled`): other sizes, colours, polarity, faint, turned, blurred
+    print(compose.write_set(a.out / "numbers-styled", data.x_test, data.y_test, a.numbers, seed=12, kind="styled"))
     print(compose.write_set(a.out / "pages", data.x_test, data.y_test, a.pages, seed=2, kind="page", ruled=True))
     print(compose.write_set(a.out / "pages-plain", data.x_test, data.y_test, a.pages, seed=3, kind="page"))
     print(compose.write_set(a.out / "pages-squared", data.x_test, data.y_test, a.pages, seed=4, kind="page",

@@ -241,17 +241,61 @@ def tiles(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> D
     return Drawn(image, "".join(str(int(labels[i])) for i in pick))
 
 
+#: `styled`'s looks, one per number.
+STYLES = ("plain", "inverted", "coloured", "faint", "rotated", "blurred")
+
+
+def styled(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> Drawn:
+    """2-8 digits drawn another way than `number` and `scan` draw them, to see how the reader
+    holds up off its own renderer: no field, no slope, no uneven light; the digits 14-22, 30-60 or
+    120-200 pixels high, up to a quarter of that apart (a pixel or two for the smallest, so some
+    touch), on a flat paper with a little noise, in one of `STYLES`: dark on light, light on dark,
+    blue ink on yellow paper, pale grey ink, the line turned up to 6 degrees, or blurred; PNG
+    or a JPEG at quality 75 (decoded back)."""
+    n = int(rng.integers(2, 9))
+    height = int(rng.choice([rng.integers(14, 23), rng.integers(30, 61), rng.integers(120, 201)]))
+    pick = rng.integers(0, len(digits), n)
+    inks = [_digit_ink(digits[i], height, rng) for i in pick]
+    gaps = rng.integers(max(1, height // 20), max(2, height // 4) + 1, n)
+    canvas = np.zeros((3 * height, sum(i.shape[1] for i in inks) + int(gaps.sum()) + 2 * height), np.float32)
+    x = height
+    for ink, gap in zip(inks, gaps.tolist(), strict=True):
+        _paste(canvas, ink, x, height + int(rng.integers(-height // 12, height // 12 + 1)))
+        x += ink.shape[1] + gap
+    style = str(rng.choice(STYLES))
+    if style == "rotated":
+        canvas = _slope(canvas, rng.uniform(-6, 6))
+    elif style == "blurred":
+        canvas = cv2.GaussianBlur(canvas, (0, 0), max(0.6, height / 150))
+    paper, pen = np.array([245.0] * 3, np.float32), np.array([20.0] * 3, np.float32)
+    if style == "coloured":
+        paper, pen = np.array([200.0, 235.0, 245.0], np.float32), np.array([150.0, 40.0, 20.0], np.float32)
+    elif style == "faint":
+        pen = np.array([160.0] * 3, np.float32)
+    img = paper * (1 - canvas[..., None]) + pen * canvas[..., None] + rng.normal(0, 4, (*canvas.shape, 3))
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    out = out if style == "coloured" else out[..., 0]
+    if style == "inverted":
+        out = 255 - out
+    if rng.random() < 0.5:
+        _ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 75])
+        out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return Drawn(out, "".join(str(int(labels[i])) for i in pick))
+
+
 def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed: int, kind: str = "number",
               **kw: object) -> Path:
     """Render n files into `folder` with a labels.csv (`file,text`); returns the labels path.
-    `kind`: "number", "page", "tiles" or "field" (a form's short field: one or two digits in a
-    box, on an underline or in comb cells)."""
+    `kind`: "number", "page", "tiles", "styled" or "field" (a form's short field: one or two
+    digits in a box, on an underline or in comb cells)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
     for k in range(n):
         if kind == "tiles":
             d = tiles(digits, labels, rng)
+        elif kind == "styled":
+            d = styled(digits, labels, rng)
         elif kind == "page":
             d = page(digits, labels, rng, **kw)  # type: ignore[arg-type]
         elif kind == "number":
