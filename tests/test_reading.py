@@ -333,9 +333,11 @@ def test_a_comma_between_digits_is_not_read_as_a_1(mnist: dict[str, np.ndarray],
     assert not ok(r)  # a mark that is no digit: the file goes to review
 
 
-def test_a_faint_digit_kept_as_a_blob_sends_the_file_to_review(mnist: dict[str, np.ndarray], clf) -> None:
+def test_a_faint_digit_kept_as_a_blob_or_as_specks_sends_the_file_to_review(mnist: dict[str, np.ndarray],
+                                                                            clf) -> None:
     # a light pencil 3 among darker digits: the ink threshold kept a 19 x 18 blob of it in a line
-    # 45 high, which was left out as a speck, and "25423" was read "2542" `ok`
+    # 45 high, which was left out as a speck, and "25423" was read "2542" `ok`; a pale thin 3
+    # fell apart into specks, and "33284" was read "3284" `ok`
     page = np.full((170, 560), 240, np.uint8)
     want = ""
     for k, i in enumerate((0, 1, 2, 3)):
@@ -348,12 +350,18 @@ def test_a_faint_digit_kept_as_a_blob_sends_the_file_to_review(mnist: dict[str, 
     assert plain.rejected == []
     r = read([plain], clf.predict, clf.calibration)[0]
     assert r is not None and r.text == want and not any("not read as digits" in d for d in r.doubts)
-    cv2.circle(page, (420, 72), 10, 30, 3)  # what is left of a faint digit, on the line's middle
-    lay = segment.find(page)
-    assert len(lay.rejected) == 1 and 405 <= lay.rejected[0][0] <= 412
-    r = read([lay], clf.predict, clf.calibration)[0]
-    assert r is not None and r.text == want
-    assert not ok(r)
+    blob = page.copy()
+    cv2.circle(blob, (420, 72), 10, 30, 3)  # what is left of a faint digit, on the line's middle
+    broken = page.copy()  # a pale 0 whose darker bits alone pass the ink threshold: four specks
+    cv2.ellipse(broken, (440, 72), (18, 26), 0, 0, 360, 195, 4)
+    for a in (0, 90, 180, 270):
+        cv2.ellipse(broken, (440, 72), (18, 26), 0, a - 15, a + 15, 120, 4)
+    for img, left in ((blob, 405), (broken, 415)):
+        lay = segment.find(img)
+        assert len(lay.rejected) == 1 and left <= lay.rejected[0][0] <= left + 7
+        r = read([lay], clf.predict, clf.calibration)[0]
+        assert r is not None and r.text == want
+        assert not ok(r)
 
 
 def test_a_thin_box_side_a_degree_aslant_is_taken_out_with_the_box(mnist: dict[str, np.ndarray]) -> None:

@@ -19,6 +19,7 @@ scale: the scale is raised until a typical digit is about `TARGET_HEIGHT` pixels
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -221,7 +222,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     if not groups:
         raise NoDigitFound("no digit found")
     up = ToOriginal(1.0 / (f2 * scale), inverse)
-    out = _layout(ink, groups, lab, up)
+    out = _layout(ink, groups, lab, up, form.faint)
     out.cells = [up(c) for c in form.cells]
     out.lined = form.lined
     return out
@@ -434,6 +435,7 @@ class Printed:
 
     cells: list[Box]
     lined: bool
+    faint: list[Box] = field(default_factory=list)  # digits broken into specks on the ink threshold (`_faint_digits`)
 
 
 def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group], np.ndarray, Printed]:
@@ -524,6 +526,8 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
                                   and not _edge_shade(st[i], ink, lab, int(i) + 1, t))], np.int64)
     if len(keep) == 0:
         return [], lab, printed
+    if n <= formlines.LIGHT_CELLS_MARKS:
+        printed.faint = _faint_digits(low & (1 - lines), lab, st, keep, med)
     if len(keep) > 4 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     x0, y0 = st[keep, 0], st[keep, 1]
@@ -553,6 +557,33 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
     return _drop_frames(groups), lab, printed
+
+
+def _faint_digits(low: np.ndarray, lab: np.ndarray, st: np.ndarray, keep: np.ndarray, med: float) -> list[Box]:
+    """Digits too faint to hold together on the ink threshold: specks (too small to be kept) that
+    are one mark of a digit's height on the lower threshold `low` (printed lines out), holding no
+    mark that was kept. A pale thin 3 fell apart into specks and "33284" was read "3284" `ok`."""
+    side = np.maximum(st[:, 2], st[:, 3])
+    bits = np.flatnonzero((side < 0.35 * med) & (side >= FAINT_BIT * med))
+    if not 2 <= len(bits) <= FAINT_BITS_MOST:
+        return []
+    _n, low_lab, low_st = formlines.components(low)
+    owners: dict[int, int] = {}
+    for i in bits.tolist():
+        x, y, cw, ch = (int(v) for v in st[i, :4])
+        ys, xs = np.nonzero(lab[y:y + ch, x:x + cw] == i + 1)
+        owner = int(low_lab[y + ys[0], x + xs[0]])
+        owners[owner] = owners.get(owner, 0) + 1
+    kept = set((keep + 1).tolist())
+    out: list[Box] = []
+    for owner, count in owners.items():
+        x, y, cw, ch = (int(v) for v in low_st[owner, :4])
+        if count < 2 or not FAINT_TALL * med <= ch <= 1.5 * med or cw > 1.5 * med:
+            continue
+        inside = lab[y:y + ch, x:x + cw][low_lab[y:y + ch, x:x + cw] == owner]
+        if not kept & set(np.unique(inside).tolist()):
+            out.append((x, y, cw, ch))
+    return out
 
 
 def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med: float) -> list[tuple[int, int]]:
@@ -697,6 +728,13 @@ LOW_SHORT = 0.6
 #: that digit. Slivers of a stroke beside a digit are thinner; a dot or a comma lies lower.
 FAINT_PART = 0.3
 FAINT_MID = 0.25
+#: A faint digit broken into specks (`_faint_digits`): specks at least `FAINT_BIT` of the digits'
+#: height across (noise is smaller) that make one mark at least `FAINT_TALL` of it high on the
+#: lower threshold; looked for when there are at most `FAINT_BITS_MOST` such specks (a noisy
+#: photo's hundreds are noise).
+FAINT_BIT = 0.12
+FAINT_TALL = 0.6
+FAINT_BITS_MOST = 60
 
 
 def _lines(groups: list[Group]) -> list[list[Group]]:
@@ -754,7 +792,10 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
     return lines
 
 
-def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOriginal) -> Layout:
+def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOriginal,
+            faint: Sequence[Box] = ()) -> Layout:
+    """`faint`: digits broken into specks on the ink threshold (`Printed.faint`): one on a line's
+    middle sends the file to review, as a faint digit's blob does (`FAINT_PART`)."""
     lines = _lines(groups)
     out = Layout()
     heights = [g.h for g in groups]
@@ -764,6 +805,10 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
         centres = [g.cy for g in line if g.h >= 0.7 * med]
         mid = float(np.median(centres)) if centres else -1.0  # the middle of the line's digits
         prev: Group | None = None  # the line's last mark kept
+        reach = (min(g.x0 for g in line) - 2 * med, max(g.x1 for g in line) + 2 * med)
+        for fx, fy, fw, fh in faint:
+            if mid >= 0 and abs(fy + fh / 2 - mid) <= FAINT_MID * med and reach[0] <= fx + fw / 2 <= reach[1]:
+                out.rejected.append(up((fx, fy, fw, fh)))
         for g in line:
             box = up((g.x0, g.y0, g.w, g.h))
             if g.h < 0.45 * med and g.w < 0.45 * med:
