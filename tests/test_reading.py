@@ -770,6 +770,28 @@ def test_a_wide_digit_read_whole_is_ok_and_a_mark_as_wide_as_two_goes_to_review(
         assert not ok(r) and any("as wide as two digits" in d for d in r.doubts), (i, r)
 
 
+def test_marks_read_together_as_one_digit_as_wide_as_two_go_to_review() -> None:
+    """Marks that are no digit alone, which the single-digit reader reads surely as one digit over
+    them all, are that digit (a 2 drawn in two strokes); but when that reading is as wide as two
+    digits it may be two: a 7 run into a 2 on an underline was one mark, no digit, and the whole
+    picture (the line in it, 3.8 times as wide as tall) read as a sure 2, `ok`."""
+    def piece(value: float, box: tuple[int, int, int, int]) -> segment.Piece:
+        return segment.Piece(box, np.full((28, 28), value, np.float32), 3.0)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        p = np.full((len(x), 10), 0.1, np.float32)  # no digit likely
+        whole = x.reshape(len(x), -1)[:, 0] == 1.0
+        p[whole] = 0.001
+        p[whole, 2] = 0.991
+        return p
+
+    for width, wide in ((70, False), (240, True)):
+        lay = segment.Layout(marks=[segment.Mark(0, [piece(0.5, (10, 10, 60, 50))])], whole=piece(1.0, (10, 4, width, 64)))
+        r = read([lay], predict)[0]
+        assert r is not None and r.text == "2"
+        assert ok(r) is not wide and any("as wide as two" in d for d in r.doubts) is wide
+
+
 def test_numbers_in_a_row_of_printed_boxes_are_read_and_no_wrong_reading_is_ok(
         mnist: dict[str, np.ndarray], clf) -> None:
     got = numbers_read(mnist, clf, 9, 40, field="cells")

@@ -253,8 +253,11 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             and not_digits - len(lay.rejected) >= max(1, len(digits))
             and conf[k] >= (0.9 if digits else NOT_A_DIGIT_BELOW) and conf[k] > raw * unread):
         # marks that are mostly no digit alone, which the model reads surely as one digit: a 6
-        # or a 2 drawn in two strokes, a faint digit broken up by a noisy scan
-        return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), [], 1, float(conf[k]))
+        # or a 2 drawn in two strokes, a faint digit broken up by a noisy scan. Read so when it
+        # is as wide as two digits, it may be two (a 7 run into a 2 on an underline read "2" `ok`)
+        _x, _y, ww, wh = lay.whole.box
+        why = ["the marks read together as one digit are as wide as two"] if ww > WIDE_AS_TWO * wh else []
+        return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), why, 1, float(conf[k]))
     if loose_pieces > 2 and wide_out and (not digits or (wide_out == 1 and not_digits == len(lay.rejected) + 1)):
         # nothing reads but wide marks, or the one mark of the file that does not read is wide:
         # two touching digits read doubtfully are worth a person's look, where an "x" beside a
