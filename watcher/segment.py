@@ -496,9 +496,10 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
     if celled is None and n <= formlines.LIGHT_CELLS_MARKS:
         # boxes printed thin and light fall apart on the ink threshold (their pieces were read as
         # 1s): they are looked for again where they hold together, on the lower threshold
-        light = low & (1 - lines)  # the lines as they were taken out of the ink (widened already)
-        _n, light_lab, light_st = formlines.components(light)
-        celled, more = formlines.cells_out(mask, light_lab, light_st)
+        light = formlines.components(low & (1 - lines))  # the lines as they were taken out (widened already)
+        celled, more = formlines.cells_out(mask, light[1], light[2])
+    else:
+        light = None
     cells += more
     if celled is not None:
         mask = celled
@@ -527,7 +528,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
     if len(keep) == 0:
         return [], lab, printed
     if n <= formlines.LIGHT_CELLS_MARKS:
-        printed.faint = _faint_digits(low & (1 - lines), lab, st, keep, med)
+        printed.faint = _faint_digits(low, lines, lab, st, keep, med, light)
     if len(keep) > 4 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     x0, y0 = st[keep, 0], st[keep, 1]
@@ -559,15 +560,17 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
     return _drop_frames(groups), lab, printed
 
 
-def _faint_digits(low: np.ndarray, lab: np.ndarray, st: np.ndarray, keep: np.ndarray, med: float) -> list[Box]:
+def _faint_digits(low: np.ndarray, lines: np.ndarray, lab: np.ndarray, st: np.ndarray, keep: np.ndarray,
+                  med: float, low_marks: tuple[int, np.ndarray, np.ndarray] | None = None) -> list[Box]:
     """Digits too faint to hold together on the ink threshold: specks (too small to be kept) that
-    are one mark of a digit's height on the lower threshold `low` (printed lines out), holding no
-    mark that was kept. A pale thin 3 fell apart into specks and "33284" was read "3284" `ok`."""
+    are one mark of a digit's height on the lower threshold `low`, printed `lines` out, holding no
+    mark that was kept. A pale thin 3 fell apart into specks and "33284" was read "3284" `ok`.
+    `low_marks`: those components when the look for light boxes labelled them already."""
     side = np.maximum(st[:, 2], st[:, 3])
     bits = np.flatnonzero((side < 0.35 * med) & (side >= FAINT_BIT * med))
     if not 2 <= len(bits) <= FAINT_BITS_MOST:
         return []
-    _n, low_lab, low_st = formlines.components(low)
+    _n, low_lab, low_st = low_marks if low_marks is not None else formlines.components(low & (1 - lines))
     owners: dict[int, int] = {}
     for i in bits.tolist():
         x, y, cw, ch = (int(v) for v in st[i, :4])
