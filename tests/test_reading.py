@@ -364,6 +364,29 @@ def test_a_faint_digit_kept_as_a_blob_or_as_specks_sends_the_file_to_review(mnis
         assert not ok(r)
 
 
+def test_two_digits_in_a_picture_under_64_pixels_are_both_read_to_review(mnist: dict[str, np.ndarray], clf) -> None:
+    # a 48 x 60 picture is too small for a number to be told from one broken digit by its marks,
+    # and was read as one digit ("72" as "2"); a mark beside the digit as tall as it now has the
+    # picture read as several, to review. A lone digit in such a picture stays one digit.
+    for pair in ((0, 1), (4, 5)):
+        img = np.full((48, 60), 245, np.uint8)
+        for k, i in enumerate(pair):
+            digit = cv2.resize(mnist["x_test"][i], (20, 20), interpolation=cv2.INTER_AREA)
+            cell = (slice(14, 34), slice(10 + 19 * k, 30 + 19 * k))
+            img[cell] = np.minimum(img[cell], 255 - digit)
+        lay = segment.find(img)
+        assert not lay.single and lay.tiny
+        r = read([lay], clf.predict, clf.calibration)[0]
+        assert r is not None and r.text == "".join(str(int(mnist["y_test"][i])) for i in pair)
+        assert not ok(r)
+    img = np.full((50, 50), 245, np.uint8)
+    img[11:39, 11:39] = 255 - mnist["x_test"][0]
+    lay = segment.find(img)
+    assert lay.single
+    r = read([lay], clf.predict, clf.calibration)[0]
+    assert r is not None and r.text == str(int(mnist["y_test"][0])) and ok(r)
+
+
 def test_a_thin_box_side_a_degree_aslant_is_taken_out_with_the_box(mnist: dict[str, np.ndarray]) -> None:
     """A box's side one pixel thin and a degree off upright is a staircase of short runs, none
     as long as a rule must be: it was left in and read as a 1 (or a 2) before and after the

@@ -265,6 +265,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         return _assemble(lay, best, conf, sure, calibration, loose_pieces=2, paths=paths)
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
+    if lay.tiny:
+        doubts.append("a picture this small may hold one broken digit rather than several")
     thin = _thin_ones(lay, paths, best)
     if thin:
         doubts.append(f"{thin} mark(s) read as 1 as thin as a printed line")
@@ -276,6 +278,10 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         doubts.append(f"{unsure} mark(s) of touching digits read with a doubtful piece")
     if joined:
         doubts.append(f"{len(joined)} pair(s) of marks read as one digit")
+    if not digits and lay.tiny and lay.whole is not None:
+        # a picture this small none of whose marks reads alone: read whole, as a single digit would be
+        return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), doubts, 1,
+                       float(conf[k]))
     if not digits:
         return Reading([], 0.0, doubts, not_digits, raw)
     return Reading(_renumber(digits), calibration.of_reading([d.confidence for d in digits]), doubts,

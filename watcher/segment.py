@@ -61,7 +61,8 @@ JOIN_WIDTH = 1.1
 #: A picture of more pixels than this is taken for a page: kept 8-bit until scaled down.
 PAGE_PIXELS = 4_000_000
 #: A picture this small (pixels, longest side) is one digit: nobody writes a number in it, and
-#: its strokes are too few pixels to be told apart from one digit's broken ones.
+#: its strokes are too few pixels to be told apart from one digit's broken ones. Unless a mark
+#: beside the digit may be a digit too (`Found.left_out`): then it is read as several, to review.
 TINY_SIDE = 64
 #: ... unless it is this many times wider than tall: two MNIST-sized digits side by side (28 x 56)
 #: are two digits (3 of the held-out fonts' 1,000 marks and none of wild-dev's is so wide).
@@ -131,6 +132,7 @@ class Layout:
     left_out: int = 0  # a single digit's: marks beside it that may be digits too (normalise.Found.left_out)
     cells: list[Box] = field(default_factory=list)  # the cells of a form's boxes taken out: a digit in each
     lined: bool = False  # printed lines were taken out of it (a form's boxes, rules, an underline)
+    tiny: bool = False  # several marks in a picture of at most TINY_SIDE pixels: two digits or one broken
 
     def pieces(self) -> list[Piece]:
         return ([p for m in self.marks for p in m.pieces] + ([self.whole] if self.whole is not None else [])
@@ -165,7 +167,8 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
         found = find_digit(ink)
     except NoDigitFound:
         found = None
-    if found is not None and max(h, w) <= TINY_SIDE and w < TINY_WIDE * h:
+    tiny = max(h, w) <= TINY_SIDE and w < TINY_WIDE * h
+    if found is not None and tiny and not found.left_out:
         return _single(ink, 1.0 / (f1 * scale), found)
     whole = _single(ink, 1.0 / (f1 * scale), found) if found is not None else None
     try:
@@ -179,6 +182,7 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
         whole.split = _split_single(ink, found, 1.0 / (f1 * scale))
         return whole
     out.whole = whole.first() if whole is not None else None
+    out.tiny = tiny
     return out
 
 
