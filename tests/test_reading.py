@@ -532,6 +532,31 @@ def test_the_boxes_of_a_forms_cells_are_taken_out_even_where_a_digit_touches_one
         assert abs(h - a.pieces[0].box[3]) <= 2  # the whole digit, not the box's height
 
 
+def test_a_box_whose_digit_runs_out_over_a_side_is_taken_out_and_the_digit_kept_whole(
+        mnist: dict[str, np.ndarray]) -> None:
+    """A wide 0 running out over its box's side made the box's component wider than the box, so
+    no box was found there: box and 0 were one mark (read as no digit, or a side as a 1). The
+    box is found within its component; the side is kept where the 0 crosses it, so the 0 stays
+    one mark, beyond the box included. A broad pen's 7 is no box within a mark."""
+    page = np.full((150, 300), 235, np.uint8)
+    for k in range(3):
+        x = 30 + k * 80
+        cv2.rectangle(page, (x, 40), (x + 56, 110), 60, 3)
+        if k != 1:
+            digit = cv2.resize(mnist["x_test"][k], (50, 50), interpolation=cv2.INTER_CUBIC)
+            page[50:100, x + 3:x + 53] = np.minimum(page[50:100, x + 3:x + 53], 255 - digit)
+    cv2.ellipse(page, (150, 75), (22, 28), 0, 0, 360, 30, 5)  # over the middle box's right side (x 166-168)
+    lay = segment.find(page)
+    assert len(lay.cells) == 3 and len(lay.marks) == 3
+    x, y, w, h = lay.marks[1].pieces[0].box
+    assert x >= 120 and x + w >= 172 and y > 42 and h < 66  # the whole 0, no side of its box
+    seven = np.zeros((120, 100), np.uint8)
+    cv2.rectangle(seven, (20, 20), (70, 34), 1, -1)
+    cv2.line(seven, (66, 30), (40, 100), 1, 14)
+    ys, xs = np.nonzero(seven)
+    assert formlines._frame_within(seven[ys.min():ys.max() + 1, xs.min():xs.max() + 1]) is None
+
+
 def _boxes_side_by_side(mnist: dict[str, np.ndarray], picks: list[int], w: int, h: int, drop: int = 0) -> np.ndarray:
     """Test digits in a form's row of boxes (w x h, pen 3 px) each printed against the next, so
     that two boxes' sides run together as one twice as thick; dark on light. `drop`: the first

@@ -367,7 +367,8 @@ CELL_SEEN = 0.1
 LIGHT_CELLS_MARKS = 300
 
 
-def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> tuple[np.ndarray | None, list[Cell]]:
+def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray,
+              overhang: bool = False) -> tuple[np.ndarray | None, list[Cell]]:
     """`mask` with the boxes of a form's cells taken out (one digit drawn in each box, the boxes
     apart or touching), or None when there are none; with the cells (each box, or the parts of a
     row of boxes between its sides). A cell's sides are shorter than the rules `lines_out` looks
@@ -375,20 +376,28 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> tuple[np.nda
     component (`lab`, `st`: `mask`'s, or the components of the ink on a lower threshold, where a
     thin light box holds together) whose ink runs all along the four sides of its box, in
     straight runs (a digit's 0 does not). Only the runs along the sides are taken out, so a
-    digit touching its box keeps its strokes."""
+    digit touching its box keeps its strokes. `overhang`: a box whose digit runs out over a side
+    (a wide 0, a 2's tail) is looked for within its component too (`_frame_within`)."""
     w, h = st[1:, 2], st[1:, 3]
     cand = np.flatnonzero((w >= CELL_MIN) & (h >= CELL_MIN) & (h <= 3 * w)) + 1
     out: np.ndarray | None = None
     cells: list[Cell] = []
     for i in cand.tolist():
         x, y, cw, ch, _a = (int(v) for v in st[i])
-        cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
-        bh, bw = max(2, ch // 12), max(2, cell // 12)
         box = lab[y:y + ch, x:x + cw]
         # the corners first: the cheapest test, and most digits fail it
-        if not ((box[:bh, :bw] == i).any() and (box[:bh, -bw:] == i).any()
-                and (box[-bh:, :bw] == i).any() and (box[-bh:, -bw:] == i).any()):
-            continue
+        whole, within = None, None
+        if not _cornered(box, i):
+            whole = (box == i).view(np.uint8)
+            within = _frame_within(whole) if overhang else None
+            if within is None:
+                continue
+            x, y, cw, ch = x + within[0], y + within[1], within[2], within[3]
+            box = lab[y:y + ch, x:x + cw]
+            if not _cornered(box, i):
+                continue
+        cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
+        bh, bw = max(2, ch // 12), max(2, cell // 12)
         comp = (box == i).view(np.uint8)
         across, upright = _runs(comp, int(CELL_RUN * cell), True), _runs(comp, int(CELL_RUN * ch), False)
         sides = (across[:bh].any(0).mean(), across[-bh:].any(0).mean(),
@@ -415,6 +424,8 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> tuple[np.nda
         else:
             walls = [0, cw]
         cells.extend((x + a, y, b - a, ch) for a, b in pairwise(walls))
+        if whole is not None and within is not None:
+            frame = _crossings_kept(frame, whole, within, dx, dy)
         # widened by a pixel (the box's anti-aliased edge is not a stroke); the bits of a side a
         # little aslant that the runs missed go too: what is left within the sides' bands
         left = comp & (1 - cv2.dilate(frame, np.ones((3, 3), np.uint8)))
@@ -429,6 +440,66 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray) -> tuple[np.nda
             out = mask.copy()
         out[y:y + ch, x:x + cw] &= (1 - comp) | left
     return out, cells
+
+
+#: Pixels added round the box `_frame_within` finds from the sides' runs. The box is at least
+#: `FRAME_MOST` of its component each way (the digit runs out over a side, it is not most of the
+#: mark), and ink fills at most `FRAME_FILL` of what lies inside its sides.
+FRAME_PAD = 2
+FRAME_MOST = 0.75
+FRAME_FILL = 0.6
+
+
+def _cornered(box: np.ndarray, i: int) -> bool:
+    """Component `i` has ink in each corner of its box (`box`: the labels there), as a cell's frame does."""
+    ch, cw = box.shape
+    bh, bw = max(2, ch // 12), max(2, min(cw, ch) // 12)
+    return bool((box[:bh, :bw] == i).any() and (box[:bh, -bw:] == i).any()
+                and (box[-bh:, :bw] == i).any() and (box[-bh:, -bw:] == i).any())
+
+
+def _frame_within(comp: np.ndarray) -> Cell | None:
+    """The box a cell's frame makes inside its component (`comp`), where the digit drawn in it runs
+    out over a side: from the first to the last row holding a run across, and the first to the
+    last column holding a run upright, each at least `CELL_RUN` of the component's shorter side
+    long. None when that is the component's own box or too small to be a cell; `cells_out` then
+    tests its sides as it tests any box."""
+    h, w = comp.shape
+    n = int(CELL_RUN * min(h, w))
+    rows = np.flatnonzero(_runs(comp, n, True).any(1))
+    cols = np.flatnonzero(_runs(comp, n, False).any(0))
+    if len(rows) < 2 or len(cols) < 2:
+        return None
+    # a pixel or two more each way: a side's outer rows are ragged (anti-aliased), too short for runs
+    x0, y0 = max(0, int(cols[0]) - FRAME_PAD), max(0, int(rows[0]) - FRAME_PAD)
+    x1, y1 = min(w, int(cols[-1]) + 1 + FRAME_PAD), min(h, int(rows[-1]) + 1 + FRAME_PAD)
+    bw, bh = x1 - x0, y1 - y0
+    if (x0, y0, x1, y1) == (0, 0, w, h) or min(bw, bh) < CELL_MIN or bw < FRAME_MOST * w or bh < FRAME_MOST * h:
+        return None
+    # a frame is hollow: a digit's bar and stem (a 7) make a solid block of runs
+    inside = comp[y0 + bh // 6:y1 - bh // 6, x0 + bw // 6:x1 - bw // 6]
+    if inside.size == 0 or np.count_nonzero(inside) > FRAME_FILL * inside.size:
+        return None
+    return x0, y0, bw, bh
+
+
+def _crossings_kept(frame: np.ndarray, whole: np.ndarray, within: Cell, dx: int, dy: int) -> np.ndarray:
+    """`frame` (the sides' pixels to take out, in the box `within` of the component `whole`) less
+    where the digit's stroke crosses a side on its way out: rows (columns) with ink just outside
+    the side and just inside its band. Taken out there, the part of the digit beyond the box was
+    cut off and read as a 1."""
+    x, y, w, h = within
+    big_h, big_w = whole.shape
+    keep = np.zeros_like(frame)
+    if x > 0:
+        keep[(whole[y:y + h, x - 1] & whole[y:y + h, min(big_w - 1, x + dx)]).astype(bool), :dx] = 1
+    if x + w < big_w:
+        keep[(whole[y:y + h, x + w] & whole[y:y + h, max(0, x + w - dx - 1)]).astype(bool), -dx:] = 1
+    if y > 0:
+        keep[:dy, (whole[y - 1, x:x + w] & whole[min(big_h - 1, y + dy), x:x + w]).astype(bool)] = 1
+    if y + h < big_h:
+        keep[-dy:, (whole[y + h, x:x + w] & whole[max(0, y + h - dy - 1), x:x + w]).astype(bool)] = 1
+    return frame & (1 - keep)
 
 
 def _walls(inner: np.ndarray, dx: int) -> list[int]:

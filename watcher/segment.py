@@ -496,12 +496,13 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
             cells += formlines.row_cells(lines, digit_h)
     if not untouched:
         n, lab, st = formlines.components(mask)
-    celled, more = formlines.cells_out(mask, lab, st)
-    if celled is None and n <= formlines.LIGHT_CELLS_MARKS:
+    form = n <= formlines.LIGHT_CELLS_MARKS  # a form's fields, not a page of a thousand digits
+    celled, more = formlines.cells_out(mask, lab, st, overhang=form)
+    if celled is None and form:
         # boxes printed thin and light fall apart on the ink threshold (their pieces were read as
         # 1s): they are looked for again where they hold together, on the lower threshold
         light = formlines.components(low & (1 - lines))  # the lines as they were taken out (widened already)
-        celled, more = formlines.cells_out(mask, light[1], light[2])
+        celled, more = formlines.cells_out(mask, light[1], light[2], overhang=True)
     else:
         light = None
     cells += more
