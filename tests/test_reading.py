@@ -557,6 +557,32 @@ def test_a_box_whose_digit_runs_out_over_a_side_is_taken_out_and_the_digit_kept_
     assert formlines._frame_within(seven[ys.min():ys.max() + 1, xs.min():xs.max() + 1]) is None
 
 
+def test_a_box_with_a_broken_side_among_boxes_of_its_size_is_taken_out(mnist: dict[str, np.ndarray]) -> None:
+    """A box whose top the scan broke for two fifths of its length, a 0 against its side: its
+    sides' runs fall short of a box's, and box and 0 were one mark. Level with boxes of its size
+    found whole, it is a cell's box too. Alone, it is not."""
+    def boxes(n: int) -> np.ndarray:
+        page = np.full((150, 60 + 80 * n), 235, np.uint8)
+        for k in range(n):
+            x = 30 + k * 80
+            cv2.rectangle(page, (x, 40), (x + 56, 110), 60, 3)
+            if k != n // 2:
+                digit = cv2.resize(mnist["x_test"][k], (50, 50), interpolation=cv2.INTER_CUBIC)
+                page[50:100, x + 3:x + 53] = np.minimum(page[50:100, x + 3:x + 53], 255 - digit)
+        x = 30 + (n // 2) * 80
+        page[37:44, x + 8:x + 32] = 235  # its top broken
+        cv2.ellipse(page, (x + 33, 75), (20, 28), 0, 0, 360, 30, 4)  # a 0 against its right side
+        return page
+    lay = segment.find(boxes(3))
+    assert len(lay.cells) == 3 and len(lay.marks) == 3
+    _x, y, _w, h = lay.marks[1].pieces[0].box
+    assert y > 42 and h < 66  # the 0 without its box
+    for n, found in ((1, 0), (3, 3)):  # the boxes' own look, on the ink: alone, the broken box is none
+        mask = (boxes(n) < 150).astype(np.uint8)
+        _n, lab, st = formlines.components(mask)
+        assert len(formlines.cells_out(mask, lab, st)[1]) == found
+
+
 def _boxes_side_by_side(mnist: dict[str, np.ndarray], picks: list[int], w: int, h: int, drop: int = 0) -> np.ndarray:
     """Test digits in a form's row of boxes (w x h, pen 3 px) each printed against the next, so
     that two boxes' sides run together as one twice as thick; dark on light. `drop`: the first

@@ -9,6 +9,7 @@ digit's stroke is; the strokes that cross them or run along them are kept or put
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import pairwise
 
 import cv2
@@ -382,6 +383,7 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray,
     cand = np.flatnonzero((w >= CELL_MIN) & (h >= CELL_MIN) & (h <= 3 * w)) + 1
     out: np.ndarray | None = None
     cells: list[Cell] = []
+    broken: list[_Box] = []  # boxes whose sides the runs cover less than CELL_SIDE
     for i in cand.tolist():
         x, y, cw, ch, _a = (int(v) for v in st[i])
         box = lab[y:y + ch, x:x + cw]
@@ -397,49 +399,101 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray,
             if not _cornered(box, i):
                 continue
         cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
-        bh, bw = max(2, ch // 12), max(2, cell // 12)
         comp = (box == i).view(np.uint8)
-        across, upright = _runs(comp, int(CELL_RUN * cell), True), _runs(comp, int(CELL_RUN * ch), False)
-        sides = (across[:bh].any(0).mean(), across[-bh:].any(0).mean(),
-                 upright[:, :bw].any(1).mean(), upright[:, -bw:].any(1).mean())
-        if min(sides) < CELL_SIDE:
-            continue
-        # the sides as thick as they run (a box drawn with a broad pen is thicker than the band),
-        # the thinnest side for all four: a 7's bar against the top runs deeper there
-        rows, cols = across.mean(1), upright.mean(0)
-        t = min(_depth(rows, bh), _depth(rows[::-1], bh), _depth(cols, bw), _depth(cols[::-1], bw))
-        dy, dx = max(bh, t), max(bw, t)
-        frame = np.zeros_like(comp)
-        frame[:dy] |= across[:dy]
-        frame[-dy:] |= across[-dy:]
-        frame[:, :dx] |= upright[:, :dx]
-        frame[:, -dx:] |= upright[:, -dx:]
-        if np.count_nonzero(frame & mask[y:y + ch, x:x + cw]) < CELL_SEEN * np.count_nonzero(frame):
-            continue  # found on the lower threshold, a box that hardly shows (squared paper printed light)
-        if cw > CELL_ROW * ch:
-            # a row of cells touching each other: the sides between them run from top to bottom
-            inner = _runs(comp, int(CELL_INNER * ch), False)
-            frame |= inner
-            walls = _walls(inner, dx)
-        else:
-            walls = [0, cw]
-        cells.extend((x + a, y, b - a, ch) for a, b in pairwise(walls))
-        if whole is not None and within is not None:
-            frame = _crossings_kept(frame, whole, within, dx, dy)
-        # widened by a pixel (the box's anti-aliased edge is not a stroke); the bits of a side a
-        # little aslant that the runs missed go too: what is left within the sides' bands
-        left = comp & (1 - cv2.dilate(frame, np.ones((3, 3), np.uint8)))
-        k, parts, ps = components(left)
-        for j in range(1, k):
-            px, py, pw, ph, _pa = (int(v) for v in ps[j])
-            along = (((px + pw <= 2 * bw or px >= cw - 2 * bw) and ph >= 2 * pw)
-                     or ((py + ph <= 2 * bh or py >= ch - 2 * bh) and pw >= 2 * ph))
-            if along:  # thin along a side: a digit's stroke cut off there is not
-                left[parts == j] = 0
-        if out is None:
-            out = mask.copy()
-        out[y:y + ch, x:x + cw] &= (1 - comp) | left
+        b = _Box(x, y, cw, ch, comp, _runs(comp, int(CELL_RUN * cell), True), _runs(comp, int(CELL_RUN * ch), False),
+                 whole, within)
+        sides = b.sides()
+        if min(sides) >= CELL_SIDE:
+            out = _box_out(mask, out, cells, b)
+        elif min(sides) >= ROW_SIDE_LEAST and float(np.mean(sides)) >= ROW_SIDE_MEAN and cw <= CELL_ROW * ch:
+            broken.append(b)
+    for b in broken:
+        # a box among others of its size in its row, a side broken by the scan or bent under a
+        # digit's stroke: a 0 filling its box was one mark with it
+        if any(abs(b.cw - cw) <= ROW_LIKE * cw and abs(b.ch - ch) <= ROW_LIKE * ch and abs(b.y - y) <= ROW_LIKE * ch
+               for _x, y, cw, ch in cells):
+            out = _box_out(mask, out, cells, b)
     return out, cells
+
+
+#: A box's sides covered less than CELL_SIDE (at least ROW_SIDE_LEAST each, ROW_SIDE_MEAN on the
+#: whole) are a cell's still when it is as big as a cell found in the picture and level with it,
+#: within ROW_LIKE of that cell's size
+ROW_SIDE_LEAST = 0.3
+ROW_SIDE_MEAN = 0.75
+ROW_LIKE = 0.1
+
+
+@dataclass
+class _Box:
+    """A component that may be a cell's box: where it lies (`x`, `y`, `cw`, `ch`), its pixels
+    there (`comp`), their straight runs across and upright; `whole`, `within`: the component and
+    the box in it, when its digit runs out over a side (`_frame_within`)."""
+
+    x: int
+    y: int
+    cw: int
+    ch: int
+    comp: np.ndarray
+    across: np.ndarray
+    upright: np.ndarray
+    whole: np.ndarray | None
+    within: Cell | None
+
+    @property
+    def bands(self) -> tuple[int, int]:
+        """How deep a side is looked for from each edge, down and across: a twelfth of the box."""
+        return max(2, self.ch // 12), max(2, min(self.cw, self.ch) // 12)
+
+    def sides(self) -> tuple[float, float, float, float]:
+        """The share of each side (top, bottom, left, right) its runs cover."""
+        bh, bw = self.bands
+        a, u = self.across, self.upright
+        return (float(a[:bh].any(0).mean()), float(a[-bh:].any(0).mean()),
+                float(u[:, :bw].any(1).mean()), float(u[:, -bw:].any(1).mean()))
+
+
+def _box_out(mask: np.ndarray, out: np.ndarray | None, cells: list[Cell], b: _Box) -> np.ndarray | None:
+    """`out` (`mask` as far as boxes were taken out of it; None: none yet) with box `b` taken out,
+    its cells added to `cells`; `out` as it was when `b` hardly shows on `mask`."""
+    x, y, cw, ch, comp, across, upright = b.x, b.y, b.cw, b.ch, b.comp, b.across, b.upright
+    bh, bw = b.bands
+    # the sides as thick as they run (a box drawn with a broad pen is thicker than the band),
+    # the thinnest side for all four: a 7's bar against the top runs deeper there
+    rows, cols = across.mean(1), upright.mean(0)
+    t = min(_depth(rows, bh), _depth(rows[::-1], bh), _depth(cols, bw), _depth(cols[::-1], bw))
+    dy, dx = max(bh, t), max(bw, t)
+    frame = np.zeros_like(comp)
+    frame[:dy] |= across[:dy]
+    frame[-dy:] |= across[-dy:]
+    frame[:, :dx] |= upright[:, :dx]
+    frame[:, -dx:] |= upright[:, -dx:]
+    if np.count_nonzero(frame & mask[y:y + ch, x:x + cw]) < CELL_SEEN * np.count_nonzero(frame):
+        return out  # found on the lower threshold, a box that hardly shows (squared paper printed light)
+    if cw > CELL_ROW * ch:
+        # a row of cells touching each other: the sides between them run from top to bottom
+        inner = _runs(comp, int(CELL_INNER * ch), False)
+        frame |= inner
+        walls = _walls(inner, dx)
+    else:
+        walls = [0, cw]
+    cells.extend((x + a, y, c - a, ch) for a, c in pairwise(walls))
+    if b.whole is not None and b.within is not None:
+        frame = _crossings_kept(frame, b.whole, b.within, dx, dy)
+    # widened by a pixel (the box's anti-aliased edge is not a stroke); the bits of a side a
+    # little aslant that the runs missed go too: what is left within the sides' bands
+    left = comp & (1 - cv2.dilate(frame, np.ones((3, 3), np.uint8)))
+    k, parts, ps = components(left)
+    for j in range(1, k):
+        px, py, pw, ph, _pa = (int(v) for v in ps[j])
+        along = (((px + pw <= 2 * bw or px >= cw - 2 * bw) and ph >= 2 * pw)
+                 or ((py + ph <= 2 * bh or py >= ch - 2 * bh) and pw >= 2 * ph))
+        if along:  # thin along a side: a digit's stroke cut off there is not
+            left[parts == j] = 0
+    if out is None:
+        out = mask.copy()
+    out[y:y + ch, x:x + cw] &= (1 - comp) | left
+    return out
 
 
 #: Pixels added round the box `_frame_within` finds from the sides' runs. The box is at least
