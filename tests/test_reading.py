@@ -178,6 +178,40 @@ def test_the_sides_of_a_row_of_cells_drawn_tight_round_its_digits_are_taken_out(
         assert all(m.pieces[0].box[2] > 20 or d == 1 for m, d in zip(lay.marks, digits, strict=True))
 
 
+def test_a_straight_stem_inside_a_row_of_cells_is_no_side(mnist: dict[str, np.ndarray]) -> None:
+    """A 1 (or a 4's stem) drawn straight from near its cell's top to near its bottom is as thin
+    and as tall as the row's sides, and was taken out with them: the digit was lost. The row's
+    sides stand a cell apart; a stem splits its cell in two."""
+    x, y = mnist["x_test"], mnist["y_test"]
+
+    def row(digits: list[int], stem_at: int) -> np.ndarray:
+        w, h, top, left = 56, 72, 30, 20
+        page = np.full((h + 60, 2 * left + w * len(digits)), 235, np.uint8)
+        for k, d in enumerate(digits):
+            cx = left + k * w
+            if k == stem_at:
+                cv2.line(page, (cx + w // 2, top + 3), (cx + w // 2 + 3, top + h - 3), 40, 5)
+                continue
+            ink = x[int(np.flatnonzero(y == d)[2])]
+            ys, xs = np.nonzero(ink > 60)
+            ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            ink = cv2.resize(ink, (max(1, ink.shape[1] * (h - 10) // ink.shape[0]), h - 10), interpolation=cv2.INTER_CUBIC)
+            x0 = cx + (w - ink.shape[1]) // 2
+            page[top + 5:top + 5 + ink.shape[0], x0:x0 + ink.shape[1]] = np.minimum(
+                page[top + 5:top + 5 + ink.shape[0], x0:x0 + ink.shape[1]], 255 - ink)
+        for k in range(len(digits) + 1):
+            cv2.line(page, (left + k * w, top), (left + k * w, top + h), 90, 2)
+        for yy in (top, top + h):
+            cv2.line(page, (left, yy), (left + len(digits) * w, yy), 90, 2)
+        return page
+
+    for digits, at in (([6, 1, 3, 8], 1), ([4, 0, 1, 5, 9], 2)):
+        lay = segment.find(row(digits, at))
+        assert len(lay.marks) == len(digits), digits
+        sx = lay.marks[at].pieces[0].box[0]
+        assert 20 + 56 * at + 20 <= sx <= 20 + 56 * at + 36  # the stem, in its cell's middle
+
+
 def test_a_1_standing_on_an_underline_in_a_tight_crop_is_no_margins_line(mnist: dict[str, np.ndarray]) -> None:
     """A 1 on the underline runs, with it, down most of a picture cropped tight: it was taken for
     a notebook's margin and left out ("12261" read "2261", status ok)."""

@@ -188,6 +188,7 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
         # two cells' sides drawn touching run as one, twice as thick
         if thick <= 2.5 * max(3.0, 0.15 * digit_h) and all(near[r, x:x + cw].any() for r in ends):
             sides.append(i)
+    sides = _evenly_spaced(sides, st)
     tall = np.array([st[i, 3] for i in sides], np.float64)
     # a row of cells has a side more than it has cells, all as tall as each other (a 1 touching
     # a notebook's rules above and below, or a letter's stroke between its bars, stands alone)
@@ -197,6 +198,28 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
         x, y, cw, ch = (int(v) for v in st[i, :4])
         out[y:y + ch, x:x + cw] |= (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
     return out
+
+
+#: A side between two others, nearer than this share of the row's (median) spacing to each, where
+#: the two gaps add up to one spacing within SIDE_SUM of it, is a digit's stroke in a cell
+SIDE_GAP = 0.8
+SIDE_SUM = 0.25
+
+
+def _evenly_spaced(sides: list[int], st: np.ndarray) -> list[int]:
+    """`sides` (labels into `st`) less those standing inside a cell: a row's sides are about one
+    cell apart, and a 4's long stem near its cell's top and bottom, as thin and as tall as a side,
+    splits the cell in two (it was taken out with the sides: the 4 was lost)."""
+    if len(sides) <= SIDES_LEAST:
+        return sides
+    order = sorted(sides, key=lambda i: float(st[i, 0] + st[i, 2] / 2))
+    xs = np.array([st[i, 0] + st[i, 2] / 2 for i in order], np.float64)
+    gaps = np.diff(xs)
+    m = float(np.median(gaps))
+    inside = {order[k] for k in range(1, len(order) - 1)
+              if gaps[k - 1] < SIDE_GAP * m and gaps[k] < SIDE_GAP * m
+              and abs(gaps[k - 1] + gaps[k] - m) <= SIDE_SUM * m}
+    return [i for i in sides if i not in inside]
 
 
 def _across(lines: np.ndarray, digit_h: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
