@@ -200,8 +200,9 @@ def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.nd
     return out
 
 
-#: A side between two others, nearer than this share of the row's (median) spacing to each, where
-#: the two gaps add up to one spacing within SIDE_SUM of it, is a digit's stroke in a cell
+#: A side between two others, nearer than this share of the row's spacing to each (the median of
+#: the gaps at least 0.75 of the widest), where the two gaps add up to one spacing within
+#: SIDE_SUM of it, is a digit's stroke in a cell
 SIDE_GAP = 0.8
 SIDE_SUM = 0.25
 
@@ -215,7 +216,7 @@ def _evenly_spaced(sides: list[int], st: np.ndarray) -> list[int]:
     order = sorted(sides, key=lambda i: float(st[i, 0] + st[i, 2] / 2))
     xs = np.array([st[i, 0] + st[i, 2] / 2 for i in order], np.float64)
     gaps = np.diff(xs)
-    m = float(np.median(gaps))
+    m = float(np.median(gaps[gaps >= 0.75 * gaps.max()]))  # a cell's width: a stem halves one gap into two
     inside = {order[k] for k in range(1, len(order) - 1)
               if gaps[k - 1] < SIDE_GAP * m and gaps[k] < SIDE_GAP * m
               and abs(gaps[k - 1] + gaps[k] - m) <= SIDE_SUM * m}
