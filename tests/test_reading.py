@@ -617,6 +617,17 @@ def test_a_box_with_a_broken_side_among_boxes_of_its_size_is_taken_out(mnist: di
         assert len(formlines.cells_out(mask, lab, st)[1]) == found
 
 
+def test_boxes_whose_rules_were_partly_taken_for_lines_are_taken_out(mnist: dict[str, np.ndarray]) -> None:
+    """Boxes printed two pixels apart, a little aslant: where two boxes' tops ran together they
+    were long enough to be taken out as a line, the boxes fell apart, none was found, and four
+    digits were read inside their boxes, the last four as one mark. The boxes are looked for in
+    the ink as it was before the lines came out."""
+    d = compose.number(mnist["x_test"], mnist["y_test"], np.random.default_rng(166), field="cells")
+    lay = segment.find(d.image)
+    assert len(lay.cells) == len(d.text) == len(lay.marks) == 8
+    assert all(m.pieces[0].box[3] < 85 for m in lay.marks)  # the digits, not their boxes (94 and more)
+
+
 def _boxes_side_by_side(mnist: dict[str, np.ndarray], picks: list[int], w: int, h: int, drop: int = 0) -> np.ndarray:
     """Test digits in a form's row of boxes (w x h, pen 3 px) each printed against the next, so
     that two boxes' sides run together as one twice as thick; dark on light. `drop`: the first

@@ -505,6 +505,12 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         celled, more = formlines.cells_out(mask, light[1], light[2], overhang=True)
     else:
         light = None
+    if celled is None and form and not untouched and not cells:
+        # a row of boxes part of whose rules was long enough to be taken out as a line falls
+        # apart: the boxes are looked for in the ink as it was, and both they and the lines go
+        _n0, lab0, st0 = formlines.components(inked)
+        whole, more = formlines.cells_out(inked, lab0, st0, overhang=True)
+        celled = None if whole is None else whole & mask
     cells += more
     if celled is not None:
         mask = celled
