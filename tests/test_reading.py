@@ -628,6 +628,16 @@ def test_boxes_whose_rules_were_partly_taken_for_lines_are_taken_out(mnist: dict
     assert all(m.pieces[0].box[3] < 85 for m in lay.marks)  # the digits, not their boxes (94 and more)
 
 
+def test_a_box_whose_digit_runs_out_past_a_side_but_not_its_corners_is_taken_out(mnist: dict[str, np.ndarray]) -> None:
+    """A flat 0 running out of its box's side, whose corners it leaves alone: the component's own
+    box has ink in each corner, but its top and bottom cover less than it is wide, so no box was
+    found there, and the 0, its box and the next box were one mark. The box is found within it."""
+    d = compose.number(mnist["x_test"], mnist["y_test"], np.random.default_rng(247), field="cells")
+    lay = segment.find(d.image)
+    assert len(lay.cells) == len(d.text) == 4
+    assert all(m.pieces[0].box[2] < 110 and m.pieces[0].box[3] < 85 for m in lay.marks)  # no box read with its digit
+
+
 def _boxes_side_by_side(mnist: dict[str, np.ndarray], picks: list[int], w: int, h: int, drop: int = 0) -> np.ndarray:
     """Test digits in a form's row of boxes (w x h, pen 3 px) each printed against the next, so
     that two boxes' sides run together as one twice as thick; dark on light. `drop`: the first

@@ -412,24 +412,26 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray,
         x, y, cw, ch, _a = (int(v) for v in st[i])
         box = lab[y:y + ch, x:x + cw]
         # the corners first: the cheapest test, and most digits fail it
-        whole, within = None, None
-        if not _cornered(box, i):
+        cornered = _cornered(box, i)
+        if not cornered and not overhang:
+            continue
+        b = _box(lab, i, (x, y, cw, ch)) if cornered else None
+        if overhang and (b is None or min(b.sides()) < CELL_SIDE):
+            # the digit may run out over a side: past its corners, or past a side whose corners it
+            # left alone (the box's top and bottom then cover less than the component is wide)
             whole = (box == i).view(np.uint8)
-            within = _frame_within(whole) if overhang else None
-            if within is None:
-                continue
-            x, y, cw, ch = x + within[0], y + within[1], within[2], within[3]
-            box = lab[y:y + ch, x:x + cw]
-            if not _cornered(box, i):
-                continue
-        cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
-        comp = (box == i).view(np.uint8)
-        b = _Box(x, y, cw, ch, comp, _runs(comp, int(CELL_RUN * cell), True), _runs(comp, int(CELL_RUN * ch), False),
-                 whole, within)
+            within = _frame_within(whole)
+            if within is not None and _cornered(lab[y + within[1]:y + within[1] + within[3],
+                                                    x + within[0]:x + within[0] + within[2]], i):
+                inner = _box(lab, i, (x + within[0], y + within[1], within[2], within[3]), whole, within)
+                if b is None or min(inner.sides()) >= CELL_SIDE:
+                    b = inner
+        if b is None:
+            continue
         sides = b.sides()
         if min(sides) >= CELL_SIDE:
             out = _box_out(mask, out, cells, b)
-        elif min(sides) >= ROW_SIDE_LEAST and float(np.mean(sides)) >= ROW_SIDE_MEAN and cw <= CELL_ROW * ch:
+        elif min(sides) >= ROW_SIDE_LEAST and float(np.mean(sides)) >= ROW_SIDE_MEAN and b.cw <= CELL_ROW * b.ch:
             broken.append(b)
     for b in broken:
         # a box among others of its size in its row, a side broken by the scan or bent under a
@@ -446,6 +448,15 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray,
 ROW_SIDE_LEAST = 0.3
 ROW_SIDE_MEAN = 0.75
 ROW_LIKE = 0.1
+
+
+def _box(lab: np.ndarray, i: int, at: Cell, whole: np.ndarray | None = None, within: Cell | None = None) -> _Box:
+    """Component `i`'s pixels in the box `at`, and their runs, as `cells_out` tests them."""
+    x, y, cw, ch = at
+    comp = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+    cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
+    return _Box(x, y, cw, ch, comp, _runs(comp, int(CELL_RUN * cell), True), _runs(comp, int(CELL_RUN * ch), False),
+                whole, within)
 
 
 @dataclass
