@@ -442,6 +442,19 @@ class Printed:
     faint: list[Box] = field(default_factory=list)  # digits broken into specks on the ink threshold (`_faint_digits`)
 
 
+#: A box looked for in the ink before the lines came out is at most this many digits tall
+ROW_TALL = 3.0
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    """Two boxes share more than half of the smaller one."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = min(ax + aw, bx + bw) - max(ax, bx)
+    h = min(ay + ah, by + bh) - max(ay, by)
+    return w > 0 and h > 0 and w * h > 0.5 * min(aw * ah, bw * bh)
+
+
 def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group], np.ndarray, Printed]:
     """Marks (joined components) of the ink map, specks and long lines left out, the
     components' label image, and what printed lines were taken out. `trays`: a comb of one
@@ -457,7 +470,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     cells: list[Box] = []
     inked = mask
-    first_h = _digit_height(st, mask.shape)
+    first_h = digit_h = _digit_height(st, mask.shape)
     low = (ink > 0.5 * t).view(np.uint8)  # where faint rules are looked for
     mask, taken = formlines.lines_out(inked, first_h, slope=low)
     if trays:
@@ -505,12 +518,18 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         celled, more = formlines.cells_out(mask, light[1], light[2], overhang=True)
     else:
         light = None
-    if celled is None and form and not untouched and not cells:
+    if form and not untouched and not cells:
         # a row of boxes part of whose rules was long enough to be taken out as a line falls
-        # apart: the boxes are looked for in the ink as it was, and both they and the lines go
+        # apart: the boxes are looked for in the ink as it was too, and the boxes found there
+        # alone go with the lines (where the lines made a row of cells, it was found from them).
+        # A mark far taller than a digit is no row of boxes: squared paper's grid, a frame
         _n0, lab0, st0 = formlines.components(inked)
-        whole, more = formlines.cells_out(inked, lab0, st0, overhang=True)
-        celled = None if whole is None else whole & mask
+        st0 = st0.copy()
+        st0[st0[:, 3] > ROW_TALL * digit_h, 2:4] = 0
+        whole, before = formlines.cells_out(inked, lab0, st0, overhang=True)
+        new = [c for c in before if not any(_overlaps(c, k) for k in more)]
+        if whole is not None and new:
+            celled, more = (mask if celled is None else celled) & whole, more + new
     cells += more
     if celled is not None:
         mask = celled
