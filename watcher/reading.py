@@ -62,6 +62,8 @@ LOOSE_PIECES = 3
 #: Two neighbouring marks (`Layout.joins`) are read as one digit only when it reads at least this
 #: surely, and better than the two apart; the file goes to review.
 JOIN_SURE = 0.9
+#: Why a picture of at most `segment.TINY_SIDE` pixels read as several marks goes to review.
+TINY_DOUBT = "a picture this small may hold one broken digit rather than several"
 #: A mark more than this many times wider than tall, read as one digit, sends the file to review:
 #: two touching digits may hide in it. Single digits come wide too (a 5's long flag, a 2's long
 #: base, a round 0): at 1.15 it was the only doubt of 572 of the 7,000 rendered numbers, 571 of
@@ -260,6 +262,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         # is as wide as two digits, it may be two (a 7 run into a 2 on an underline read "2" `ok`)
         _x, _y, ww, wh = lay.whole.box
         why = ["the marks read together as one digit are as wide as two"] if ww > WIDE_AS_TWO * wh else []
+        why += [TINY_DOUBT] if lay.tiny else []
         return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), why, 1, float(conf[k]))
     if loose_pieces > 2 and wide_out and (not digits or (wide_out == 1 and not_digits == len(lay.rejected) + 1)):
         # nothing reads but wide marks, or the one mark of the file that does not read is wide:
@@ -269,7 +272,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
     if lay.tiny:
-        doubts.append("a picture this small may hold one broken digit rather than several")
+        doubts.append(TINY_DOUBT)
     if thin:
         left_out = lay.lined and floor > PAGE_FLOOR
         doubts.append(f"{len(thin)} mark(s) as thin as a printed line" + (" left out" if left_out else " read as 1"))
