@@ -475,14 +475,9 @@ class _Box:
     whole: np.ndarray | None
     within: Cell | None
 
-    @property
-    def bands(self) -> tuple[int, int]:
-        """How deep a side is looked for from each edge, down and across: a twelfth of the box."""
-        return max(2, self.ch // 12), max(2, min(self.cw, self.ch) // 12)
-
     def sides(self) -> tuple[float, float, float, float]:
         """The share of each side (top, bottom, left, right) its runs cover."""
-        bh, bw = self.bands
+        bh, bw = _bands(self.cw, self.ch)
         a, u = self.across, self.upright
         return (float(a[:bh].any(0).mean()), float(a[-bh:].any(0).mean()),
                 float(u[:, :bw].any(1).mean()), float(u[:, -bw:].any(1).mean()))
@@ -492,7 +487,7 @@ def _box_out(mask: np.ndarray, out: np.ndarray | None, cells: list[Cell], b: _Bo
     """`out` (`mask` as far as boxes were taken out of it; None: none yet) with box `b` taken out,
     its cells added to `cells`; `out` as it was when `b` hardly shows on `mask`."""
     x, y, cw, ch, comp, across, upright = b.x, b.y, b.cw, b.ch, b.comp, b.across, b.upright
-    bh, bw = b.bands
+    bh, bw = _bands(cw, ch)
     # the sides as thick as they run (a box drawn with a broad pen is thicker than the band),
     # the thinnest side for all four: a 7's bar against the top runs deeper there
     rows, cols = across.mean(1), upright.mean(0)
@@ -539,10 +534,16 @@ FRAME_MOST = 0.75
 FRAME_FILL = 0.6
 
 
+def _bands(cw: int, ch: int) -> tuple[int, int]:
+    """How deep a box's sides are looked for from each edge, down and across: a twelfth of the box
+    (across, of its shorter side: a row of cells touching each other is one component)."""
+    return max(2, ch // 12), max(2, min(cw, ch) // 12)
+
+
 def _cornered(box: np.ndarray, i: int) -> bool:
     """Component `i` has ink in each corner of its box (`box`: the labels there), as a cell's frame does."""
     ch, cw = box.shape
-    bh, bw = max(2, ch // 12), max(2, min(cw, ch) // 12)
+    bh, bw = _bands(cw, ch)
     return bool((box[:bh, :bw] == i).any() and (box[:bh, -bw:] == i).any()
                 and (box[-bh:, :bw] == i).any() and (box[-bh:, -bw:] == i).any())
 

@@ -224,11 +224,12 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     joined = _joined(lay, paths, conf, k)
     floors = _line_floors(lay, sure_marks, floor)
     thin = _thin_ones(lay, paths, best)
+    thin_out = lay.lined and floor > PAGE_FLOOR  # a form's line left standing; on a page, a digit
     for mi, (m, (idx, path, share), below) in enumerate(zip(lay.marks, paths, floors, strict=True)):
         if mi - 1 in joined:
             continue  # read with the mark before it
-        if lay.lined and floor > PAGE_FLOOR and mi in thin:
-            continue  # a form's line left standing: not read (the file goes to review); on a page it is a digit
+        if thin_out and mi in thin:
+            continue  # not read (the file goes to review)
         if mi in joined:
             ji, piece = joined[mi]
             raw *= float(conf[ji])
@@ -274,8 +275,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     if lay.tiny:
         doubts.append(TINY_DOUBT)
     if thin:
-        left_out = lay.lined and floor > PAGE_FLOOR
-        doubts.append(f"{len(thin)} mark(s) as thin as a printed line" + (" left out" if left_out else " read as 1"))
+        doubts.append(f"{len(thin)} mark(s) as thin as a printed line" + (" left out" if thin_out else " read as 1"))
     if _off_cells(digits, lay.cells):
         doubts.append("the digits do not fit the form's cells")
     if wide:
