@@ -415,7 +415,7 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray,
         cornered = _cornered(box, i)
         if not cornered and not overhang:
             continue
-        b = _box(lab, i, (x, y, cw, ch)) if cornered else None
+        b = _Box.of(lab, i, (x, y, cw, ch)) if cornered else None
         if overhang and (b is None or min(b.sides()) < CELL_SIDE):
             # the digit may run out over a side: past its corners, or past a side whose corners it
             # left alone (the box's top and bottom then cover less than the component is wide)
@@ -423,7 +423,7 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray,
             within = _frame_within(whole)
             if within is not None and _cornered(lab[y + within[1]:y + within[1] + within[3],
                                                     x + within[0]:x + within[0] + within[2]], i):
-                inner = _box(lab, i, (x + within[0], y + within[1], within[2], within[3]), whole, within)
+                inner = _Box.of(lab, i, (x + within[0], y + within[1], within[2], within[3]), whole, within)
                 if b is None or min(inner.sides()) >= CELL_SIDE:
                     b = inner
         if b is None:
@@ -450,15 +450,6 @@ ROW_SIDE_MEAN = 0.75
 ROW_LIKE = 0.1
 
 
-def _box(lab: np.ndarray, i: int, at: Cell, whole: np.ndarray | None = None, within: Cell | None = None) -> _Box:
-    """Component `i`'s pixels in the box `at`, and their runs, as `cells_out` tests them."""
-    x, y, cw, ch = at
-    comp = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
-    cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
-    return _Box(x, y, cw, ch, comp, _runs(comp, int(CELL_RUN * cell), True), _runs(comp, int(CELL_RUN * ch), False),
-                whole, within)
-
-
 @dataclass
 class _Box:
     """A component that may be a cell's box: where it lies (`x`, `y`, `cw`, `ch`), its pixels
@@ -474,6 +465,16 @@ class _Box:
     upright: np.ndarray
     whole: np.ndarray | None
     within: Cell | None
+
+    @classmethod
+    def of(cls, lab: np.ndarray, i: int, at: Cell, whole: np.ndarray | None = None,
+           within: Cell | None = None) -> _Box:
+        """Component `i`'s pixels in the box `at` (x, y, w, h), and their runs."""
+        x, y, cw, ch = at
+        comp = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
+        cell = min(cw, ch)  # a row of cells touching each other is one component: each about as wide as tall
+        return cls(x, y, cw, ch, comp, _runs(comp, int(CELL_RUN * cell), True), _runs(comp, int(CELL_RUN * ch), False),
+                   whole, within)
 
     def sides(self) -> tuple[float, float, float, float]:
         """The share of each side (top, bottom, left, right) its runs cover."""

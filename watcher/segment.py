@@ -524,7 +524,6 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         # alone go with the lines (where the lines made a row of cells, it was found from them).
         # A mark far taller than a digit is no row of boxes: squared paper's grid, a frame
         _n0, lab0, st0 = formlines.components(inked)
-        st0 = st0.copy()
         st0[st0[:, 3] > ROW_TALL * digit_h, 2:4] = 0
         whole, before = formlines.cells_out(inked, lab0, st0, overhang=True)
         new = [c for c in before if not any(_overlaps(c, k) for k in more)]
