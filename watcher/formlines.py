@@ -624,6 +624,11 @@ def _depth(cover: np.ndarray, band: int) -> int:
     return d
 
 
+def rules_across(mask: np.ndarray, length: int) -> np.ndarray:
+    """Straight runs across at least `length` long, widened by a pixel each way (0/1, uint8)."""
+    return cv2.dilate(_runs(mask, length, True), np.ones((3, 3), np.uint8))
+
+
 def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
     """The straight runs of `mask` at least `length` pixels long, across or upright."""
     n = max(3, length)

@@ -427,6 +427,29 @@ def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
     return float(h[ok][order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
 
 
+#: Rules across at least this share of the picture, two or more and as thin as a printed line,
+#: are looked for first when the digits seem as tall as the picture (`_net_height`).
+NET_RULE = 0.5
+NET_RULE_THIN = 0.04
+
+
+def _net_height(mask: np.ndarray, height: float) -> float:
+    """The digits' height where the ink is one net as tall as the picture: a notebook's rules and
+    margin, touched by the digits, hold everything together, so the typical mark's height is the
+    picture's, no rule is longer than 1.6 of it, and none was taken out (a ruled "5979" read as one
+    "2"). Then the marks are measured without the rules: two or more thin runs across half the
+    picture (a digit filling its picture has one bar at most, and as thick as the pen)."""
+    rows, cols = mask.shape
+    if height < 0.9 * rows:
+        return height
+    across = formlines.rules_across(mask, int(NET_RULE * cols))
+    _n, _lab, st = formlines.components(across)
+    if np.count_nonzero(st[1:, 3] <= max(3.0, NET_RULE_THIN * rows) + 2) < 2:  # widened by a pixel each way
+        return height
+    _n, _lab, st = formlines.components(mask & ~across)
+    return min(height, _digit_height(st, mask.shape)) if len(st) > 1 else height
+
+
 def _mostly_ink(mask: np.ndarray) -> bool:
     """More ink than paper (under 55% of the picture left as paper)."""
     return mask.size - int(np.count_nonzero(mask)) < 0.55 * mask.size
@@ -470,7 +493,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     cells: list[Box] = []
     inked = mask
-    first_h = digit_h = _digit_height(st, mask.shape)
+    first_h = digit_h = _net_height(mask, _digit_height(st, mask.shape))
     low = (ink > 0.5 * t).view(np.uint8)  # where faint rules are looked for
     mask, taken = formlines.lines_out(inked, first_h, slope=low)
     if trays:
