@@ -439,15 +439,31 @@ def _net_height(mask: np.ndarray, height: float) -> float:
     picture's, no rule is longer than 1.6 of it, and none was taken out (a ruled "5979" read as one
     "2"). Then the marks are measured without the rules: two or more thin runs across half the
     picture (a digit filling its picture has one bar at most, and as thick as the pen)."""
-    rows, cols = mask.shape
+    rows = mask.shape[0]
     if height < 0.9 * rows:
         return height
-    across = formlines.rules_across(mask, int(NET_RULE * cols))
-    _n, _lab, st = formlines.components(across)
-    if np.count_nonzero(st[1:, 3] <= max(3.0, NET_RULE_THIN * rows) + 2) < 2:  # widened by a pixel each way
-        return height
+    across = _rules_across(mask)
+    if across is None:
+        # a sheet photographed a few degrees aslant: its rules run level once it is turned (here
+        # only to measure: the picture is turned before it is read)
+        angle = _skew(mask)
+        if angle == 0.0:
+            return height
+        mask = (_rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8)
+        across = _rules_across(mask)
+        if across is None:
+            return height
     _n, _lab, st = formlines.components(mask & ~across)
     return min(height, _digit_height(st, mask.shape)) if len(st) > 1 else height
+
+
+def _rules_across(mask: np.ndarray) -> np.ndarray | None:
+    """Two or more thin straight runs across half the picture (`NET_RULE`), widened; None if not."""
+    rows, cols = mask.shape
+    across = formlines.rules_across(mask, int(NET_RULE * cols))
+    _n, _lab, st = formlines.components(across)
+    thin = np.count_nonzero(st[1:, 3] <= max(3.0, NET_RULE_THIN * rows) + 2)  # widened by a pixel each way
+    return across if thin >= 2 else None
 
 
 def _mostly_ink(mask: np.ndarray) -> bool:
