@@ -453,7 +453,7 @@ def _net_height(mask: np.ndarray, height: float) -> float:
         across = _rules_across(mask)
         if across is None:
             return height
-    _n, _lab, st = formlines.components(mask & ~across)
+    _n, _lab, st = formlines.components(mask & (1 - across))
     return min(height, _digit_height(st, mask.shape)) if len(st) > 1 else height
 
 
