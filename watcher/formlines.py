@@ -624,9 +624,10 @@ def _depth(cover: np.ndarray, band: int) -> int:
     return d
 
 
-def rules_across(mask: np.ndarray, length: int) -> np.ndarray:
-    """Straight runs across at least `length` long, widened by a pixel each way (0/1, uint8)."""
-    return cv2.dilate(_runs(mask, length, True), np.ones((3, 3), np.uint8))
+def rules_across(mask: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(`mask` without its straight runs across at least `length` long, those runs widened), as
+    `_taken_out` gives them."""
+    return _taken_out(mask, _runs(mask, length, True))
 
 
 def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:

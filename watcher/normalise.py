@@ -114,10 +114,15 @@ def _dark_paper(g: np.ndarray) -> bool:
     return bool(hi > -lo)
 
 
+def _small_window(k: int) -> int:
+    """The side of `_shaded_paper`'s small max filter, for a wide one of side `k`: wider than a stroke."""
+    return _odd(k / 8)
+
+
 def _shaded_paper(smooth: np.ndarray, k: int) -> np.ndarray:
     """Paper brightness that follows shadows: thin strokes taken out by a small max filter, then
     the median of a window half the max filter's size (less ink than paper in it)."""
-    thin = _odd(k / 8)
+    thin = _small_window(k)
     lit = cv2.dilate(smooth, cv2.getStructuringElement(cv2.MORPH_RECT, (thin, thin)))
     paper = cv2.medianBlur((lit * 255).astype(np.uint8), _odd(k / 2)).astype(np.float32) * np.float32(1 / 255)
     return cv2.blur(paper, (thin, thin))
@@ -134,7 +139,7 @@ def _shadow_edge_back(shaded: np.ndarray, k: int) -> np.ndarray:
     the smoothing of `_shaded_paper` carry the lit paper a stroke's width into the shadow, and
     that band along a sharp shadow edge is then read as a line of ink across the digits (a
     photographed "7690171" read "7"). A min filter of the same size takes it back."""
-    thin = _odd(k / 8)
+    thin = _small_window(k)
     return cv2.erode(shaded, cv2.getStructuringElement(cv2.MORPH_RECT, (thin, thin)))
 
 

@@ -442,28 +442,28 @@ def _net_height(mask: np.ndarray, height: float) -> float:
     rows = mask.shape[0]
     if height < 0.9 * rows:
         return height
-    across = _rules_across(mask)
-    if across is None:
+    left = _without_rules(mask)
+    if left is None:
         # a sheet photographed a few degrees aslant: its rules run level once it is turned (here
         # only to measure: the picture is turned before it is read)
         angle = _skew(mask)
         if angle == 0.0:
             return height
-        mask = (_rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8)
-        across = _rules_across(mask)
-        if across is None:
+        left = _without_rules((_rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8))
+        if left is None:
             return height
-    _n, _lab, st = formlines.components(mask & (1 - across))
+    _n, _lab, st = formlines.components(left)
     return min(height, _digit_height(st, mask.shape)) if len(st) > 1 else height
 
 
-def _rules_across(mask: np.ndarray) -> np.ndarray | None:
-    """Two or more thin straight runs across half the picture (`NET_RULE`), widened; None if not."""
+def _without_rules(mask: np.ndarray) -> np.ndarray | None:
+    """`mask` without its rules: two or more thin straight runs across half the picture
+    (`NET_RULE`); None where there are not."""
     rows, cols = mask.shape
-    across = formlines.rules_across(mask, int(NET_RULE * cols))
+    left, across = formlines.rules_across(mask, int(NET_RULE * cols))
     _n, _lab, st = formlines.components(across)
     thin = np.count_nonzero(st[1:, 3] <= max(3.0, NET_RULE_THIN * rows) + 2)  # widened by a pixel each way
-    return across if thin >= 2 else None
+    return left if thin >= 2 else None
 
 
 def _mostly_ink(mask: np.ndarray) -> bool:
