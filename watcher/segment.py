@@ -438,9 +438,10 @@ def _net_height(mask: np.ndarray, height: float) -> float:
     margin, touched by the digits, hold everything together, so the typical mark's height is the
     picture's, no rule is longer than 1.6 of it, and none was taken out (a ruled "5979" read as one
     "2"). Then the marks are measured without the rules: two or more thin runs across half the
-    picture (a digit filling its picture has one bar at most, and as thick as the pen)."""
-    rows = mask.shape[0]
-    if height < 0.9 * rows:
+    picture (a digit filling its picture has one bar at most, and as thick as the pen). The
+    picture's height is its ink's: a picture turned level has paper round it."""
+    inked = np.flatnonzero(mask.any(axis=1))
+    if len(inked) == 0 or height < 0.9 * (inked[-1] - inked[0] + 1):
         return height
     left = _without_rules(mask)
     if left is None:
@@ -458,12 +459,19 @@ def _net_height(mask: np.ndarray, height: float) -> float:
 
 def _without_rules(mask: np.ndarray) -> np.ndarray | None:
     """`mask` without its rules: two or more thin straight runs across half the picture
-    (`NET_RULE`); None where there are not."""
+    (`NET_RULE`); None where there are not. A rule 1 px thin and under a degree aslant (too little
+    for the picture to be turned) has no straight run that long: it is looked for again with a
+    pixel of slack up and down."""
     rows, cols = mask.shape
-    left, across = formlines.rules_across(mask, int(NET_RULE * cols))
-    _n, _lab, st = formlines.components(across)
-    thin = np.count_nonzero(st[1:, 3] <= max(3.0, NET_RULE_THIN * rows) + 2)  # widened by a pixel each way
-    return left if thin >= 2 else None
+    for slack in (0, 1):
+        src = mask if not slack else cv2.dilate(mask, np.ones((1 + 2 * slack, 1), np.uint8))
+        left, across = formlines.rules_across(src, int(NET_RULE * cols))
+        _n, _lab, st = formlines.components(across)
+        # widened by a pixel each way, and by the slack
+        thin = np.count_nonzero(st[1:, 3] <= max(3.0, NET_RULE_THIN * rows) + 2 + 2 * slack)
+        if thin >= 2:
+            return left if not slack else mask & (1 - across)
+    return None
 
 
 def _mostly_ink(mask: np.ndarray) -> bool:
