@@ -1058,6 +1058,24 @@ def test_a_number_under_a_sharp_shadow_edge_is_read(mnist: dict[str, np.ndarray]
     assert exact >= 17  # measured 20
 
 
+def test_a_number_in_a_shadows_deep_half_is_looked_for_in_the_shadow(mnist: dict[str, np.ndarray], clf) -> None:
+    # a shadow over most of the sheet, the number in it: the plain ink map takes the shadow for one
+    # piece of ink and finds no mark, so the picture was read as one digit ("593419" read "2");
+    # the paper is now followed into the shadow. `make_sets`' numbers-photo (seed 7), file 699
+    rng = np.random.default_rng(7)
+    for _ in range(700):
+        d = compose.number(mnist["x_test"], mnist["y_test"], rng, photo="any")
+    assert d.text == "593419"
+    r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
+    assert r is not None and r.text == "593419"
+    assert not ok(r)  # its 4 reads doubtfully
+    shade = np.zeros((100, 300), np.uint8)
+    shade[:60] = 1  # a shadow's solid half, on the picture's edge
+    blot = np.zeros_like(shade)
+    blot[20:80, 50:250] = 1  # as big, but off the edges: a blot in the writing, no shadow
+    assert segment._shadowed(shade) and not segment._shadowed(blot)
+
+
 def test_a_number_photographed_sideways_is_not_read_as_a_sure_1(mnist: dict[str, np.ndarray], clf) -> None:
     # turned a quarter (a phone photo with no EXIF orientation), a number's digits stand one above
     # another: the column was taken for one tall digit, or read whole as one, a sure "1"

@@ -193,7 +193,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     h, w = grey.shape
     t = _threshold(ink)
     groups, lab, _form = _groups(ink, t)
-    if not groups and _mostly_ink(ink > t):
+    if not groups and _shadowed(ink > t):
         # a shadow or the table round a photographed sheet taken for ink: the paper followed into it
         ink = _page_ink(work)
         t = _threshold(ink)
@@ -472,6 +472,22 @@ def _without_rules(mask: np.ndarray) -> np.ndarray | None:
         if thin >= 2:
             return left if not slack else mask & (1 - across)
     return None
+
+
+def _shadowed(mask: np.ndarray) -> bool:
+    """Ink that hides the writing: more ink than paper, or one solid piece on the picture's edge
+    over a fifth of it (a shadow's deep half over the digits: nothing else is left to read)."""
+    if _mostly_ink(mask):
+        return True
+    n, _lab, st = formlines.components(mask.view(np.uint8))
+    if n <= 1:
+        return False
+    s = st[1:]
+    i = int(np.argmax(s[:, 4]))
+    x, y, w, h, area = (int(v) for v in s[i])
+    rows, cols = mask.shape
+    edge = x == 0 or y == 0 or x + w == cols or y + h == rows
+    return edge and area > 0.2 * mask.size
 
 
 def _mostly_ink(mask: np.ndarray) -> bool:
