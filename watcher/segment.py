@@ -198,6 +198,16 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         ink = _page_ink(work)
         t = _threshold(ink)
         groups, lab, _form = _groups(ink, t)
+    elif _on_edge(groups, ink.shape):
+        # a shadow's soft edge across the picture is read as a band of specks by the plain ink
+        # map, joining the digits into one mark that runs off the picture: the paper followed
+        # into the shadow parts them, where it finds more marks or one that stays on the picture
+        alt = _page_ink(work)
+        t_alt = _threshold(alt)
+        found_alt = _groups(alt, t_alt)
+        if found_alt[0] and not _on_edge(found_alt[0], alt.shape):
+            ink, t, (groups, lab, _form) = alt, t_alt, found_alt
+            found = None  # the single-digit reader's one digit held the band: read as marks
     # where printed lines were taken out (a box, an underline, a comb of one cell) the file is a
     # form's field, read with its lines out even when one digit is left: the single-digit reader
     # would read them in
@@ -472,6 +482,11 @@ def _without_rules(mask: np.ndarray) -> np.ndarray | None:
         if thin >= 2:
             return left if not slack else mask & (1 - across)
     return None
+
+
+def _on_edge(groups: list[Group], shape: tuple[int, int]) -> bool:
+    """One mark alone, running off the picture's top or bottom."""
+    return len(groups) == 1 and (groups[0].y0 == 0 or groups[0].y1 >= shape[0])
 
 
 def _shadowed(mask: np.ndarray) -> bool:
