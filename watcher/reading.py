@@ -47,6 +47,11 @@ PAGE_FLOOR = 0.1
 #: mark no wider than a digit and this tall against them is read down to `PAGE_FLOOR`
 LINE_SURE = 0.8
 LINE_DIGIT_HEIGHT = 0.75
+#: ... and a mark wide enough to be cut is one digit there when no wider than this many digit
+#: heights and in a form's cell, or one stroke: the long axis of its ink's spread at least
+#: `LINE_ONE_STROKE` times the short one (variances: a 1 leaning far is, a "+" is not)
+LINE_ONE_WIDE = 1.1
+LINE_ONE_STROKE = 4.0
 #: A file that is one mark, read as one digit below this raw score, is read as touching digits
 #: instead when each piece of its best cut reads at `SPLIT_SINGLE_SURE` or more ("10" in a box,
 #: the 1 touching the 0, read as 8 before). It goes to review either way.
@@ -388,11 +393,13 @@ def _lines_of_marks(lay: Layout, whole: Box) -> int:
 
 def _line_floors(lay: Layout, sure_marks: list[bool], floor: float) -> list[float]:
     """Each mark's score below which it is left out as no digit: `floor`, but the page's floor
-    for a mark that cannot be cut (no wider than a digit) and is as tall as the sure digits of
-    its line (`LINE_DIGIT_HEIGHT`), when nearly all its line's other marks are sure digits
-    (`LINE_SURE`, two at least): a bold short 1 or a 2 drawn like a Z among them is a badly
-    drawn digit, read (doubtfully, to review) rather than left out. An equation's letters stand
-    among as many operators and letters: not there."""
+    for a mark that is one digit and as tall as the sure digits of its line (`LINE_DIGIT_HEIGHT`),
+    when nearly all its line's other marks are sure digits (`LINE_SURE`, two at least): a bold
+    short 1 or a 2 drawn like a Z among them is a badly drawn digit, read (doubtfully, to review)
+    rather than left out. An equation's letters stand among as many operators and letters: not
+    there. One digit: a mark that cannot be cut (no wider than a digit), or one wide enough to be
+    cut but no wider than the digits are tall (`LINE_ONE_WIDE`) that stands in one of a row of
+    form cells or is one straight stroke (a 1 leaning far: a "+" is not)."""
     floors = [floor] * len(lay.marks)
     if floor <= PAGE_FLOOR:
         return floors
@@ -406,9 +413,40 @@ def _line_floors(lay: Layout, sure_marks: list[bool], floor: float) -> list[floa
         tall = float(np.median([lay.marks[mi].pieces[0].box[3] for mi in sure]))
         for mi in marks:
             m = lay.marks[mi]
-            if not m.may_split and m.pieces[0].box[3] >= LINE_DIGIT_HEIGHT * tall:
+            _x, _y, bw, bh = m.pieces[0].box
+            one = not m.may_split or (bw <= LINE_ONE_WIDE * tall and (
+                _in_a_cell(m.pieces[0].box, lay.cells) or _one_stroke(m.pieces[0].x, LINE_ONE_STROKE)))
+            if one and bh >= LINE_DIGIT_HEIGHT * tall:
                 floors[mi] = PAGE_FLOOR
     return floors
+
+
+def _in_a_cell(box: Box, cells: list[Box]) -> bool:
+    """The mark stands within one of a row of a form's cells (its middle in it, no wider than it):
+    one digit. (A box round a whole number is one cell, holding them all.)"""
+    if len(cells) < 2:
+        return False
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    return any(c[0] <= cx < c[0] + c[2] and c[1] <= cy < c[1] + c[3] and w <= c[2] for c in cells)
+
+
+def _one_stroke(x: np.ndarray, ratio: float) -> bool:
+    """The mark's ink lies along one straight line: the long axis of its spread (the ink-weighted
+    second moments of its 28x28 map) at least `ratio` times the short one (in variance)."""
+    ys, xs = np.mgrid[0:x.shape[0], 0:x.shape[1]]
+    w = x.astype(np.float64)
+    total = w.sum()
+    if total <= 0:
+        return False
+    my, mx = (w * ys).sum() / total, (w * xs).sum() / total
+    cyy = (w * (ys - my) ** 2).sum() / total
+    cxx = (w * (xs - mx) ** 2).sum() / total
+    cxy = (w * (ys - my) * (xs - mx)).sum() / total
+    tr, det = cxx + cyy, cxx * cyy - cxy * cxy
+    disc = max(0.0, tr * tr / 4 - det) ** 0.5
+    lo, hi = tr / 2 - disc, tr / 2 + disc
+    return hi >= ratio * max(lo, 1e-9)
 
 
 def _joined(lay: Layout, paths: list[MarkPath], conf: np.ndarray, k: int) -> dict[int, tuple[int, Piece]]:
