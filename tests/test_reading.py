@@ -968,12 +968,30 @@ def test_a_frame_round_marks_is_dropped_however_many_marks_the_page_holds() -> N
     frame = segment.Group(a.x0 - 5, a.y0 - 5, b.x1 + 5, b.y1 + 5, [2], 400)
     speck = segment.Group(20, 2430, 30, 2440, [3], 50)  # below the last row
     bar = segment.Group(0, 2420, 200, 2450, [4], 300)  # round it, over three times wider than tall
-    ring = segment.Group(grid[10].x0 - 4, grid[10].y0 - 4, grid[10].x1 + 4, grid[10].y1 + 4, [5], 300)
-    kept = segment._drop_frames([*grid, speck, frame, bar, ring])
+    ring = segment.Group(2000, 0, 2040, 60, [5], 800)  # a bold 0 right of the grid ...
+    dot = segment.Group(2015, 25, 2025, 35, [6], 60)  # ... round a speck
+    box = segment.Group(grid[10].x0 - 4, grid[10].y0 - 4, grid[10].x1 + 4, grid[10].y1 + 4, [7], 230)
+    kept = segment._drop_frames([*grid, speck, frame, bar, ring, dot, box])
     assert frame not in kept  # two marks inside
     assert bar not in kept  # one inside, and wide
-    assert ring in kept  # one inside and no wider than a digit: a 0 round a speck, say
-    assert kept == [*grid, speck, ring]
+    assert ring in kept  # one inside and no wider than a digit: a 0 round a speck
+    assert box not in kept  # one digit inside, drawn with a line a quarter as thick: a printed box
+    assert kept == [*grid, speck, ring, dot]
+
+
+def test_a_digit_in_a_box_too_small_for_lines_is_read_as_a_field(mnist: dict[str, np.ndarray], clf) -> None:
+    # a field's box little bigger than its digits, its sides too short to be taken out as lines:
+    # the box was read with the digits as one digit ("10" read "6", "47" read "4").
+    # `make_sets`' fields-short (seed 11), two files
+    rng = np.random.default_rng(11)
+    boxed = {619: "10", 724: "47"}
+    for k in range(max(boxed) + 1):
+        d = compose.number(mnist["x_test"], mnist["y_test"], rng, n=int(rng.integers(1, 3)),
+                           field=str(rng.choice(["box", "underline", "comb"])))
+        if k in boxed:
+            assert d.text == boxed[k]
+            r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
+            assert r is not None and r.text == d.text  # none before
 
 
 def test_spaced_numbers_are_read_and_no_wrong_reading_is_ok(mnist: dict[str, np.ndarray], clf) -> None:

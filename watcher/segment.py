@@ -666,7 +666,11 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         m = np.array(members)
         groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
-    return _drop_frames(groups), lab, printed
+    kept = _drop_frames(groups)
+    ids = {id(g) for g in kept}
+    if len(kept) < len(groups) and any(_printed_box(g, groups) for g in groups if id(g) not in ids):
+        printed.lined = True  # a field's box, taken out: read as a field, not as one digit with its box
+    return kept, lab, printed
 
 
 #: A component thinner than this share of the pen (the median thickness of the digit-sized marks
@@ -785,6 +789,11 @@ def _edge_shade(s: np.ndarray, ink: np.ndarray, lab: np.ndarray, label: int, t: 
     return float(ink[y:y + ch, x:x + cw][mine].max()) < 2 * t
 
 
+#: A box round one digit-sized mark is a printed one when its line is under this share of the
+#: mark's stroke (both as ink over the outline of their box).
+PRINTED_THIN = 0.5
+
+
 def _drop_frames(groups: list[Group]) -> list[Group]:
     """A mark that encloses other marks (a box round a field) is not a digit."""
     if len(groups) < 2:
@@ -795,7 +804,23 @@ def _drop_frames(groups: list[Group]) -> list[Group]:
         a = b[s:s + 256, None, :]
         inside[s:s + 256] = np.count_nonzero((b[None, :, 0] > a[..., 0]) & (b[None, :, 1] > a[..., 1])
                                              & (b[None, :, 2] < a[..., 2]) & (b[None, :, 3] < a[..., 3]), axis=1)
-    return [g for g, k in zip(groups, inside.tolist(), strict=True) if not (k >= 2 or (k == 1 and g.w > 3 * g.h))]
+    return [g for g, k in zip(groups, inside.tolist(), strict=True)
+            if not (k >= 2 or (k == 1 and (g.w > 3 * g.h or _printed_box(g, groups))))]
+
+
+def _printed_box(g: Group, groups: list[Group]) -> bool:
+    """`g` encloses one mark of a digit's size, drawn with a far thinner line than it: a box
+    printed round a field ("10" in a box whose sides were too short to be taken out as lines was
+    read with them as one digit). A 0 round a speck encloses no mark that big, and is as bold."""
+    inner = [o for o in groups if o.x0 > g.x0 and o.y0 > g.y0 and o.x1 < g.x1 and o.y1 < g.y1]
+    if len(inner) != 1 or inner[0].h < 0.5 * g.h:
+        return False
+    return _outline_stroke(g) <= PRINTED_THIN * _outline_stroke(inner[0])
+
+
+def _outline_stroke(m: Group) -> float:
+    """A mark's ink over the length of its box's outline: a box's or a loop's line width."""
+    return m.area / max(1.0, 2.0 * (m.w + m.h))
 
 
 #: More marks of a digit's size than this are never one digit in pieces (2,000 scans, wild-dev,
