@@ -60,6 +60,23 @@ def numbers_read(mnist: dict[str, np.ndarray], clf, seed: int, count: int, tiles
     return out
 
 
+def drawn_again(mnist: dict[str, np.ndarray], clf, seed: int, picks: set[int], kind: str = "number",
+                **kw: object) -> list[tuple[str, Reading | None]]:
+    """The numbers at these places of a `make_sets` set (`compose.write_set` with this seed, kind
+    and `kw` draws them in turn), in order, each with its digits and the reader's reading of it."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(max(picks) + 1):
+        if kind == "field":  # a form's short field: as `write_set` draws one
+            d = compose.number(mnist["x_test"], mnist["y_test"], rng, n=int(rng.integers(1, 3)),
+                               field=str(rng.choice(["box", "underline", "comb"])), **kw)  # type: ignore[arg-type]
+        else:
+            d = compose.number(mnist["x_test"], mnist["y_test"], rng, **kw)  # type: ignore[arg-type]
+        if k in picks:
+            out.append((d.text, read([segment.find(d.image)], clf.predict, clf.calibration)[0]))
+    return out
+
+
 def test_the_finder_puts_a_spaced_number_in_reading_order(mnist: dict[str, np.ndarray]) -> None:
     rng = np.random.default_rng(3)
     found = 0
@@ -834,16 +851,10 @@ def test_digits_touching_a_notebooks_rules_and_margin_are_read_as_digits(mnist: 
     # taken out, and the whole was read as one digit ("5979" read "2") or as none. `make_sets`'
     # numbers-ruled (seed 8): fifteen such numbers, drawn again here; the last seven on a sheet a
     # few degrees aslant, whose rules run level only once it is turned
-    rng = np.random.default_rng(8)
     nets = {55, 331, 364, 666, 737, 759, 827, 988, 104, 472, 710, 750, 823, 867, 929}
-    read_right = 0
-    for k in range(max(nets) + 1):
-        d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", paper="ruled")
-        if k in nets:
-            r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
-            assert r is not None and len(r.digits) >= 2
-            read_right += r.text.replace(" ", "") == d.text.replace(" ", "")
-    assert read_right == len(nets)  # none before
+    got = drawn_again(mnist, clf, 8, nets, field="plain", paper="ruled")
+    assert all(r is not None and len(r.digits) >= 2 for _t, r in got)
+    assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) == len(nets)  # none before
 
 
 def test_a_notebooks_net_is_found_turned_level_or_under_a_degree_aslant(mnist: dict[str, np.ndarray], clf) -> None:
@@ -851,16 +862,10 @@ def test_a_notebooks_net_is_found_turned_level_or_under_a_degree_aslant(mnist: d
     # on a sheet turned level, whose canvas has paper round the ink, so that the net looked less
     # tall than the picture, and with rules 1 px thin under a degree aslant, which have no
     # straight run across half the picture. `make_sets`' numbers-ruled (seed 8), drawn again
-    rng = np.random.default_rng(8)
     nets = {412, 450, 480, 871}
-    read_right = 0
-    for k in range(max(nets) + 1):
-        d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", paper="ruled")
-        if k in nets:
-            r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
-            assert r is not None and not silent(r, d.text.replace(" ", ""))
-            read_right += r.text.replace(" ", "") == d.text.replace(" ", "")
-    assert read_right == len(nets)  # none before
+    got = drawn_again(mnist, clf, 8, nets, field="plain", paper="ruled")
+    assert all(r is not None and not silent(r, t.replace(" ", "")) for t, r in got)
+    assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) == len(nets)  # none before
 
 
 def test_a_badly_drawn_digit_in_its_cell_or_a_leaning_1_is_read_among_sure_digits(mnist: dict[str, np.ndarray],
@@ -869,16 +874,10 @@ def test_a_badly_drawn_digit_in_its_cell_or_a_leaning_1_is_read_among_sure_digit
     # sure digits ("691874" in boxes printed against each other read "69174"): when it stands in
     # one of the form's cells, it is read (to review). `make_sets`' numbers-cells-touching (seed
     # 10): nine such numbers, drawn again here
-    rng = np.random.default_rng(10)
     lost = {202, 269, 279, 358, 417, 446, 722, 890, 973}
-    read_right = 0
-    for k in range(max(lost) + 1):
-        d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="cells", cells_gap=(0.0, 0.15))
-        if k in lost:
-            r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
-            assert r is not None and not ok(r)
-            read_right += r.text.replace(" ", "") == d.text.replace(" ", "")
-    assert read_right >= 8  # measured 9, none before
+    got = drawn_again(mnist, clf, 10, lost, field="cells", cells_gap=(0.0, 0.15))
+    assert all(r is not None and not ok(r) for _t, r in got)
+    assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) >= 8  # measured 9, none before
     # one stroke leaning far is a 1's; a "+" of the same size, or a 7, is not one stroke
     lean, plus, seven = (np.zeros((28, 28), np.float32) for _ in range(3))
     cv2.line(lean, (8, 24), (20, 4), 1.0, 3)
@@ -899,16 +898,10 @@ def test_a_faint_margin_and_rules_falling_apart_are_no_digits(mnist: dict[str, n
     # the ink threshold: the margin's were read as 1s ("84478" read "1 184478 1"), and with the
     # rules' a line's digits were lost. `make_sets`' numbers-ruled (seed 8): eleven such numbers,
     # drawn again here
-    rng = np.random.default_rng(8)
     faint = {95, 97, 202, 207, 428, 468, 484, 682, 767, 777, 970}
-    read_right = 0
-    for k in range(max(faint) + 1):
-        d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", paper="ruled")
-        if k in faint:
-            r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
-            assert r is not None and not silent(r, d.text.replace(" ", ""))
-            read_right += r.text.replace(" ", "") == d.text.replace(" ", "")
-    assert read_right == len(faint)  # none before
+    got = drawn_again(mnist, clf, 8, faint, field="plain", paper="ruled")
+    assert all(r is not None and not silent(r, t.replace(" ", "")) for t, r in got)
+    assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) == len(faint)  # none before
 
 
 def test_pieces_of_a_faint_line_are_told_from_thin_strokes() -> None:
@@ -983,15 +976,10 @@ def test_a_digit_in_a_box_too_small_for_lines_is_read_as_a_field(mnist: dict[str
     # a field's box little bigger than its digits, its sides too short to be taken out as lines:
     # the box was read with the digits as one digit ("10" read "6", "47" read "4").
     # `make_sets`' fields-short (seed 11), two files
-    rng = np.random.default_rng(11)
     boxed = {619: "10", 724: "47"}
-    for k in range(max(boxed) + 1):
-        d = compose.number(mnist["x_test"], mnist["y_test"], rng, n=int(rng.integers(1, 3)),
-                           field=str(rng.choice(["box", "underline", "comb"])))
-        if k in boxed:
-            assert d.text == boxed[k]
-            r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
-            assert r is not None and r.text == d.text  # none before
+    got = drawn_again(mnist, clf, 11, set(boxed), kind="field")
+    assert [t for t, _r in got] == [boxed[k] for k in sorted(boxed)]
+    assert all(r is not None and r.text == t for t, r in got)  # none before
 
 
 def test_spaced_numbers_are_read_and_no_wrong_reading_is_ok(mnist: dict[str, np.ndarray], clf) -> None:
@@ -1111,11 +1099,8 @@ def test_a_number_in_a_shadows_deep_half_is_looked_for_in_the_shadow(mnist: dict
     # a shadow over most of the sheet, the number in it: the plain ink map takes the shadow for one
     # piece of ink and finds no mark, so the picture was read as one digit ("593419" read "2");
     # the paper is now followed into the shadow. `make_sets`' numbers-photo (seed 7), file 699
-    rng = np.random.default_rng(7)
-    for _ in range(700):
-        d = compose.number(mnist["x_test"], mnist["y_test"], rng, photo="any")
-    assert d.text == "593419"
-    r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
+    [(text, r)] = drawn_again(mnist, clf, 7, {699}, photo="any")
+    assert text == "593419"
     assert r is not None and r.text == "593419"
     assert not ok(r)  # its 4 reads doubtfully
     shade = np.zeros((100, 300), np.uint8)
@@ -1129,14 +1114,10 @@ def test_a_shadows_soft_edge_across_a_number_is_no_ink(mnist: dict[str, np.ndarr
     # a shadow's soft edge across the digits: the plain ink map reads it as a band of specks that
     # joins them into one mark running off the picture, read as one digit ("37" read "3"); the
     # paper followed into the shadow parts them. `make_sets`' numbers-photo (seed 7), four files
-    rng = np.random.default_rng(7)
     banded = {25: "69", 185: "94", 520: "71", 996: "37"}
-    for k in range(max(banded) + 1):
-        d = compose.number(mnist["x_test"], mnist["y_test"], rng, photo="any")
-        if k in banded:
-            assert d.text == banded[k]
-            r = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
-            assert r is not None and r.text == d.text  # none before
+    got = drawn_again(mnist, clf, 7, set(banded), photo="any")
+    assert [t for t, _r in got] == [banded[k] for k in sorted(banded)]
+    assert all(r is not None and r.text == t for t, r in got)  # none before
 
 
 def test_a_number_photographed_sideways_is_not_read_as_a_sure_1(mnist: dict[str, np.ndarray], clf) -> None:
