@@ -964,7 +964,8 @@ def test_a_frame_round_marks_is_dropped_however_many_marks_the_page_holds() -> N
     ring = segment.Group(2000, 0, 2040, 60, [5], 800)  # a bold 0 right of the grid ...
     dot = segment.Group(2015, 25, 2025, 35, [6], 60)  # ... round a speck
     box = segment.Group(grid[10].x0 - 4, grid[10].y0 - 4, grid[10].x1 + 4, grid[10].y1 + 4, [7], 230)
-    kept = segment._drop_frames([*grid, speck, frame, bar, ring, dot, box])
+    kept, boxed = segment._drop_frames([*grid, speck, frame, bar, ring, dot, box])
+    assert boxed
     assert frame not in kept  # two marks inside
     assert bar not in kept  # one inside, and wide
     assert ring in kept  # one inside and no wider than a digit: a 0 round a speck

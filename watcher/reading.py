@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+import cv2
 import numpy as np
 
 from watcher.segment import Box, Layout, Mark, Piece
@@ -432,21 +433,13 @@ def _in_a_cell(box: Box, cells: list[Box]) -> bool:
 
 
 def _one_stroke(x: np.ndarray, ratio: float) -> bool:
-    """The mark's ink lies along one straight line: the long axis of its spread (the ink-weighted
-    second moments of its 28x28 map) at least `ratio` times the short one (in variance)."""
-    ys, xs = np.mgrid[0:x.shape[0], 0:x.shape[1]]
-    w = x.astype(np.float64)
-    total = w.sum()
-    if total <= 0:
+    """The mark's ink lies along one straight line: the long axis of its spread (the second
+    central moments of its 28x28 map) at least `ratio` times the short one (in variance)."""
+    m = cv2.moments(x.astype(np.float32))
+    if m["m00"] <= 0:
         return False
-    my, mx = (w * ys).sum() / total, (w * xs).sum() / total
-    cyy = (w * (ys - my) ** 2).sum() / total
-    cxx = (w * (xs - mx) ** 2).sum() / total
-    cxy = (w * (ys - my) * (xs - mx)).sum() / total
-    tr, det = cxx + cyy, cxx * cyy - cxy * cxy
-    disc = max(0.0, tr * tr / 4 - det) ** 0.5
-    lo, hi = tr / 2 - disc, tr / 2 + disc
-    return hi >= ratio * max(lo, 1e-9)
+    half, dev = (m["mu20"] + m["mu02"]) / 2, (((m["mu20"] - m["mu02"]) / 2) ** 2 + m["mu11"] ** 2) ** 0.5
+    return bool(half + dev >= ratio * max(half - dev, 1e-9))
 
 
 def _joined(lay: Layout, paths: list[MarkPath], conf: np.ndarray, k: int) -> dict[int, tuple[int, Piece]]:

@@ -666,10 +666,8 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         m = np.array(members)
         groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
-    kept = _drop_frames(groups)
-    ids = {id(g) for g in kept}
-    if len(kept) < len(groups) and any(_printed_box(g, groups) for g in groups if id(g) not in ids):
-        printed.lined = True  # a field's box, taken out: read as a field, not as one digit with its box
+    kept, boxed = _drop_frames(groups)
+    printed.lined |= boxed  # a field's box, taken out: read as a field, not as one digit with its box
     return kept, lab, printed
 
 
@@ -794,18 +792,24 @@ def _edge_shade(s: np.ndarray, ink: np.ndarray, lab: np.ndarray, label: int, t: 
 PRINTED_THIN = 0.5
 
 
-def _drop_frames(groups: list[Group]) -> list[Group]:
-    """A mark that encloses other marks (a box round a field) is not a digit."""
+def _drop_frames(groups: list[Group]) -> tuple[list[Group], bool]:
+    """A mark that encloses other marks (a box round a field) is not a digit: the marks kept, and
+    whether one dropped was a printed box round one digit (`_printed_box`)."""
     if len(groups) < 2:
-        return groups
+        return groups, False
     b = np.array([(g.x0, g.y0, g.x1, g.y1) for g in groups])
     inside = np.zeros(len(groups), np.int64)
     for s in range(0, len(groups), 256):  # all pairs at once, a block of marks at a time (a page has thousands)
         a = b[s:s + 256, None, :]
         inside[s:s + 256] = np.count_nonzero((b[None, :, 0] > a[..., 0]) & (b[None, :, 1] > a[..., 1])
                                              & (b[None, :, 2] < a[..., 2]) & (b[None, :, 3] < a[..., 3]), axis=1)
-    return [g for g, k in zip(groups, inside.tolist(), strict=True)
-            if not (k >= 2 or (k == 1 and (g.w > 3 * g.h or _printed_box(g, groups))))]
+    kept, boxed = [], False
+    for g, k in zip(groups, inside.tolist(), strict=True):
+        box = k == 1 and g.w <= 3 * g.h and _printed_box(g, groups)
+        boxed |= box
+        if not (k >= 2 or (k == 1 and g.w > 3 * g.h) or box):
+            kept.append(g)
+    return kept, boxed
 
 
 def _printed_box(g: Group, groups: list[Group]) -> bool:
