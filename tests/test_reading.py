@@ -905,7 +905,7 @@ def test_a_faint_margin_and_rules_falling_apart_are_no_digits(mnist: dict[str, n
 
 
 def test_pieces_of_a_faint_line_are_told_from_thin_strokes() -> None:
-    """`segment._dashed_lines`: thin pieces in a row down (or across) most of the picture are a
+    """`formlines.dashed_lines`: thin pieces in a row down (or across) most of the picture are a
     printed line's; a thin stroke alone, or the strokes of a fine pen, are not."""
     img = np.zeros((300, 400), np.uint8)
     for x in (120, 200, 280):  # three digits drawn with a pen 7 px wide
@@ -916,7 +916,7 @@ def test_pieces_of_a_faint_line_are_told_from_thin_strokes() -> None:
     n, _lab, st = formlines.components(img)
     st = st[1:]
     keep = np.arange(n - 1)
-    gone = set(segment._dashed_lines(st, keep, 68.0, img.shape).tolist())
+    gone = set(formlines.dashed_lines(st, keep, 68.0, img.shape).tolist())
     margin = {i for i in keep.tolist() if st[i, 0] < 60}
     assert margin and gone == margin
     fine = np.zeros_like(img)  # the same drawn with a fine pen: nothing is a line's
@@ -925,7 +925,7 @@ def test_pieces_of_a_faint_line_are_told_from_thin_strokes() -> None:
     for y in range(10, 290, 40):
         cv2.line(fine, (40, y), (40, y + 22), 1, 1)
     n, _lab, st = formlines.components(fine)
-    assert len(segment._dashed_lines(st[1:], np.arange(n - 1), 68.0, fine.shape)) == 0
+    assert len(formlines.dashed_lines(st[1:], np.arange(n - 1), 68.0, fine.shape)) == 0
 
 
 def test_a_digit_filling_its_picture_keeps_its_bar() -> None:

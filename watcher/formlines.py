@@ -624,6 +624,52 @@ def _depth(cover: np.ndarray, band: int) -> int:
     return d
 
 
+#: A component thinner than this share of the pen (the median thickness of the digit-sized marks
+#: thicker than `DASH_THIN`) and than `DASH_THIN` pixels (working scale), in a row of such pieces
+#: across or down at least `DASH_SPAN` of the picture, is what the ink threshold kept of a printed
+#: line too faint to be taken out whole.
+DASH_PEN = 0.35
+DASH_THIN = 2.5
+DASH_SPAN = 0.5
+#: The pieces cover at least this share of the row's length (specks scattered by noise do not).
+DASH_COVER = 0.15
+#: How far from level (upright) a row of pieces may run: tan of about 2 degrees.
+DASH_SLOPE = 0.035
+
+
+def dashed_lines(st: np.ndarray, keep: np.ndarray, med: float, shape: tuple[int, int]) -> np.ndarray:
+    """The components (indices into `st`) that are pieces of a faint printed line: a notebook's
+    margin or rules light enough to fall apart on the ink threshold, whose pieces were read as 1s
+    (a margin's) or left out as no digits (a rule's dashes), sending the file to review. Thin
+    against the pen, long for their width, and in a row of such pieces, level or upright within
+    `DASH_SLOPE`, that runs across or down at least `DASH_SPAN` of the picture."""
+    x, y, w, h, area = (st[:, k].astype(np.float64) for k in range(5))
+    thick = area / np.maximum(1.0, np.maximum(w, h))
+    big = keep[(np.maximum(w[keep], h[keep]) >= 0.5 * med) & (thick[keep] > DASH_THIN)]
+    if len(big) == 0:  # a fine pen: its strokes are as thin as any line's
+        return np.zeros(0, np.int64)
+    thin = np.flatnonzero(thick <= min(DASH_THIN, DASH_PEN * float(np.median(thick[big]))))
+    out: list[np.ndarray] = []
+    for upright in (True, False):
+        long_, across = (h, w) if upright else (w, h)
+        pieces = thin[long_[thin] >= 2 * across[thin]]
+        if len(pieces) < 2:
+            continue
+        start = (y if upright else x)[pieces]
+        end = start + long_[pieces]
+        centre = ((x + w / 2) if upright else (y + h / 2))[pieces]
+        size = shape[0] if upright else shape[1]
+        order = np.argsort(centre)
+        # rows of pieces: neighbours in `centre` at most 2 px apart (a line a little aslant spreads)
+        breaks = np.flatnonzero(np.diff(centre[order]) > 2) + 1
+        for run in np.split(order, breaks):
+            span = end[run].max() - start[run].min()
+            if (len(run) >= 2 and span >= DASH_SPAN * size and long_[pieces[run]].sum() >= DASH_COVER * span
+                    and np.ptp(centre[run]) <= 2 + DASH_SLOPE * span):
+                out.append(pieces[run])
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
 def rules_across(mask: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
     """(`mask` without its straight runs across at least `length` long, those runs widened), as
     `_taken_out` gives them."""
