@@ -868,6 +868,17 @@ def test_a_notebooks_net_is_found_turned_level_or_under_a_degree_aslant(mnist: d
     assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) == len(nets)  # none before
 
 
+def test_a_1_pressed_into_its_neighbour_in_a_narrow_mark_is_cut_off(mnist: dict[str, np.ndarray], clf) -> None:
+    # a 1 drawn against a 6 or a 4 makes one mark narrower than a digit is tall, which was never
+    # offered cuts: it was read as the other digit alone ("616523" read "66523", "94314541" read
+    # "9431454"). A mark from `segment.CUT_OFFER` wide that reads badly is now cut. `make_sets`'
+    # numbers (seed 1) and numbers-ruled (seed 8), drawn again
+    got = drawn_again(mnist, clf, 1, {58, 715}) + drawn_again(mnist, clf, 8, {414, 566, 917}, field="plain",
+                                                               paper="ruled")
+    assert all(r is not None and not silent(r, t.replace(" ", "")) for t, r in got)
+    assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) == 5  # none before
+
+
 def test_a_badly_drawn_digit_in_its_cell_or_a_leaning_1_is_read_among_sure_digits(mnist: dict[str, np.ndarray],
                                                                                    clf) -> None:
     # a digit that reads badly whole, wide enough to be offered cuts, was left out among a line of

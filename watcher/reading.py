@@ -168,8 +168,11 @@ def read(layouts: Sequence[Layout | None], predict: Predict,
         return [None] * len(layouts)
     raw = predict(np.stack([p.x for p in first]))
     # a mark read surely whole (CUT_PRIOR or more) is never read better through cuts: only the
-    # others are cut, and their pieces classified in one more call
-    uncut = [m for lay in lays if not lay.single for m in lay.marks if m.cuts is not None]
+    # others are cut, and their pieces classified in one more call. A mark narrower than
+    # `segment.CUT_WIDTH` is not cut in a file of many marks: on a page of digits it is one digit
+    # drawn badly (cut, two of 5,400 rendered pages' digits were read as two)
+    uncut = [m for lay in lays if not lay.single for m in lay.marks
+             if m.cuts is not None and (m.wide or len(lay.marks) < PAGE_MARKS)]
     if uncut:  # never for a batch of single digits
         scores = dict(zip(map(id, first), raw, strict=True))
         new = [p for m in uncut if scores[id(m.pieces[0])].max() < CUT_PRIOR for p in m.expand()]
@@ -241,7 +244,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             raw *= float(conf[ji])
             digits.append(Digit(piece.box, m.line, int(best[ji]), float(sure[ji])))
             continue
-        if path == [0] and conf[idx[0]] < below and m.ends > 1:
+        if path == [0] and conf[idx[0]] < below and m.wide and m.ends > 1:
             # a chain of touching digits where one cut piece reads badly: read it all (doubtfully)
             # rather than leave out every digit of it
             loose, share = _best_path(m, conf[idx[0]:idx[0] + len(m.pieces)], piece_min=0.0)
@@ -252,12 +255,12 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
                 unsure += 1
         if path == [0] and conf[idx[0]] < below:
             not_digits += 1
-            wide_out += m.ends > 1
+            wide_out += m.wide and m.ends > 1
             unread *= 1.0 - float(conf[idx[0]])
             continue
         raw *= float(np.prod(conf[idx])) * share
         _x, _y, bw, bh = m.pieces[0].box
-        if path == [0] and m.may_split and bw > WIDE_AS_TWO * bh:
+        if path == [0] and m.wide and bw > WIDE_AS_TWO * bh:
             wide += 1  # as wide as two digits, read as one: two touching digits may hide in it
         digits.extend(_path_digits(m, path, idx, share, best, sure))
     if (lay.whole is not None and _covers(lay.whole.box, [m.pieces[0].box for m in lay.marks])
@@ -415,7 +418,7 @@ def _line_floors(lay: Layout, sure_marks: list[bool], floor: float) -> list[floa
         for mi in marks:
             m = lay.marks[mi]
             _x, _y, bw, bh = m.pieces[0].box
-            one = not m.may_split or (bw <= LINE_ONE_WIDE * tall and (
+            one = not m.wide or (bw <= LINE_ONE_WIDE * tall and (
                 _in_a_cell(m.pieces[0].box, lay.cells) or _one_stroke(m.pieces[0].x, LINE_ONE_STROKE)))
             if one and bh >= LINE_DIGIT_HEIGHT * tall:
                 floors[mi] = PAGE_FLOOR

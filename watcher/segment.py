@@ -48,8 +48,12 @@ TARGET_HEIGHT = 40
 MAX_WORK_SIDE = 2600
 #: At most this many digits are read in one file (a page of 35 Mpx holds about a thousand).
 MAX_MARKS = 6000
-#: A mark at least this many digit heights wide may be touching digits, and is offered cut.
+#: A mark at least this many digit heights wide may be touching digits (`Mark.wide`).
 CUT_WIDTH = 0.75
+#: A mark at least this many digit heights wide is offered cut when it reads badly whole: a 1
+#: pressed into a 6 or a 4 makes a mark narrower than `CUT_WIDTH`. It is read through its cuts
+#: only when they read surely, never loosely as a wide mark may be.
+CUT_OFFER = 0.6
 #: A piece cut from a mark is at least this share of the mark's height.
 PIECE_HEIGHT = 0.6
 #: Two neighbouring marks of a line are offered joined as one digit when they are at most
@@ -104,11 +108,7 @@ class Mark:
     spans: list[tuple[int, int]] = field(default_factory=lambda: [(0, 1)])
     ends: int = 1
     cuts: Cuts | None = None
-
-    @property
-    def may_split(self) -> bool:
-        """Wide enough to be touching digits (cut or not yet)."""
-        return self.ends > 1 or self.cuts is not None
+    wide: bool = False  # wide enough to be touching digits (`CUT_WIDTH`)
 
     def expand(self) -> list[Piece]:
         """Make the cut pieces (once) and return the new ones."""
@@ -344,7 +344,7 @@ def _split_single(ink: np.ndarray, found: Found, up: float) -> Mark | None:
             if b - a >= 0.12 * h and sel[:, a:b].any():
                 pieces.append(_piece(found.ink[:, a:b], sel[:, a:b], (x + a, y), up_))
                 spans.append((i, j))
-    return Mark(0, pieces, spans, ends)
+    return Mark(0, pieces, spans, ends, wide=True)
 
 
 def _single(ink: np.ndarray, up: float, found: Found | None = None) -> Layout:
@@ -1007,9 +1007,9 @@ def _piece(crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: ToOri
 def _mark(line: int, crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int], up: ToOriginal, height: float) -> Mark:
     """A mark; when it is wide enough to be touching digits, with what its cut pieces are made of."""
     whole = _piece(crop, sel, origin, up, tight=True)
-    if sel.shape[1] < CUT_WIDTH * height:
+    if sel.shape[1] < CUT_OFFER * height:
         return Mark(line, [whole])
-    return Mark(line, [whole], cuts=Cuts(crop, sel, origin, up, height))
+    return Mark(line, [whole], cuts=Cuts(crop, sel, origin, up, height), wide=sel.shape[1] >= CUT_WIDTH * height)
 
 
 def _cut_pieces(c: Cuts) -> tuple[int, list[Piece], list[tuple[int, int]]]:
