@@ -700,12 +700,20 @@ def _faint_digits(low: np.ndarray, lines: np.ndarray, lab: np.ndarray, st: np.nd
     return out
 
 
+#: Two strokes one just above the other (their ends within this many digit heights) are one
+#: digit when they overlap across by `STACK_LEAN` of the narrower one's width, not half: the
+#: halves of a leaning 1 or 7 broken across ("18" read "1 18")
+STACK_TOUCH = 0.1
+STACK_LEAN = 0.3
+
+
 def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med: float) -> list[tuple[int, int]]:
     """Pairs of components that are strokes of one digit: they overlap horizontally by half the
-    narrower one's width and almost touch vertically, and together are not much taller than a
-    digit; a long thin bar (what is left of a rule) is no stroke of a digit. Only pairs that
-    overlap horizontally at all are looked at (components sorted by left edge: each against those
-    that start before it ends), all at once: a page has thousands."""
+    narrower one's width (`STACK_LEAN` of it, one just above the other) and almost touch
+    vertically, and together are not much taller than a digit; a long thin bar (what is left of
+    a rule) is no stroke of a digit. Only pairs that overlap horizontally at all are looked at
+    (components sorted by left edge: each against those that start before it ends), all at
+    once: a page has thousands."""
     order = np.argsort(x0, kind="stable")
     xs0, xs1 = x0[order], x1[order]
     ends = np.searchsorted(xs0, xs1, side="left")  # the first that starts where this one ends
@@ -718,7 +726,10 @@ def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med
     tall = np.maximum(y1[i], y1[j]) - np.minimum(y0[i], y0[j])
     # what is left of a rule (a box's bottom drawn a little aslant, part of it kept) is no digit's stroke
     bar = ((x1 - x0) >= 1.5 * med) & ((y1 - y0) <= 0.25 * med)
-    ok = ((ov >= 0.5 * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= 1.5 * med)
+    # the halves of a leaning stroke broken across overlap less, one just above the other
+    meet = np.abs(np.maximum(y0[i], y0[j]) - np.minimum(y1[i], y1[j])) <= STACK_TOUCH * med
+    share = np.where(meet, STACK_LEAN, 0.5)
+    ok = ((ov >= share * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= 1.5 * med)
           & ~bar[i] & ~bar[j])
     return [(int(p), int(q)) for p, q in zip(i[ok], j[ok], strict=True)]
 
