@@ -1025,24 +1025,73 @@ def _mark(line: int, crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int],
 
 def _cut_pieces(c: Cuts) -> tuple[int, list[Piece], list[tuple[int, int]]]:
     """A wide mark's pieces between candidate cuts: (the last cut's number, the pieces, their spans)."""
-    cuts = _cut_candidates(c.sel, c.height)
-    ends = len(cuts) - 1
+    paths = _cut_paths(c.sel, _cut_candidates(c.sel, c.height), c.height)
+    ends = len(paths) - 1
+    cols = np.arange(c.sel.shape[1])
     pieces, spans = [], []
     total = np.count_nonzero(c.sel)
     for i in range(ends):
         for j in range(i + 1, ends + 1):
-            a, b = cuts[i], cuts[j]
-            if (i, j) == (0, ends) or not 0.12 * c.height <= b - a <= 1.3 * c.height:
+            if (i, j) == (0, ends) or not 0.12 * c.height <= float(np.mean(paths[j] - paths[i])) <= 1.3 * c.height:
                 continue
-            part = c.sel[:, a:b]
+            a, b = int(paths[i].min()), int(paths[j].max())
+            inside = (cols[a:b] >= paths[i][:, None]) & (cols[a:b] < paths[j][:, None])
+            part = c.sel[:, a:b] & inside
             if np.count_nonzero(part) < 0.03 * total:
                 continue
             rows = np.flatnonzero(part.any(1))
             if rows[-1] - rows[0] + 1 < PIECE_HEIGHT * c.sel.shape[0]:
                 continue  # the digits of a number are about as tall as each other: a low bit is no digit
-            pieces.append(_piece(c.crop[:, a:b], part, (c.origin[0] + a, c.origin[1]), c.up))
+            pieces.append(_piece(c.crop[:, a:b] * inside, part, (c.origin[0] + a, c.origin[1]), c.up))
             spans.append((i, j))
     return ends, pieces, spans
+
+
+#: A cut that crosses ink is offered bent too: down the mark through as little ink as it can, at
+#: most this many digit heights either side of its column, each step aside costing `CUT_STEP`
+#: of an inked pixel; kept when it crosses at most `CUT_BENT` of the straight cut's ink
+CUT_REACH = 0.12
+CUT_STEP = 0.05
+CUT_BENT = 1 / 3
+
+
+def _cut_paths(sel: np.ndarray, cuts: list[int], height: float) -> np.ndarray:
+    """The cuts as the column they pass at each row, (cuts, rows), in order of their mean column:
+    each candidate straight, and where it crosses ink also bent along the path down the mark
+    that crosses the least (one column aside at most per row). Two digits leaning into each
+    other or overlapping a little part along the gap between them, where a straight cut takes a
+    stroke of each (numbers-touching 87.8 -> 88.3%, numbers-photo 91.1 -> 91.5%); the reader
+    picks between the two as between any cuts."""
+    h, w = sel.shape
+    straight = np.repeat(np.array(cuts, np.int64)[:, None], h, 1)
+    crossed = sel[:, cuts[1:-1]].sum(0)
+    inner = np.array(cuts[1:-1], np.int64)[crossed > 0]
+    if not len(inner):
+        return straight
+    reach = max(1, int(CUT_REACH * height))
+    offs = np.arange(-reach, reach + 1)
+    x = np.clip(inner[:, None] + offs[None, :], 1, w - 1)  # (cuts, band)
+    cost = sel[:, x].astype(np.float32) + np.float32(0.1 * CUT_STEP) * np.abs(offs)  # drifting far costs a little
+    acc = cost[0].copy()
+    back = np.zeros((h, *x.shape), np.int8)  # 0: from straight above, 1: from the left, 2: from the right
+    pad = np.full((x.shape[0], x.shape[1] + 2), np.float32(1e9))
+    for y in range(1, h):
+        pad[:, 1:-1] = acc
+        left, right = pad[:, :-2] + CUT_STEP, pad[:, 2:] + CUT_STEP
+        move = np.where(left < acc, 1, 0).astype(np.int8)
+        acc = np.minimum(acc, left)
+        move[right < acc] = 2
+        acc = np.minimum(acc, right) + cost[y]
+        back[y] = move
+    rows, k = np.arange(len(inner)), np.argmin(acc, 1)
+    bent = np.empty((len(inner), h), np.int64)
+    for y in range(h - 1, -1, -1):
+        bent[:, y] = x[rows, k]
+        m = back[y, rows, k]
+        k = k - (m == 1) + (m == 2)
+    ink = sel[np.arange(h)[None, :], bent].sum(1)
+    out = np.concatenate([straight, bent[ink <= CUT_BENT * crossed[crossed > 0]]])
+    return out[np.argsort(out.mean(1), kind="stable")]
 
 
 def _cut_candidates(sel: np.ndarray, height: float) -> list[int]:
