@@ -904,6 +904,7 @@ def test_a_bent_cut_parts_two_digits_leaning_into_each_other() -> None:
     assert sel[np.arange(40), bent[0]].sum() == 0  # the bent one crosses no ink
     left = np.arange(40)[None, :] < bent[0][:, None]
     assert (sel & left).sum() == (sel & ~left).sum() == 40 * 3  # one stroke each side
+    assert len(segment._cut_paths(sel, [0, 20, 40], 40.0, bent=False)) == 3  # a page's: straight only
     # a candidate in a gap is not bent
     gap = np.zeros((40, 40), bool)
     gap[:, 5:10] = gap[:, 30:35] = True

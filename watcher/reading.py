@@ -168,14 +168,16 @@ def read(layouts: Sequence[Layout | None], predict: Predict,
         return [None] * len(layouts)
     raw = predict(np.stack([p.x for p in first]))
     # a mark read surely whole (CUT_PRIOR or more) is never read better through cuts: only the
-    # others are cut, and their pieces classified in one more call. A mark narrower than
-    # `segment.CUT_WIDTH` is not cut in a file of many marks: on a page of digits it is one digit
-    # drawn badly (cut, two of 5,400 rendered pages' digits were read as two)
-    uncut = [m for lay in lays if not lay.single for m in lay.marks
-             if m.cuts is not None and (m.wide or len(lay.marks) < PAGE_MARKS)]
+    # others are cut, and their pieces classified in one more call. In a file of many marks (a
+    # page of digits, set apart in rows) a mark narrower than `segment.CUT_WIDTH` is one digit
+    # drawn badly and is not cut, and cuts stay straight: cut there, or bent, three of 5,400
+    # rendered pages' digits were read as two
+    uncut = [(m, len(lay.marks) >= PAGE_MARKS) for lay in lays if not lay.single for m in lay.marks
+             if m.cuts is not None]
+    uncut = [(m, page) for m, page in uncut if m.wide or not page]
     if uncut:  # never for a batch of single digits
         scores = dict(zip(map(id, first), raw, strict=True))
-        new = [p for m in uncut if scores[id(m.pieces[0])].max() < CUT_PRIOR for p in m.expand()]
+        new = [p for m, page in uncut if scores[id(m.pieces[0])].max() < CUT_PRIOR for p in m.expand(bent=not page)]
         if new:
             scores.update(zip(map(id, new), predict(np.stack([p.x for p in new])), strict=True))
             raw = np.stack([scores[id(p)] for lay in lays for p in lay.pieces()])

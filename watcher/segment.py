@@ -110,11 +110,11 @@ class Mark:
     cuts: Cuts | None = None
     wide: bool = False  # wide enough to be touching digits (`CUT_WIDTH`)
 
-    def expand(self) -> list[Piece]:
-        """Make the cut pieces (once) and return the new ones."""
+    def expand(self, bent: bool = True) -> list[Piece]:
+        """Make the cut pieces (once) and return the new ones; `bent`: with bent cuts (`_cut_paths`)."""
         if self.cuts is None:
             return []
-        self.ends, new, spans = _cut_pieces(self.cuts)
+        self.ends, new, spans = _cut_pieces(self.cuts, bent)
         self.cuts = None
         self.pieces += new
         self.spans = [(0, self.ends), *spans]
@@ -1023,9 +1023,9 @@ def _mark(line: int, crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int],
     return Mark(line, [whole], cuts=Cuts(crop, sel, origin, up, height), wide=sel.shape[1] >= CUT_WIDTH * height)
 
 
-def _cut_pieces(c: Cuts) -> tuple[int, list[Piece], list[tuple[int, int]]]:
+def _cut_pieces(c: Cuts, bent: bool = True) -> tuple[int, list[Piece], list[tuple[int, int]]]:
     """A wide mark's pieces between candidate cuts: (the last cut's number, the pieces, their spans)."""
-    paths = _cut_paths(c.sel, _cut_candidates(c.sel, c.height), c.height)
+    paths = _cut_paths(c.sel, _cut_candidates(c.sel, c.height), c.height, bent)
     ends = len(paths) - 1
     cols = np.arange(c.sel.shape[1])
     pieces, spans = [], []
@@ -1055,18 +1055,18 @@ CUT_STEP = 0.05
 CUT_BENT = 1 / 3
 
 
-def _cut_paths(sel: np.ndarray, cuts: list[int], height: float) -> np.ndarray:
+def _cut_paths(sel: np.ndarray, cuts: list[int], height: float, bent: bool = True) -> np.ndarray:
     """The cuts as the column they pass at each row, (cuts, rows), in order of their mean column:
     each candidate straight, and where it crosses ink also bent along the path down the mark
     that crosses the least (one column aside at most per row). Two digits leaning into each
     other or overlapping a little part along the gap between them, where a straight cut takes a
     stroke of each (numbers-touching 87.8 -> 88.3%, numbers-photo 91.1 -> 91.5%); the reader
-    picks between the two as between any cuts."""
+    picks between the two as between any cuts. Not `bent`: the straight cuts alone."""
     h, w = sel.shape
     straight = np.repeat(np.array(cuts, np.int64)[:, None], h, 1)
     crossed = sel[:, cuts[1:-1]].sum(0)
     inner = np.array(cuts[1:-1], np.int64)[crossed > 0]
-    if not len(inner):
+    if not len(inner) or not bent:
         return straight
     reach = max(1, int(CUT_REACH * height))
     offs = np.arange(-reach, reach + 1)
@@ -1084,13 +1084,13 @@ def _cut_paths(sel: np.ndarray, cuts: list[int], height: float) -> np.ndarray:
         acc = np.minimum(acc, right) + cost[y]
         back[y] = move
     rows, k = np.arange(len(inner)), np.argmin(acc, 1)
-    bent = np.empty((len(inner), h), np.int64)
+    paths = np.empty((len(inner), h), np.int64)
     for y in range(h - 1, -1, -1):
-        bent[:, y] = x[rows, k]
+        paths[:, y] = x[rows, k]
         m = back[y, rows, k]
         k = k - (m == 1) + (m == 2)
-    ink = sel[np.arange(h)[None, :], bent].sum(1)
-    out = np.concatenate([straight, bent[ink <= CUT_BENT * crossed[crossed > 0]]])
+    ink = sel[np.arange(h)[None, :], paths].sum(1)
+    out = np.concatenate([straight, paths[ink <= CUT_BENT * crossed[crossed > 0]]])
     return out[np.argsort(out.mean(1), kind="stable")]
 
 
