@@ -239,6 +239,9 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     for mi, (m, (idx, path, share), below) in enumerate(zip(lay.marks, paths, floors, strict=True)):
         if mi - 1 in joined:
             continue  # read with the mark before it
+        if mi in lay.flags:
+            not_digits += 1  # a dash that did not read as part of the digit before it
+            continue
         if thin_out and mi in thin:
             continue  # not read (the file goes to review)
         if mi in joined:

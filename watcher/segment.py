@@ -56,6 +56,9 @@ CUT_WIDTH = 0.75
 CUT_OFFER = 0.6
 #: A piece cut from a mark is at least this share of the mark's height.
 PIECE_HEIGHT = 0.6
+#: A dash standing this many digit heights above the middle of its line, beside the digit before
+#: it, is a 5's flag drawn apart: offered joined with that digit, and left out otherwise
+FLAG_HIGH = 0.25
 #: Two neighbouring marks of a line are offered joined as one digit when they are at most
 #: JOIN_GAP digit heights apart, one of them is under JOIN_SHORT of a digit high, and together
 #: they are at most JOIN_WIDTH wide.
@@ -129,6 +132,7 @@ class Layout:
     whole: Piece | None = None  # the single-digit reader's digit: marks that may be one digit in pieces
     split: Mark | None = None  # a single digit as wide as two, with its cuts: two touching digits may be it
     joins: list[tuple[int, Piece]] = field(default_factory=list)  # marks k and k + 1 as one digit
+    flags: list[int] = field(default_factory=list)  # marks read only joined with the one before (a 5's flag)
     left_out: int = 0  # a single digit's: marks beside it that may be digits too (normalise.Found.left_out)
     cells: list[Box] = field(default_factory=list)  # the cells of a form's boxes taken out: a digit in each
     lined: bool = False  # printed lines were taken out of it (a form's boxes, rules, an underline)
@@ -968,8 +972,10 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
                     out.rejected.append(box)  # what the ink threshold kept of a faint digit: to review
                 continue  # a dot, a speck, a stray bit of a stroke: not a digit, and no reason to doubt the rest
             if g.h < 0.45 * med and g.w >= 1.5 * g.h:
-                out.rejected.append(box)  # a dash, a bar, an equals sign
-                continue
+                if not (prev is not None and mid >= 0 and g.cy < mid - FLAG_HIGH * med and _fragments(prev, g, med)):
+                    out.rejected.append(box)  # a dash, a bar, an equals sign
+                    continue
+                out.flags.append(len(out.marks))  # high beside the digit before it: a 5's flag drawn apart
             if g.h < LOW_SHORT * med and mid >= 0 and g.y0 > mid:
                 out.rejected.append(box)  # a comma: short and all below the middle of the digits beside it
                 continue
