@@ -172,9 +172,8 @@ def read(layouts: Sequence[Layout | None], predict: Predict,
     # page of digits, set apart in rows) a mark narrower than `segment.CUT_WIDTH` is one digit
     # drawn badly and is not cut, and cuts stay straight: cut there, or bent, three of 5,400
     # rendered pages' digits were read as two
-    uncut = [(m, len(lay.marks) >= PAGE_MARKS) for lay in lays if not lay.single for m in lay.marks
-             if m.cuts is not None]
-    uncut = [(m, page) for m, page in uncut if m.wide or not page]
+    uncut = [(m, page) for lay in lays if not lay.single for page in [len(lay.marks) >= PAGE_MARKS]
+             for m in lay.marks if m.cuts is not None and (m.wide or not page)]
     if uncut:  # never for a batch of single digits
         scores = dict(zip(map(id, first), raw, strict=True))
         new = [p for m, page in uncut if scores[id(m.pieces[0])].max() < CUT_PRIOR for p in m.expand(bent=not page)]

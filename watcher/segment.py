@@ -726,12 +726,13 @@ def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med
     b = a + 1 + (np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts))
     i, j = order[a], order[b]
     ov = np.minimum(x1[i], x1[j]) - np.maximum(x0[i], x0[j])
-    gap = np.maximum(np.maximum(y0[j] - y1[i], y0[i] - y1[j]), 0)
+    apart = np.maximum(y0[i], y0[j]) - np.minimum(y1[i], y1[j])  # under 0: they overlap up and down
+    gap = np.maximum(apart, 0)
     tall = np.maximum(y1[i], y1[j]) - np.minimum(y0[i], y0[j])
     # what is left of a rule (a box's bottom drawn a little aslant, part of it kept) is no digit's stroke
     bar = ((x1 - x0) >= 1.5 * med) & ((y1 - y0) <= 0.25 * med)
     # the halves of a leaning stroke broken across overlap less, one just above the other
-    meet = np.abs(np.maximum(y0[i], y0[j]) - np.minimum(y1[i], y1[j])) <= STACK_TOUCH * med
+    meet = np.abs(apart) <= STACK_TOUCH * med
     share = np.where(meet, STACK_LEAN, 0.5)
     ok = ((ov >= share * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= 1.5 * med)
           & ~bar[i] & ~bar[j])
@@ -971,8 +972,10 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
                 if min(g.h, g.w) >= FAINT_PART * med and mid >= 0 and abs(g.cy - mid) <= FAINT_MID * med:
                     out.rejected.append(box)  # what the ink threshold kept of a faint digit: to review
                 continue  # a dot, a speck, a stray bit of a stroke: not a digit, and no reason to doubt the rest
+            flag = False
             if g.h < 0.45 * med and g.w >= 1.5 * g.h:
-                if not (prev is not None and mid >= 0 and g.cy < mid - FLAG_HIGH * med and _fragments(prev, g, med)):
+                flag = prev is not None and mid >= 0 and g.cy < mid - FLAG_HIGH * med and _fragments(prev, g, med)
+                if not flag:
                     out.rejected.append(box)  # a dash, a bar, an equals sign
                     continue
                 out.flags.append(len(out.marks))  # high beside the digit before it: a 5's flag drawn apart
@@ -980,7 +983,7 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
                 out.rejected.append(box)  # a comma: short and all below the middle of the digits beside it
                 continue
             crop, sel = _cut_out(ink, lab, g)
-            if prev is not None and _fragments(prev, g, med):
+            if prev is not None and (flag or _fragments(prev, g, med)):
                 both = Group(min(prev.x0, g.x0), min(prev.y0, g.y0), max(prev.x1, g.x1), max(prev.y1, g.y1),
                              prev.labels + g.labels, prev.area + g.area)
                 out.joins.append((len(out.marks) - 1, _piece(*_cut_out(ink, lab, both), (both.x0, both.y0), up, tight=True)))
