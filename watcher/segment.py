@@ -1059,7 +1059,7 @@ def _cut_pieces(c: Cuts, bent: bool = True) -> tuple[int, list[Piece], list[tupl
 #: A cut that crosses ink is offered bent too: down the mark through as little ink as it can, at
 #: most this many digit heights either side of its column, each step aside costing `CUT_STEP`
 #: of an inked pixel; kept when it crosses at most `CUT_BENT` of the straight cut's ink
-CUT_REACH = 0.12
+CUT_REACH = 0.16
 CUT_STEP = 0.05
 CUT_BENT = 1 / 3
 
