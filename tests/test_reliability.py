@@ -134,7 +134,11 @@ def test_slow_writer_is_read_once_and_whole(corpus: tuple[Path, Path, Path], mni
                                             daemon_factory: type[DaemonProc], mode: str) -> None:
     inbox, outbox, src = corpus
     names = write_digits(src, mnist["x_test"][:4])
-    d = daemon_factory(inbox, outbox, "--watch-mode", mode, env={"DIGIT_WATCHER_POLL_INTERVAL_S": "0.3"})
+    # the writer pauses 0.5 s between chunks; polling sees a file complete once it has been still
+    # for `settle_s`. At the default 1 s, a loaded machine's fsync stalls (all four writers at once,
+    # one CI run of many) made the files look still: read truncated, error rows. 3 s leaves room
+    d = daemon_factory(inbox, outbox, "--watch-mode", mode,
+                       env={"DIGIT_WATCHER_POLL_INTERVAL_S": "0.3", "DIGIT_WATCHER_SETTLE_S": "3"})
     d.wait_ready()
     ts = [threading.Thread(target=slow_copy, args=((src / n).read_bytes(), inbox / n)) for n in names]
     for t in ts:
