@@ -52,7 +52,8 @@ def test_a_burst_of_moved_in_files_is_seen_whole_and_in_order(tmp_path: Path, di
         got: list[str] = []
         end = time.time() + 20
         while len(got) < len(names) and time.time() < end:
-            ready, _ = intake.take_ready(512)  # moved-in files are complete: ready at once, no settling
+            ready, settled, _ = intake.take_ready(512)  # moved-in files are complete: ready at once, no settling
+            assert not settled
             got += ready
             time.sleep(0.01)
         assert got == names

@@ -37,7 +37,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +57,7 @@ class Claim:
     id: str
     rel: str  # path relative to the inbox, as it arrived (may hold surrogate-escaped bytes)
     path: str  # where the claimed file is now (in the work folder); str, not Path: made per file
+    settled: bool = False  # taken as complete only because it had been still for `settle_s`
 
 
 @dataclass
@@ -276,9 +277,10 @@ class WorkFolder:
         got = self.claim_many([rel])
         return got[0] if got else None
 
-    def claim_many(self, rels: list[str]) -> list[Claim]:
+    def claim_many(self, rels: list[str], settled: Collection[str] = ()) -> list[Claim]:
         """Take inbox files for work: their journal lines in one write, then one rename each.
-        Files that are gone (claimed already, or deleted) are left out."""
+        Files that are gone (claimed already, or deleted) are left out. `settled`: the names
+        taken as complete only by settling (see `Claim.settled`)."""
         ids = [f"{self._prefix}-{next(self._ids):x}" for _ in rels]
         self._journal.write(b"".join(_claimed_line(cid, rel) for cid, rel in zip(ids, rels, strict=True)))
         inbox, work = str(self.inbox), str(self.dir)
@@ -294,7 +296,7 @@ class WorkFolder:
                 # is, and the next rescan tries again
                 logger.error("{}: cannot claim: {}", rel, exc.strerror)
                 continue
-            out.append(Claim(cid, rel, dst))
+            out.append(Claim(cid, rel, dst, rel in settled))
         return out
 
     def sync(self) -> None:

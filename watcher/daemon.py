@@ -35,6 +35,7 @@ from watcher.reading import Reading
 from watcher.results import DIGIT_HEADER, ResultsFile, Row, claims_recorded, now_iso
 from watcher.service import HttpEndpoint, Metrics, Notifier
 from watcher.settings import Settings
+from watcher.unfinished import Unfinished
 from watcher.workers import Abandoned, Model, Pending, WorkerPool
 
 STUCK_AFTER_S = 120.0  # /healthz fails when the loop has not come round for this long
@@ -105,6 +106,7 @@ class Daemon:
         self.inflight: deque[Batch] = deque()  # claimed, in the workers, oldest first
         self.redo: list[Claim] = []  # claimed files that still need a row (recovered, or a failed write)
         self.unmoved: list[tuple[Claim, str]] = []  # rows recorded, files still to move
+        self.unfinished = Unfinished(settings.settle_s)  # claimed by settling, read truncated: held
         self._recorded: dict[str, str] | None = None  # results.csv's claims, read at start-up if needed
         if self.digits.has_rows():
             self.digits.keep_only(self.recorded_here())  # digits of a batch whose rows a crash cut off
@@ -213,6 +215,7 @@ class Daemon:
                     self.work.finish(c, status)
                     moved += 1
                 else:
+                    c.settled = True  # nothing in this run said it was complete: it may be held
                     self.redo.append(c)
             logger.warning("recovered {} file(s) from an interrupted run: {} already recorded and now moved, "
                            "{} to process again", len(left), moved, len(self.redo))
@@ -280,7 +283,7 @@ class Daemon:
                     continue
                 if self.unmoved:
                     self.move_out()  # nothing else to do: move out what was just recorded
-                if self.once and len(self.intake) == 0 and not self.redo:
+                if self.once and len(self.intake) == 0 and not self.redo and not len(self.unfinished):
                     break
                 self.work.compact()
                 timeout = min(0.5, max(0.0, next_rescan - now))
@@ -306,12 +309,19 @@ class Daemon:
             logger.error("could not record the last batch ({}); it is redone at the next start", exc)
 
     def next_batch(self, wait_to_fill: bool) -> tuple[Batch | None, float | None]:
-        """Claim the next batch (files left over from a failed write first) and start preparing it."""
+        """Claim the next batch (files to read again first) and start preparing it. Also when
+        to look again if nothing is ready."""
+        held_check = None
+        if len(self.unfinished):
+            again, held_check = self.unfinished.due(time.monotonic())
+            self.redo += again
         if self.redo:
             claims, self.redo = self.redo[: self.s.batch_max], self.redo[self.s.batch_max:]
             return self.start(claims), None
         self.intake.wake.clear()
-        ready, next_check = self.intake.take_ready(self.s.batch_max)
+        ready, settled, next_check = self.intake.take_ready(self.s.batch_max)
+        if held_check is not None:
+            next_check = held_check if next_check is None else min(next_check, held_check)
         if wait_to_fill and ready and len(ready) < self.s.batch_max and self.s.batch_wait_ms > 0:
             # a burst may be arriving: let the batch fill while files keep coming, up to
             # batch_wait_ms; a quiet moment ends the wait (a lone file waits only that long)
@@ -321,11 +331,12 @@ class Daemon:
                 if left <= 0 or not self.intake.wake.wait(min(QUIET_S, left)):
                     break
                 self.intake.wake.clear()
-                more, next_check = self.intake.take_ready(self.s.batch_max - len(ready))
+                more, more_settled, _ = self.intake.take_ready(self.s.batch_max - len(ready))
                 ready += more
+                settled |= more_settled
         if not ready:
             return None, next_check
-        claims = self.work.claim_many(ready)
+        claims = self.work.claim_many(ready, settled)
         if not claims:
             return None, next_check
         self.work.sync()
@@ -351,6 +362,13 @@ class Daemon:
     def record(self, b: Batch) -> None:
         """Write a classified batch's rows (fsynced), then move its files out."""
         assert b.prepared is not None and b.answers is not None
+        if any(p.unfinished for p in b.prepared):
+            self.hold_unfinished(b)
+            if not b.claims:
+                return
+        if self.unfinished.watching:
+            for c in b.claims:
+                self.unfinished.forget(c.id)
         prepared = b.prepared
         when = now_iso()
         one_digit = self.s.read == "digit"
@@ -374,6 +392,22 @@ class Daemon:
         # round, after it has handed the workers their next batch, so rows are never held back
         # behind moves and the workers never wait for them.
         self.unmoved += zip(b.claims, (r.status for r in rows), strict=True)
+
+    def hold_unfinished(self, b: Batch) -> None:
+        """Take out of batch `b` the files claimed by settling that read as unfinished (empty,
+        truncated) while their writer may still be at them: they wait, unrecorded (`unfinished`)."""
+        assert b.prepared is not None and b.answers is not None
+        now = time.monotonic()
+        keep = []
+        for i, (c, p) in enumerate(zip(b.claims, b.prepared, strict=True)):
+            if p.unfinished and self.unfinished.hold(c, now):
+                logger.info("{}: {} after {:g}s still; held until its writer is done (read again once it changes, "
+                            "failed after {:g}s unchanged)", c.rel, p.error, self.s.settle_s, self.unfinished.grace)
+            else:
+                keep.append(i)
+        b.claims = [b.claims[i] for i in keep]
+        b.prepared = [b.prepared[i] for i in keep]
+        b.answers = [b.answers[i] for i in keep]
 
     def move_out(self) -> None:
         todo, self.unmoved = self.unmoved, []

@@ -20,6 +20,9 @@ class DigitWatcherError(Exception):
 
 class FileFailure(DigitWatcherError):
     reason = "unreadable file"
+    #: what a file still being written also looks like (`unfinished` holds such a file when it
+    #: was taken as complete only because it had been still for a while)
+    unfinished = False
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail or self.reason)
@@ -31,6 +34,7 @@ class FileFailure(DigitWatcherError):
 
 class EmptyFile(FileFailure):
     reason = "empty file"
+    unfinished = True
 
 
 class NotAnImage(FileFailure):
@@ -39,6 +43,7 @@ class NotAnImage(FileFailure):
 
 class CorruptImage(FileFailure):
     reason = "corrupt or truncated image"
+    unfinished = True
 
 
 class TooLarge(FileFailure):

@@ -97,18 +97,20 @@ class Intake:
     def __len__(self) -> int:
         return len(self._pending) + len(self._complete)
 
-    def take_ready(self, limit: int, now: float | None = None) -> tuple[list[str], float | None]:
-        """Up to `limit` ready files (removed from the pending set), and when the earliest of the
-        rest may become ready (None if nothing pending needs a timed re-check)."""
+    def take_ready(self, limit: int, now: float | None = None) -> tuple[list[str], set[str], float | None]:
+        """Up to `limit` ready files (removed from the pending set); those of them taken as
+        complete only because they were still for `settle_s` (no event said so); and when the
+        earliest of the rest may become ready (None if nothing pending needs a timed re-check)."""
         now = time.monotonic() if now is None else now
         ready: list[str] = []
+        settled: set[str] = set()
         next_check: float | None = None
         with self._lock:
             # complete files need no look: one that has gone since is simply not claimed
             while self._complete and len(ready) < limit:
                 ready.append(self._complete.popitem(last=False)[0])
             if len(ready) >= limit:
-                return ready, now
+                return ready, settled, now
             items = list(self._pending.items())
         for rel, p in items:
             if len(ready) >= limit:
@@ -136,12 +138,13 @@ class Intake:
             due = quiet_since + self.settle_s
             if due <= now:
                 ready.append(rel)
+                settled.add(rel)
             else:
                 next_check = due if next_check is None else min(next_check, due)
         with self._lock:
             for rel in ready:
                 self._pending.pop(rel, None)
-        return ready, next_check
+        return ready, settled, next_check
 
 
 def scan(root: Path, intake: Intake) -> int:

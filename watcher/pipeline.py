@@ -29,6 +29,7 @@ class Prepared:
     error: str  # empty unless it failed
     seconds: float
     reading: Reading | None = None  # once classified
+    unfinished: bool = False  # failed as a file still being written would (empty, truncated)
 
 
 def prepare(path: str | bytes, max_bytes: int, max_pixels: int) -> Prepared:
@@ -41,7 +42,7 @@ def prepare(path: str | bytes, max_bytes: int, max_pixels: int) -> Prepared:
         img, scale = decode.decode_scaled(data, max_pixels)
         return Prepared(sha, segment.find(img, scale), "", time.perf_counter() - t)
     except FileFailure as exc:
-        return Prepared(sha, None, str(exc), time.perf_counter() - t)
+        return Prepared(sha, None, str(exc), time.perf_counter() - t, unfinished=exc.unfinished)
     except MemoryError:
         return Prepared(sha, None, "image too large to decode in memory", time.perf_counter() - t)
     except Exception as exc:  # a poison file must never stop the service
