@@ -921,6 +921,16 @@ def test_touching_digits_leaning_into_each_other_are_cut_along_their_gap(mnist: 
     assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) == len(mended)
 
 
+def test_a_bold_underline_touched_by_its_digits_is_taken_out(mnist: dict[str, np.ndarray], clf) -> None:
+    # an underline with its ends turned up, drawn as thick as the pen and touched by the digits,
+    # was kept with them as one mark: "282" read as no digit, "63485" as "6315". It is more than
+    # twice as long as a digit is tall, and `formlines.LINE_ASPECT` times as long as it is thick.
+    # `make_sets`' numbers (seed 1), drawn again
+    got = drawn_again(mnist, clf, 1, {336, 875})
+    assert [t for t, _ in got] == ["63485", "282"]
+    assert all(r is not None and r.text.replace(" ", "") == t for t, r in got)  # neither before
+
+
 def test_a_5_whose_flag_stands_apart_is_one_digit(mnist: dict[str, np.ndarray], clf) -> None:
     # a 5's flag drawn apart is short and flat: it was left out as a dash, and the 5's body read
     # as a 3 or a 7 ("87125" read "87123", "22553" read "22753"). A dash high beside the digit

@@ -48,6 +48,11 @@ COMB_REACH = 2
 #: centre) and of its ends, is a digit's stroke on that rule (`_riding`)
 RIDE_NEAR = 0.5
 RIDE_SLACK = 0.3
+#: A line across or upright is thin when it is this many times as long as it is thick (or at most
+#: 0.15 digit heights or 3 pixels thick): a bold underline two or three digits long, or one
+#: thickened by turning the picture level, is as thick as a digit's pen, but no digit's stroke is
+#: that long
+LINE_ASPECT = 15
 #: An upright line taken out for running down most of the picture is this many digits long at
 #: least where the digits' height is known (`_runs_down`)
 TALL_LINE = 1.6
@@ -120,7 +125,7 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                 here &= runs[y:y + ch, x:x + cw]
                 area = int(np.count_nonzero(here))
             long_side, thick = (cw, area / max(1, cw)) if horizontal else (ch, area / max(1, ch))
-            thin = thick <= max(3.0, long_side / 25, 0.15 * digit_h)
+            thin = thick <= max(3.0, long_side / LINE_ASPECT, 0.15 * digit_h)
             if near is None:
                 if not thin:
                     continue
