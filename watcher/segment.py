@@ -423,14 +423,18 @@ def _frames(s: np.ndarray, biggest: int = 64) -> np.ndarray:
 
 
 def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
+    return _height_and_share(st, shape)[0]
+
+
+def _height_and_share(st: np.ndarray, shape: tuple[int, int]) -> tuple[float, float]:
     """Typical height of a digit: the median component height weighted by ink, over components
     that are not lines (label 0 excluded) nor solid flat bars (a box taller than wide loses its
     sides as lines, and its top and bottom, too short for lines, held more ink than its digit).
     Weighted, because a noisy photo has hundreds of specks and a handful of digits, and the
-    digits hold most of the ink."""
+    digits hold most of the ink. Also the share of the ink that the components measured hold."""
     s = st[1:]
     if len(s) == 0:
-        return 0.0
+        return 0.0, 0.0
     w, h, area = s[:, 2].astype(np.float64), s[:, 3].astype(np.float64), s[:, 4].astype(np.float64)
     bar = (w >= 3 * h) & (area >= 0.7 * w * h)  # a solid flat bar: what is left of a box's rule
     ok = (w < 6 * h) & (h < 8 * w + 8) & ~bar & ~_backdrop(s, *shape) & ~_frames(s)
@@ -438,41 +442,57 @@ def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
         ok[:] = True
     order = np.argsort(h[ok])
     cum = np.cumsum(area[ok][order])
-    return float(h[ok][order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
+    return float(h[ok][order][int(np.searchsorted(cum, 0.5 * cum[-1]))]), float(cum[-1] / area.sum())
 
 
 #: Rules across at least this share of the picture, two or more and as thin as a printed line,
 #: are looked for first when the digits seem as tall as the picture (`_net_height`).
 NET_RULE = 0.5
 NET_RULE_THIN = 0.04
+#: ... or when the marks measured hold less than `NET_SHARE` of the ink and are shorter than
+#: `NET_SPECK` of its height: specks, measured because the digits hang on a rule (one mark with
+#: it, left out as a line)
+NET_SHARE = 0.15
+NET_SPECK = 0.1
 
 
-def _net_height(mask: np.ndarray, height: float) -> float:
+def _net_height(mask: np.ndarray, height: float, share: float = 1.0) -> float:
     """The digits' height where the ink is one net as tall as the picture: a notebook's rules and
     margin, touched by the digits, hold everything together, so the typical mark's height is the
     picture's, no rule is longer than 1.6 of it, and none was taken out (a ruled "5979" read as one
     "2"). Then the marks are measured without the rules: two or more thin runs across half the
     picture (a digit filling its picture has one bar at most, and as thick as the pen). The
-    picture's height is its ink's: a picture turned level has paper round it."""
+    picture's height is its ink's: a picture turned level has paper round it.
+
+    Also where digits hang on one rule: one mark with it, left out of `height` as a line, so that
+    the marks measured (`share` of the ink) are specks. Then one rule taken out is enough, and the
+    height is the larger of the two measures."""
     inked = np.flatnonzero(mask.any(axis=1))
-    if len(inked) == 0 or height < 0.9 * (inked[-1] - inked[0] + 1):
+    if len(inked) == 0:
         return height
-    left = _without_rules(mask)
+    extent = inked[-1] - inked[0] + 1
+    spans = height >= 0.9 * extent
+    if not spans and (share >= NET_SHARE or height >= NET_SPECK * extent):
+        return height
+    least = 2 if spans else 1  # the one rule the digits hang on is enough
+    left = _without_rules(mask, least)
     if left is None:
         # a sheet photographed a few degrees aslant: its rules run level once it is turned (here
         # only to measure: the picture is turned before it is read)
         angle = _skew(mask)
         if angle == 0.0:
             return height
-        left = _without_rules((_rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8))
+        left = _without_rules((_rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8), least)
         if left is None:
             return height
     _n, _lab, st = formlines.components(left)
-    return min(height, _digit_height(st, mask.shape)) if len(st) > 1 else height
+    if len(st) <= 1:
+        return height
+    return min(height, _digit_height(st, mask.shape)) if spans else max(height, _digit_height(st, mask.shape))
 
 
-def _without_rules(mask: np.ndarray) -> np.ndarray | None:
-    """`mask` without its rules: two or more thin straight runs across half the picture
+def _without_rules(mask: np.ndarray, least: int = 2) -> np.ndarray | None:
+    """`mask` without its rules: `least` or more thin straight runs across half the picture
     (`NET_RULE`); None where there are not. A rule 1 px thin and under a degree aslant (too little
     for the picture to be turned) has no straight run that long: it is looked for again with a
     pixel of slack up and down."""
@@ -483,7 +503,7 @@ def _without_rules(mask: np.ndarray) -> np.ndarray | None:
         _n, _lab, st = formlines.components(across)
         # widened by a pixel each way, and by the slack
         thin = np.count_nonzero(st[1:, 3] <= max(3.0, NET_RULE_THIN * rows) + 2 + 2 * slack)
-        if thin >= 2:
+        if thin >= least:
             return left if not slack else mask & (1 - across)
     return None
 
@@ -552,7 +572,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     cells: list[Box] = []
     inked = mask
-    first_h = digit_h = _net_height(mask, _digit_height(st, mask.shape))
+    first_h = digit_h = _net_height(mask, *_height_and_share(st, mask.shape))
     low = (ink > 0.5 * t).view(np.uint8)  # where faint rules are looked for
     mask, taken = formlines.lines_out(inked, first_h, slope=low)
     if trays:
