@@ -878,6 +878,16 @@ def test_digits_hanging_on_one_rule_are_measured_without_it(mnist: dict[str, np.
     assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) == len(hung)  # none before
 
 
+def test_a_row_of_cells_a_few_degrees_aslant_is_read_as_its_digits(mnist: dict[str, np.ndarray], clf) -> None:
+    # a row of cells three degrees aslant is a staircase of short runs, no line: with its digits
+    # inside it was one mark round the single-digit reader's digit, and the file was read as that
+    # digit ("101" read "0", to review). `make_sets`'
+    # numbers-cells-touching (seed 10), drawn again
+    got = drawn_again(mnist, clf, 10, {503, 871}, field="cells", cells_gap=(0.0, 0.15))
+    assert [t for t, _ in got] == ["101", "102"]
+    assert all(r is not None and r.text == t for t, r in got)  # neither before
+
+
 def test_a_1_pressed_into_its_neighbour_in_a_narrow_mark_is_cut_off(mnist: dict[str, np.ndarray], clf) -> None:
     # a 1 drawn against a 6 or a 4 makes one mark narrower than a digit is tall, which was never
     # offered cuts: it was read as the other digit alone ("616523" read "66523", "94314541" read

@@ -219,7 +219,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     if found is not None and not _form.lined and _one_digit(groups, found.box):
         # the look for a tray again from the start only where one may be (most files: none)
         trays = bool(groups) and _may_hold_tray(lab, groups) and _groups(ink, t, trays=True)[2].lined
-        if not trays:
+        if not trays and not _lined_level(ink, t, groups, found.box):
             return None
     if not groups:
         raise NoDigitFound("no digit found")
@@ -267,6 +267,22 @@ class ToOriginal:
 
 #: Slopes tried when deskewing (degrees): a line written or scanned a few degrees off.
 SKEW_STEPS = np.arange(-6.0, 6.01, 0.5)
+
+
+#: A mark this many times as wide as the single-digit reader's digit may be a form's lines, a
+#: few degrees aslant, round it and its neighbours (a row of cells): `_lined_level` looks.
+ASLANT_WIDE = 2.0
+
+
+def _lined_level(ink: np.ndarray, t: float, groups: list[Group], box: Box) -> bool:
+    """Whether a mark much wider than the one digit found holds a form's lines that are found
+    only once the picture is turned level: a row of cells three degrees aslant is a staircase of
+    short runs, no line, and with its digits inside it was one mark, read as its middle digit
+    ("101" read "0")."""
+    if max((g.w for g in groups), default=0) < ASLANT_WIDE * box[2]:
+        return False
+    angle = _skew(ink > t)
+    return angle != 0.0 and _groups(_rotate(ink, angle)[0], t)[2].lined
 
 
 def _skew(mask: np.ndarray) -> float:
