@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EXE, REPO, DaemonProc, rows, wait_rows, write_digits
+from conftest import EXE, REPO, DaemonProc, free_port, http_get, metric, rows, wait_rows, write_digits
 from watcher.results import COLUMNS
 
 RESULT_DIRS = ("processed", "review", "failed")
@@ -160,15 +160,21 @@ def test_a_writer_stalling_past_settle_s_gets_its_file_read_whole_and_a_truncate
     inbox, outbox, src = corpus
     names = write_digits(src, mnist["x_test"][:2])
     stalled, whole = (src / names[0]).read_bytes(), (src / names[1]).read_bytes()
-    d = daemon_factory(inbox, outbox, "--watch-mode", "polling",
-                       env={"DIGIT_WATCHER_POLL_INTERVAL_S": "0.1", "DIGIT_WATCHER_SETTLE_S": "0.3"})
+    port = free_port()
+    d = daemon_factory(inbox, outbox, "--watch-mode", "polling", "--metrics",
+                       env={"DIGIT_WATCHER_POLL_INTERVAL_S": "0.1", "DIGIT_WATCHER_SETTLE_S": "0.3",
+                            "DIGIT_WATCHER_METRICS_PORT": str(port)})
     d.wait_ready()
     (inbox / "broken.png").write_bytes(whole[: len(whole) // 2])
+    held = []
     with open(inbox / names[0], "wb") as out:
         out.write(stalled[: len(stalled) // 2])
         out.flush()
         os.fsync(out.fileno())
-        time.sleep(2.0)  # still for over six settle periods: claimed, read truncated, held
+        end = time.time() + 2.0  # still for over six settle periods: claimed, read truncated, held
+        while time.time() < end:
+            held.append(metric(http_get(f"http://127.0.0.1:{port}/metrics")[1], "digit_watcher_held_files"))
+            time.sleep(0.1)
         out.write(stalled[len(stalled) // 2:])
     got = {r["file"]: r for r in wait_rows(outbox, 2, 30)}
     time.sleep(1)
@@ -177,6 +183,8 @@ def test_a_writer_stalling_past_settle_s_gets_its_file_read_whole_and_a_truncate
     assert got["broken.png"]["status"] == "error" and "truncated" in got["broken.png"]["error"], got
     assert (outbox / "failed" / "broken.png").read_bytes() == whole[: len(whole) // 2]
     assert any(p.name == names[0] for d_ in ("processed", "review") if (outbox / d_).exists() for p in (outbox / d_).iterdir())
+    assert 2.0 in held, held  # both files, seen held by the gauge an operator watches
+    assert metric(http_get(f"http://127.0.0.1:{port}/metrics")[1], "digit_watcher_held_files") == 0
     log = d.output()
     assert f"{names[0]}: corrupt or truncated PNG (no IEND chunk) after 0.3s still; held" in log, log
     assert d.stop() == 0

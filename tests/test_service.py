@@ -9,14 +9,12 @@ import shutil
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import EXE, REPO, DaemonProc, rows, wait_rows, write_digits
+from conftest import EXE, REPO, DaemonProc, free_port, http_get, metric, rows, wait_rows, write_digits
 
 UNIT = REPO / "config" / "digit-watcher.service"
 
@@ -119,48 +117,29 @@ def test_missing_model_is_a_clear_startup_error(tmp_path: Path) -> None:
     assert r.returncode == 3 and "model file not found" in r.stderr and "none.keras" in r.stderr
 
 
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _metric(text: str, name: str) -> float:
-    m = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
-
-
 def test_metrics_move_when_files_are_processed(tmp_path: Path, daemon_factory: type[DaemonProc],
                                                mnist: dict[str, np.ndarray]) -> None:
     inbox, outbox = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
-    port = _free_port()
+    port = free_port()
     d = daemon_factory(inbox, outbox, "--metrics", env={"DIGIT_WATCHER_METRICS_PORT": str(port)})
     d.wait_ready()
     base = f"http://127.0.0.1:{port}"
-    assert _get(base + "/healthz") == (200, "ok\n")
-    code, before = _get(base + "/metrics")
+    assert http_get(base + "/healthz") == (200, "ok\n")
+    code, before = http_get(base + "/metrics")
     assert code == 200 and "digit_watcher_model_info{version=" in before
     write_digits(tmp_path / "src", mnist["x_test"][:6])
     for f in sorted((tmp_path / "src").iterdir()):
         os.rename(f, inbox / f.name)
     (inbox / "bad.png").write_bytes(b"nope")
     wait_rows(outbox, 7, 30)
-    _, after = _get(base + "/metrics")
-    done = _metric(after, 'digit_watcher_files_total{status="ok"}') + _metric(after, 'digit_watcher_files_total{status="review"}')
+    _, after = http_get(base + "/metrics")
+    done = metric(after, 'digit_watcher_files_total{status="ok"}') + metric(after, 'digit_watcher_files_total{status="review"}')
     assert done == 6
-    assert _metric(after, 'digit_watcher_files_total{status="error"}') == 1
-    assert sum(_metric(after, f'digit_watcher_digits_total{{digit="{k}"}}') for k in range(10)) == 6
-    assert _metric(after, "digit_watcher_batch_size_count") >= 1
-    assert _get(base + "/nope")[0] == 404
+    assert metric(after, 'digit_watcher_files_total{status="error"}') == 1
+    assert sum(metric(after, f'digit_watcher_digits_total{{digit="{k}"}}') for k in range(10)) == 6
+    assert metric(after, "digit_watcher_batch_size_count") >= 1
+    assert http_get(base + "/nope")[0] == 404
     assert d.stop() == 0
 
 

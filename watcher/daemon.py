@@ -262,6 +262,7 @@ class Daemon:
             self.heartbeat = now
             self.notify.ping(self.status())
             self.metrics.queue.set(len(self.intake))
+            self.metrics.held.set(len(self.unfinished))
             self.maybe_swap_model()
             if not self.once and now >= next_rescan:
                 self.supervise_observer()

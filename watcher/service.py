@@ -61,6 +61,8 @@ class Metrics:
         self.batch_seconds = Histogram("digit_watcher_batch_seconds", "Seconds from claim to rows recorded",
                                        buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r)
         self.queue = Gauge("digit_watcher_queue_depth", "Files seen in the inbox and not yet claimed", registry=r)
+        self.held = Gauge("digit_watcher_held_files", "Files claimed after settling that read truncated: waiting, "
+                          "unrecorded, for their writer", registry=r)
         self.model = Gauge("digit_watcher_model_info", "The model serving now", ["version"], registry=r)
         self.reloads = Counter("digit_watcher_model_reloads", "Model reload attempts, by result", ["result"], registry=r)
         for s in ("ok", "review", "error"):
