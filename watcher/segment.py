@@ -439,6 +439,7 @@ def _frames(s: np.ndarray, biggest: int = 64) -> np.ndarray:
 
 
 def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
+    """Typical height of a digit (`_height_and_share`)."""
     return _height_and_share(st, shape)[0]
 
 
