@@ -878,6 +878,16 @@ def test_digits_hanging_on_one_rule_are_measured_without_it(mnist: dict[str, np.
     assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) == len(hung)  # none before
 
 
+def test_strokes_lying_along_a_notebooks_rules_are_put_back(mnist: dict[str, np.ndarray], clf) -> None:
+    # a digit's stroke lying on a rule printed lighter than the pen made one run with it, too
+    # thick to count among the thin lines whose darker ink is put back as writing: the stroke went
+    # with the rule ("859862" read "85987", "4014777" as "4017777", "367" as "7 3").
+    # `make_sets`' numbers-ruled (seed 8), drawn again
+    along = {287, 333, 532, 559}
+    got = drawn_again(mnist, clf, 8, along, field="plain", paper="ruled")
+    assert all(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got)  # none before
+
+
 def test_a_row_of_cells_a_few_degrees_aslant_is_read_as_its_digits(mnist: dict[str, np.ndarray], clf) -> None:
     # a row of cells three degrees aslant is a staircase of short runs, no line: with its digits
     # inside it was one mark round the single-digit reader's digit, and the file was read as that

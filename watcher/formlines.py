@@ -323,12 +323,13 @@ def crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: L
     """`left` (the ink `mask` with its lines taken out) with the strokes on squared paper's grid
     or a notebook's rules put back: its lines cross the digits, which fell apart in pieces or lost
     a side to them. A stroke crosses a line where there is ink on both sides of it, across; it
-    lies along a line printed lighter than the pen where the ink is darker than the line's. Only
-    for thin lines (not a band of shadow taken for one, whose ragged remains would join up), and
-    only asked where three or more of them run across (not an underline, a comb or a box, where a
-    digit dipping through the line would be joined to its neighbour or to a tick: measured, that
-    lost more rendered numbers than it won)."""
-    _lines, across, upright = taken
+    lies along a line printed lighter than the pen where the ink is darker than the line's (along
+    any line taken out: a stroke lying on a rule made one run with it, too thick to be a thin
+    line). Crossings only for thin lines (not a band of shadow taken for one, whose ragged
+    remains would join up), and only asked where three or more of them run across (not an
+    underline, a comb or a box, where a digit dipping through the line would be joined to its
+    neighbour or to a tick: measured, that lost more rendered numbers than it won)."""
+    lines, across, upright = taken
     fine = cv2.bitwise_or(across, upright)
     gap = 2 * RULE_THICK + 5  # the line and what was taken on each side of it
     back = np.zeros_like(left)
@@ -337,8 +338,10 @@ def crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: L
         if kind.any():
             near = cv2.dilate(kind, np.ones((5, 5), np.uint8))  # as far as the lines were widened
             back |= cv2.bitwise_and(cv2.morphologyEx(left, cv2.MORPH_CLOSE, np.ones(bridge, np.uint8)), near)
-    near = cv2.dilate(fine, np.ones((5, 5), np.uint8))
-    level = float(np.median(ink[fine.view(bool)]))
+    level = float(np.median(ink[fine.view(bool)]))  # the printed lines' own ink
+    # anywhere a line was taken: where a stroke runs along a rule the two were taken as one run,
+    # too thick to count among the thin lines ("859862" read "85987")
+    near = cv2.dilate(cv2.bitwise_or(fine, lines), np.ones((5, 5), np.uint8))
     if level < 0.6:  # a grid printed lighter than the pen: the darker ink on it is writing
         back |= (ink > 0.5 * (1.0 + level)).view(np.uint8)
     return cv2.bitwise_or(left, back & near & mask)
