@@ -118,6 +118,8 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
             if i in riding:
                 continue
             x, y, cw, ch, area = (int(v) for v in st[i])
+            if horizontal and cw < BAR_LONG * digit_h and _bar_of_a_digit(mask, x, y, cw, ch, digit_h):
+                continue
             here = (lab[y:y + ch, x:x + cw] == i).view(np.uint8)
             sloped = False
             if bands is not None:
@@ -146,6 +148,32 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         lines |= _sides_between(mask, lines, digit_h)
     left, lines = _taken_out(mask, lines)
     return left, (lines, fine[0], fine[1])
+
+
+#: A run across shorter than this many digit heights may be a digit's own bar (`_bar_of_a_digit`)
+BAR_LONG = 2.2
+
+
+def _bar_of_a_digit(mask: np.ndarray, x: int, y: int, cw: int, ch: int, digit_h: float) -> bool:
+    """A short run across with no ink above it and a stroke running down from one end only: a 7's
+    bar drawn long (read as a 1 once taken out: "7076" read "1076"), not a printed line. An
+    underline has digits above it, a box's top its sides down from both ends. Not at the
+    picture's edge, where a shadow's or a vignette's specks make such shapes too."""
+    rows, cols = mask.shape
+    pen = max(3, int(0.15 * digit_h))  # the stroke's own edge, above and below its run
+    reach = max(pen + 3, int(0.5 * digit_h))
+    if y < reach or x < pen or x + cw > cols - pen:
+        return False
+    above = mask[y - reach:y - pen, x:x + cw]
+    if np.count_nonzero(above) > 0.05 * above.size:
+        return False
+    below = mask[min(rows, y + ch + pen):min(rows, y + ch + reach)]
+    if below.shape[0] == 0:
+        return False
+    end = max(3, int(0.2 * cw))
+    left = np.count_nonzero(below[:, x:x + end]) > 0.1 * end * below.shape[0]
+    right = np.count_nonzero(below[:, x + cw - end:x + cw]) > 0.1 * end * below.shape[0]
+    return left != right
 
 
 def _taken_out(mask: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
