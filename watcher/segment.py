@@ -505,7 +505,8 @@ def _net_height(mask: np.ndarray, height: float, share: float = 1.0) -> float:
     _n, _lab, st = formlines.components(left)
     if len(st) <= 1:
         return height
-    return min(height, _digit_height(st, mask.shape)) if spans else max(height, _digit_height(st, mask.shape))
+    measured = _digit_height(st, mask.shape)
+    return min(height, measured) if spans else max(height, measured)
 
 
 def _without_rules(mask: np.ndarray, least: int = 2) -> np.ndarray | None:
