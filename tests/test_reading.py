@@ -903,6 +903,36 @@ def test_a_7s_long_bar_is_no_printed_line(mnist: dict[str, np.ndarray], clf) -> 
     assert lay.lined and len(lay.marks) == 4
 
 
+def test_a_flag_run_into_the_next_digits_top_is_no_box(mnist: dict[str, np.ndarray], clf) -> None:
+    # a 5's flag or a 7's bar run long into the next digit's top has a stroke down from both ends,
+    # as a box's top has its sides: it was taken out as a printed line and the digit lost
+    # ("52421709" read "5421709", "397057" as "397007"). A box's top has a straight side down
+    # from one end at least; the pen's strokes curve. `make_sets`' numbers (seed 1) and
+    # numbers-ruled (seed 8), drawn again
+    got = drawn_again(mnist, clf, 1, {546}) + drawn_again(mnist, clf, 8, {447}, field="plain", paper="ruled")
+    assert [t for t, _ in got] == ["52421709", "397057"]
+    assert all(r is not None and r.text == t for t, r in got)  # neither before
+    # a row of boxes drawn against each other, a digit touching a top (its run stops at the digit,
+    # one end on a side), and a box round a number are still taken out
+    img = np.full((160, 460), 255, np.uint8)
+    for x in (40, 130, 220):
+        cv2.rectangle(img, (x, 30), (x + 90, 130), 0, 2)
+    for x, ch in ((55, "3"), (145, "1"), (235, "9")):
+        cv2.putText(img, ch, (x, 118), cv2.FONT_HERSHEY_SIMPLEX, 2.8, 0, 6)
+    cv2.line(img, (262, 31), (262, 50), 0, 6)  # the 9's stroke up into its box's top
+    lay = segment.find(img)
+    assert lay.lined and len(lay.marks) == 3
+    box = np.zeros((140, 200), np.uint8)
+    cv2.rectangle(box, (40, 40), (140, 110), 1, 2)
+    assert not formlines._bar_of_a_digit(box, 40, 40, 101, 2, 50.0)
+    # the same top with a pen's curves down from its ends is a digit's
+    bar = np.zeros((140, 200), np.uint8)
+    cv2.line(bar, (40, 40), (140, 40), 1, 2)
+    cv2.ellipse(bar, (55, 60), (15, 20), 0, 180, 300, 1, 4)
+    cv2.ellipse(bar, (125, 60), (15, 20), 0, 240, 360, 1, 4)
+    assert formlines._bar_of_a_digit(bar, 40, 40, 101, 2, 50.0)
+
+
 def test_a_row_of_cells_a_few_degrees_aslant_is_read_as_its_digits(mnist: dict[str, np.ndarray], clf) -> None:
     # a row of cells three degrees aslant is a staircase of short runs, no line: with its digits
     # inside it was one mark round the single-digit reader's digit, and the file was read as that

@@ -156,9 +156,11 @@ BAR_LONG = 2.2
 
 def _bar_of_a_digit(mask: np.ndarray, x: int, y: int, cw: int, ch: int, digit_h: float) -> bool:
     """A short run across with no ink above it and a stroke running down from one end only: a 7's
-    bar drawn long (read as a 1 once taken out: "7076" read "1076"), not a printed line. An
-    underline has digits above it, a box's top its sides down from both ends. Not at the
-    picture's edge, where a shadow's or a vignette's specks make such shapes too."""
+    bar drawn long (read as a 1 once taken out: "7076" read "1076"), not a printed line; or from
+    both ends, neither of them a straight side (`_straight_down`): a 5's flag run into the next
+    digit's top ("52421709" read "5421709"). An underline has digits above it, a box's top its
+    sides down from both ends. Not at the picture's edge, where a shadow's or a vignette's specks
+    make such shapes too."""
     rows, cols = mask.shape
     pen = max(3, int(0.15 * digit_h))  # the stroke's own edge, above and below its run
     reach = max(pen + 3, int(0.5 * digit_h))
@@ -173,7 +175,28 @@ def _bar_of_a_digit(mask: np.ndarray, x: int, y: int, cw: int, ch: int, digit_h:
     end = max(3, int(0.2 * cw))
     left = np.count_nonzero(below[:, x:x + end]) > 0.1 * end * below.shape[0]
     right = np.count_nonzero(below[:, x + cw - end:x + cw]) > 0.1 * end * below.shape[0]
-    return left != right
+    if left != right:
+        return True
+    # strokes down from both ends: a box's top has a straight side at one end at least (the other
+    # may end on a digit touching it), a 5's flag run into the next digit's top the pen's curves
+    down = mask[y + ch:min(rows, y + ch + int(SIDE_DOWN * digit_h) + pen)]
+    return left and right and not (_straight_down(down[:, x:x + end], pen, digit_h)
+                                   or _straight_down(down[:, x + cw - end:x + cw], pen, digit_h))
+
+
+#: A box's side runs down from its top at least this many digit heights in one column
+SIDE_DOWN = 0.75
+
+
+def _straight_down(band: np.ndarray, gap: int, digit_h: float) -> bool:
+    """Some column of `band` has ink from within `gap` rows of its top down `SIDE_DOWN` digit
+    heights without a break: a printed side (a pen's stroke curves off a column)."""
+    need = int(SIDE_DOWN * digit_h)
+    if band.shape[0] < gap + need or band.shape[1] == 0:
+        return False
+    ink = band[:gap + need] > 0
+    first = np.where(ink.any(0), ink.argmax(0), ink.shape[0])
+    return any(f <= gap and ink[f:f + need, c].all() for c, f in enumerate(first))
 
 
 def _taken_out(mask: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
