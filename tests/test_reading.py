@@ -943,6 +943,35 @@ def test_a_row_of_cells_a_few_degrees_aslant_is_read_as_its_digits(mnist: dict[s
     assert all(r is not None and r.text == t for t, r in got)  # neither before
 
 
+def test_a_1_as_tall_as_its_cell_in_a_row_of_boxes_is_kept(mnist: dict[str, np.ndarray], clf) -> None:
+    # in a row of boxes printed against each other, every upright run as tall as the row was
+    # taken out as a side, and a 1 touching its cell's top and bottom is one: it was lost
+    # ("71573174" read "7573174", "613111" as "6131"). Only runs near the sides found go now; the
+    # second's boxes stand a few pixels apart, and the sides beside those found go too (had they
+    # stayed, they would read as 1s). `make_sets`' numbers-cells-touching (seed 10), drawn again
+    got = drawn_again(mnist, clf, 10, {315, 552}, field="cells", cells_gap=(0.0, 0.15))
+    assert [t for t, _ in got] == ["71573174", "613111"]
+    assert all(r is not None and r.text == t for t, r in got)  # neither before
+    # the runs kept as sides: at the walls and just beside them, not halfway across a cell
+    inner = np.zeros((60, 200), np.uint8)
+    for x in (0, 98, 104, 150, 198):
+        inner[:, x:x + 2] = 1
+    sides = formlines._at_walls(inner, [0, 99, 199])
+    assert [bool(sides[x]) for x in (0, 98, 104, 150, 198)] == [True, True, True, False, True]
+    # the sides are those at one pitch: a 9's stem found between them is none, and the greedy
+    # walk took it for one and left the next side standing ("7599" read "75919")
+    assert formlines._walls(_runs_at(51, 188, [1, 44, 48, 91, 95, 120, 138, 142, 185]), 4) == [0, 48, 95, 142, 188]
+    assert formlines._evenly([40, 150], 200, 50) is None  # boxes of different widths: no pitch
+
+
+def _runs_at(ch: int, cw: int, cols: list[int]) -> np.ndarray:
+    """Upright runs as tall as `ch`, two pixels wide, starting at `cols`."""
+    inner = np.zeros((ch, cw), np.uint8)
+    for x in cols:
+        inner[:, x:x + 2] = 1
+    return inner
+
+
 def test_a_1_pressed_into_its_neighbour_in_a_narrow_mark_is_cut_off(mnist: dict[str, np.ndarray], clf) -> None:
     # a 1 drawn against a 6 or a 4 makes one mark narrower than a digit is tall, which was never
     # offered cuts: it was read as the other digit alone ("616523" read "66523", "94314541" read

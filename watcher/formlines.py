@@ -563,8 +563,10 @@ def _box_out(mask: np.ndarray, out: np.ndarray | None, cells: list[Cell], b: _Bo
     if cw > CELL_ROW * ch:
         # a row of cells touching each other: the sides between them run from top to bottom
         inner = _runs(comp, int(CELL_INNER * ch), False)
-        frame |= inner
         walls = _walls(inner, dx)
+        # only the runs that are sides: a 1 as tall as its cell, touching its top and bottom, is
+        # such a run too, and was taken out with them ("71573174" read "7573174")
+        frame |= inner & _at_walls(inner, walls)[None, :]
     else:
         walls = [0, cw]
     cells.extend((x + a, y, c - a, ch) for a, c in pairwise(walls))
@@ -653,17 +655,71 @@ def _crossings_kept(frame: np.ndarray, whole: np.ndarray, within: Cell, dx: int,
 
 
 def _walls(inner: np.ndarray, dx: int) -> list[int]:
-    """A row of cells' sides (columns, from 0 to its width): the middle of each run of columns
-    holding an upright run (`inner`) away from its ends (`dx`), where the cell it closes is at
-    least `CELL_NARROWEST` of the row's height wide."""
+    """A row of cells' sides (columns, from 0 to its width), among the middles of the runs of
+    columns holding an upright run (`inner`) away from its ends (`dx`): those at one pitch
+    (`_evenly`), or where there is none, each whose cell is at least `CELL_NARROWEST` of the
+    row's height wide."""
     ch, cw = inner.shape
+    found = _middles(dx + np.flatnonzero(inner[:, dx:cw - dx].any(0)))
+    even = _evenly(found, cw, ch)
+    if even is not None:
+        return even
     walls = [0]
-    for c in _middles(dx + np.flatnonzero(inner[:, dx:cw - dx].any(0))):
+    for c in found:
         if c - walls[-1] >= CELL_NARROWEST * ch:
             walls.append(c)
     if len(walls) > 1 and cw - walls[-1] < CELL_NARROWEST * ch:
         walls.pop()
     return [*walls, cw]
+
+
+#: A form's row of boxes is printed at one pitch: cells at least `CELL_EVEN` of the row's height
+#: wide, each side found within `EVEN_SLACK` of a cell's width of where that pitch puts it
+CELL_EVEN = 0.65
+EVEN_SLACK = 0.12
+
+
+def _evenly(found: list[int], cw: int, ch: int) -> list[int] | None:
+    """The sides of a row `cw` wide cut into equal cells, each inner side one of `found` (the
+    upright runs' middles): the most cells for which every side is found. A 1 as tall as its cell
+    or a digit's stem found among them falls between the sides and is no side. None when no
+    pitch fits (boxes of different widths)."""
+    cand = np.array(found, np.float64)
+    if len(cand) == 0:
+        return None
+    for n in range(int(cw / (CELL_EVEN * ch)), 1, -1):
+        pitch = cw / n
+        walls = [0]
+        for i in range(1, n):
+            near = int(np.argmin(np.abs(cand - i * pitch)))
+            if abs(cand[near] - i * pitch) > EVEN_SLACK * pitch:
+                break
+            walls.append(int(cand[near]))
+        else:
+            return [*walls, cw]
+    return None
+
+
+def _at_walls(inner: np.ndarray, walls: list[int]) -> np.ndarray:
+    """The columns (a mask over `inner`'s width) of the runs of columns holding an upright run
+    that lie near a side (`walls`, `_walls`): within `WALL_NEAR` of the row's height. Further in,
+    such a run is a 1 drawn in its cell."""
+    ch, cw = inner.shape
+    out = np.zeros(cw, bool)
+    cols = np.flatnonzero(inner.any(0))
+    if len(cols) == 0:
+        return out
+    breaks = np.flatnonzero(np.diff(cols) > 1)
+    at = np.array(walls)
+    for a, b in zip(cols[np.r_[0, breaks + 1]].tolist(), cols[np.r_[breaks, len(cols) - 1]].tolist(), strict=True):
+        if np.abs(at - (a + b) / 2).min() < WALL_NEAR * ch:
+            out[a:b + 1] = True
+    return out
+
+
+#: An upright run in a row of cells further than this share of the row's height from every side
+#: is a digit's stroke (a 1 touching its cell's top and bottom), not a side
+WALL_NEAR = 0.25
 
 
 def _middles(cols: np.ndarray) -> list[int]:
