@@ -397,17 +397,37 @@ class Group:
         return (self.y0 + self.y1) / 2
 
 
-def _backdrop(st: np.ndarray, h: int, w: int) -> np.ndarray:
+def _backdrop(st: np.ndarray, h: int, w: int, lab: np.ndarray | None = None) -> np.ndarray:
     """Components that are background, not writing: a shadow, a table's edge, a hand. Big and
     solid (strokes leave most of their box empty), or spanning half the picture both ways (or
     most of it one way) while several other marks stand apart from it (a digit filling the
-    picture has only specks beside it)."""
+    picture has only specks beside it). `lab` (the components' labels, `st` without the
+    background's row): a big solid mark drawn in strokes (`_stroked`) is a bold digit, not a blob."""
     fill = st[:, 4] / np.maximum(1, st[:, 2] * st[:, 3])
     big = np.maximum(st[:, 2], st[:, 3]) >= 0.03 * max(h, w)
     mw, mh = (float(np.median(st[big, 2])), float(np.median(st[big, 3]))) if big.any() else (w, h)
     spans = (((st[:, 2] > 0.5 * w) & (st[:, 3] > 0.5 * h))
              | ((st[:, 2] > 0.8 * w) & (st[:, 2] > 3 * mw)) | ((st[:, 3] > 0.8 * h) & (st[:, 3] > 3 * mh)))
-    return ((fill > 0.5) & (((st[:, 4] > 0.1 * h * w) & _outsize(st, big)) | spans)) | (spans & (int(np.count_nonzero(big)) >= 5))
+    solid = (fill > 0.5) & (st[:, 4] > 0.1 * h * w) & _outsize(st, big) & ~spans
+    out = ((fill > 0.5) & spans) | solid | (spans & (int(np.count_nonzero(big)) >= 5))
+    if lab is not None:
+        for i in np.flatnonzero(solid).tolist():
+            out[i] = not _stroked(lab, i + 1, st[i])
+    return out
+
+
+#: A component whose thickest stroke (twice its deepest point from the paper) is under this share
+#: of its box's shorter side is drawn with strokes: a bold digit filling its box, ring closed or
+#: not. A shadow's or a hand's blob is as thick as it is wide.
+STROKED = 0.5
+
+
+def _stroked(lab: np.ndarray, label: int, box: np.ndarray) -> bool:
+    """Component `label` (its stats row `box`) is drawn with strokes thinner than `STROKED` of it."""
+    x, y, cw, ch, _a = (int(v) for v in box)
+    comp = np.pad((lab[y:y + ch, x:x + cw] == label).astype(np.uint8), 1)
+    deepest = float(cv2.distanceTransform(comp, cv2.DIST_L2, 3).max())
+    return 2 * deepest < STROKED * min(cw, ch)
 
 
 def _outsize(st: np.ndarray, big: np.ndarray) -> np.ndarray:
@@ -438,12 +458,13 @@ def _frames(s: np.ndarray, biggest: int = 64) -> np.ndarray:
     return out
 
 
-def _digit_height(st: np.ndarray, shape: tuple[int, int]) -> float:
+def _digit_height(st: np.ndarray, shape: tuple[int, int], lab: np.ndarray | None = None) -> float:
     """Typical height of a digit (`_height_and_share`)."""
-    return _height_and_share(st, shape)[0]
+    return _height_and_share(st, shape, lab)[0]
 
 
-def _height_and_share(st: np.ndarray, shape: tuple[int, int]) -> tuple[float, float]:
+def _height_and_share(st: np.ndarray, shape: tuple[int, int],
+                      lab: np.ndarray | None = None) -> tuple[float, float]:
     """Typical height of a digit: the median component height weighted by ink, over components
     that are not lines (label 0 excluded) nor solid flat bars (a box taller than wide loses its
     sides as lines, and its top and bottom, too short for lines, held more ink than its digit).
@@ -454,7 +475,7 @@ def _height_and_share(st: np.ndarray, shape: tuple[int, int]) -> tuple[float, fl
         return 0.0, 0.0
     w, h, area = s[:, 2].astype(np.float64), s[:, 3].astype(np.float64), s[:, 4].astype(np.float64)
     bar = (w >= 3 * h) & (area >= 0.7 * w * h)  # a solid flat bar: what is left of a box's rule
-    ok = (w < 6 * h) & (h < 8 * w + 8) & ~bar & ~_backdrop(s, *shape) & ~_frames(s)
+    ok = (w < 6 * h) & (h < 8 * w + 8) & ~bar & ~_backdrop(s, *shape, lab) & ~_frames(s)
     if not ok.any():
         ok[:] = True
     order = np.argsort(h[ok])
@@ -502,10 +523,10 @@ def _net_height(mask: np.ndarray, height: float, share: float = 1.0) -> float:
         left = _without_rules((_rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8), least)
         if left is None:
             return height
-    _n, _lab, st = formlines.components(left)
+    _n, lab, st = formlines.components(left)
     if len(st) <= 1:
         return height
-    measured = _digit_height(st, mask.shape)
+    measured = _digit_height(st, mask.shape, lab)
     return min(height, measured) if spans else max(height, measured)
 
 
@@ -590,7 +611,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     cells: list[Box] = []
     inked = mask
-    first_h = digit_h = _net_height(mask, *_height_and_share(st, mask.shape))
+    first_h = digit_h = _net_height(mask, *_height_and_share(st, mask.shape, lab))
     low = (ink > 0.5 * t).view(np.uint8)  # where faint rules are looked for
     mask, taken = formlines.lines_out(inked, first_h, slope=low)
     if trays:
@@ -616,8 +637,8 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
     if lines.any():
         # once a box's rules are out, the digits' height is measured without the box, and its
         # sides (shorter than the box, taller than the digits) come out too
-        _n, _lab, st = formlines.components(mask)
-        digit_h = _digit_height(st, mask.shape)
+        _n, lab, st = formlines.components(mask)
+        digit_h = _digit_height(st, mask.shape, lab)
         mask, taken = formlines.lines_out(mask, digit_h, taken,
                                           faint=None if faint is None else faint & ~taken[0].view(bool),
                                           slope=low if faint is None else None)
@@ -656,17 +677,17 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
     printed = Printed(cells, bool(lines.any()) or celled is not None)
     if n <= 1:
         return [], lab, printed
-    med = _digit_height(st, mask.shape)
+    med = _digit_height(st, mask.shape, lab)
     combed = formlines.comb_out(mask, lines, st[1:], med) if lines.any() and not grid else None  # squared paper: no comb
     if combed is not None:
         mask = combed
         n, lab, st = formlines.components(mask)
-        med = _digit_height(st, mask.shape)
+        med = _digit_height(st, mask.shape, lab)
     st = st[1:]
     area = st[:, 4].astype(np.float64)
     h, w = mask.shape
     small = np.maximum(st[:, 2], st[:, 3]) < 0.35 * med  # specks, dots, noise
-    keep = np.flatnonzero(~small & ~_backdrop(st, h, w))
+    keep = np.flatnonzero(~small & ~_backdrop(st, h, w, lab))
     s = st[keep]
     # only marks on the picture's edge or shaped like a tick can be either (the rest: thousands on a page)
     odd = ((s[:, 0] == 0) | (s[:, 1] == 0) | (s[:, 0] + s[:, 2] == w) | (s[:, 1] + s[:, 3] == h)
