@@ -159,19 +159,21 @@ def _bar_of_a_digit(mask: np.ndarray, x: int, y: int, cw: int, ch: int, digit_h:
     bar drawn long (read as a 1 once taken out: "7076" read "1076"), not a printed line; or from
     both ends, neither of them a straight side (`_straight_down`): a 5's flag run into the next
     digit's top ("52421709" read "5421709"). An underline has digits above it, a box's top its
-    sides down from both ends. Not at the picture's edge, where a shadow's or a vignette's specks
-    make such shapes too."""
+    sides down from both ends. With ink both above and below it, the run crosses strokes: a 4's
+    bar drawn long into the next digit ("42482" read "72482"). Not at the picture's edge, where
+    a shadow's or a vignette's specks make such shapes too."""
     rows, cols = mask.shape
     pen = max(3, int(0.15 * digit_h))  # the stroke's own edge, above and below its run
     reach = max(pen + 3, int(0.5 * digit_h))
     if y < reach or x < pen or x + cw > cols - pen:
         return False
     above = mask[y - reach:y - pen, x:x + cw]
-    if np.count_nonzero(above) > 0.05 * above.size:
-        return False
     below = mask[min(rows, y + ch + pen):min(rows, y + ch + reach)]
     if below.shape[0] == 0:
         return False
+    if np.count_nonzero(above) > 0.05 * above.size:
+        under = below[:, x:x + cw]  # ink above and below: it crosses strokes, as a 4's bar does
+        return np.count_nonzero(under) > 0.05 * under.size
     end = max(3, int(0.2 * cw))
     left = np.count_nonzero(below[:, x:x + end]) > 0.1 * end * below.shape[0]
     right = np.count_nonzero(below[:, x + cw - end:x + cw]) > 0.1 * end * below.shape[0]
