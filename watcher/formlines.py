@@ -173,7 +173,7 @@ def _bar_of_a_digit(mask: np.ndarray, x: int, y: int, cw: int, ch: int, digit_h:
         return False
     if np.count_nonzero(above) > 0.05 * above.size:
         under = below[:, x:x + cw]  # ink above and below: it crosses strokes, as a 4's bar does
-        return np.count_nonzero(under) > 0.05 * under.size
+        return bool(np.count_nonzero(under) > 0.05 * under.size)
     end = max(3, int(0.2 * cw))
     left = np.count_nonzero(below[:, x:x + end]) > 0.1 * end * below.shape[0]
     right = np.count_nonzero(below[:, x + cw - end:x + cw]) > 0.1 * end * below.shape[0]
