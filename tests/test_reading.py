@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -916,11 +917,17 @@ def test_a_7s_long_bar_is_no_printed_line(mnist: dict[str, np.ndarray], clf) -> 
     assert [t for t, _ in got] == ["7076", "30237"]
     assert all(r is not None and r.text == t for t, r in got)  # neither before
     # an underline, a box's top and a comb's base are still taken out (`segment.find` on drawn ones)
+    assert _lined_marks("7345", 90, lambda img: cv2.rectangle(img, (25, 25), (300, 115), 0, 2)) == 4
+
+
+def _lined_marks(text: str, base: int, draw: Callable[[np.ndarray], object]) -> int:
+    """The marks `segment.find` leaves of `text` drawn at baseline `base` with `draw`'s lines,
+    when it took lines out (-1 when it took none)."""
     img = np.full((140, 420), 255, np.uint8)
-    cv2.putText(img, "7345", (40, 90), cv2.FONT_HERSHEY_SIMPLEX, 2.4, 0, 5)
-    cv2.rectangle(img, (25, 25), (300, 115), 0, 2)
+    cv2.putText(img, text, (40, base), cv2.FONT_HERSHEY_SIMPLEX, 2.4, 0, 5)
+    draw(img)
     lay = segment.find(img)
-    assert lay.lined and len(lay.marks) == 4
+    return len(lay.marks) if lay.lined else -1
 
 
 def test_a_flag_run_into_the_next_digits_top_is_no_box(mnist: dict[str, np.ndarray], clf) -> None:
@@ -962,11 +969,7 @@ def test_a_bar_drawn_long_across_strokes_is_no_printed_line(mnist: dict[str, np.
     assert [t for t, _ in got] == ["42482", "454433", "12127"]
     assert all(r is not None and r.text == t for t, r in got)  # none before
     # an underline under digits (ink above it, none below) is still taken out
-    img = np.full((140, 420), 255, np.uint8)
-    cv2.putText(img, "3859", (40, 95), cv2.FONT_HERSHEY_SIMPLEX, 2.4, 0, 5)
-    cv2.line(img, (30, 108), (300, 108), 0, 2)
-    lay = segment.find(img)
-    assert lay.lined and len(lay.marks) == 4
+    assert _lined_marks("3859", 95, lambda img: cv2.line(img, (30, 108), (300, 108), 0, 2)) == 4
 
 
 def test_a_row_of_cells_a_few_degrees_aslant_is_read_as_its_digits(mnist: dict[str, np.ndarray], clf) -> None:
