@@ -708,12 +708,8 @@ def _at_walls(inner: np.ndarray, walls: list[int]) -> np.ndarray:
     such a run is a 1 drawn in its cell."""
     ch, cw = inner.shape
     out = np.zeros(cw, bool)
-    cols = np.flatnonzero(inner.any(0))
-    if len(cols) == 0:
-        return out
-    breaks = np.flatnonzero(np.diff(cols) > 1)
     at = np.array(walls)
-    for a, b in zip(cols[np.r_[0, breaks + 1]].tolist(), cols[np.r_[breaks, len(cols) - 1]].tolist(), strict=True):
+    for a, b in _col_runs(np.flatnonzero(inner.any(0))):
         if np.abs(at - (a + b) / 2).min() < WALL_NEAR * ch:
             out[a:b + 1] = True
     return out
@@ -724,12 +720,17 @@ def _at_walls(inner: np.ndarray, walls: list[int]) -> np.ndarray:
 WALL_NEAR = 0.25
 
 
-def _middles(cols: np.ndarray) -> list[int]:
-    """The middle of each run of consecutive columns in `cols` (sorted)."""
+def _col_runs(cols: np.ndarray) -> list[tuple[int, int]]:
+    """Each run of consecutive columns in `cols` (sorted): its first and last column."""
     if len(cols) == 0:
         return []
     breaks = np.flatnonzero(np.diff(cols) > 1)
-    return ((cols[np.r_[0, breaks + 1]] + cols[np.r_[breaks, len(cols) - 1]]) // 2).tolist()
+    return list(zip(cols[np.r_[0, breaks + 1]].tolist(), cols[np.r_[breaks, len(cols) - 1]].tolist(), strict=True))
+
+
+def _middles(cols: np.ndarray) -> list[int]:
+    """The middle of each run of consecutive columns in `cols` (sorted)."""
+    return [(a + b) // 2 for a, b in _col_runs(cols)]
 
 
 def _depth(cover: np.ndarray, band: int) -> int:
