@@ -152,7 +152,9 @@ def test_the_claims_of_a_daemon_that_does_not_come_back_are_taken_over_after_its
     for n in names:
         shutil.copyfile(src / n, inbox / n)
     at = "/processed/" if dies == "after-its-rows" else f"/{WORK_ROOT}/"
-    a = daemon_factory(inbox, out_a, env={**lease, "LD_PRELOAD": str(shim(tmp_path)), "CRASHPOINT_AT": at,
+    # while claiming: batches of 8, so A is reading and recording while it claims
+    small = {"DIGIT_WATCHER_BATCH_MAX": "8"} if dies == "while-claiming" else {}
+    a = daemon_factory(inbox, out_a, env={**lease, **small, "LD_PRELOAD": str(shim(tmp_path)), "CRASHPOINT_AT": at,
                                           "CRASHPOINT_N": "20"})
     assert a.p.wait(60) == -signal.SIGKILL
     claimed = [p for p in (inbox / WORK_ROOT / owner_id(out_a)).iterdir() if p.name[0] != "." and p.name != "claims.log"]
@@ -161,7 +163,10 @@ def test_the_claims_of_a_daemon_that_does_not_come_back_are_taken_over_after_its
         assert len(rows(out_a)) >= 20 and len([p for p in (out_a / "processed").iterdir() if p.name[0] != "."]) == 19
         assert len(claimed) == 40 - union_copies([out_a]).total()  # the rest are still claimed
     else:
-        assert rows(out_a) == [] and len(claimed) == 19
+        # the 20th claim crashed: the 19 before it are still claimed or, where a first batch was
+        # read while the rest were being claimed, recorded (and perhaps moved out) by A
+        moved = union_copies([out_a]).total()
+        assert len(claimed) + moved == 19 and len(rows(out_a)) >= moved
     t_dead = time.time()
     b = daemon_factory(inbox, out_b, env=lease)
     b.wait_ready()
