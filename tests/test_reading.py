@@ -560,6 +560,21 @@ def test_a_comb_tick_a_digit_touches_is_taken_out_with_the_comb(mnist: dict[str,
     assert x > 60 + 3 * 84 and h == centred[3][3]  # the tick (x 311-313) not in it, not reaching the line
 
 
+def test_a_digit_drawn_over_a_comb_tick_is_set_free_of_the_stub_under_it(mnist: dict[str, np.ndarray], clf) -> None:
+    """A digit whose bottom stroke covers a tick's top kept the whole tick (clearing the tick's
+    place cut notches in 3s and 5s): its stub joined the digit to the line, and a 0 so joined to
+    the 0 beside it read as no digit ("004" read "4"; `make_sets`' numbers, seed 1, drawn again).
+    The stub under the stroke, as narrow as a tick, is cleared; the stroke is kept."""
+    got = drawn_again(mnist, clf, 1, {235})
+    assert [t for t, _ in got] == ["004"]
+    assert got[0][1] is not None and got[0][1].text == "004"  # "4" before
+    centred = [m.pieces[0].box for m in segment.find(_comb(mnist, None)).marks]
+    over = [m.pieces[0].box for m in segment.find(_comb(mnist, -20)).marks]  # the 0 across its left tick (x 312)
+    assert len(over) == 5
+    x, _y, w, h = over[3]
+    assert x < 312 < x + w and h == centred[3][3] and abs(w - centred[3][2]) <= 1  # off the line, its stroke whole
+
+
 def test_a_comb_whose_digits_touch_all_ticks_but_one_is_still_taken_out(mnist: dict[str, np.ndarray]) -> None:
     """Digits wider than their cells touch most ticks, so fewer than three stand free to give the
     comb's step. The ticks the digits touch are looked for along the line: those at equal steps

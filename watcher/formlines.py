@@ -949,7 +949,8 @@ def comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) -> 
                 continue
             if not lines[b:b + 3, c0:c1].any():
                 continue  # past the comb's line
-            for j, run in _tick_columns(mask[b - tall - 5:b + 1, c0 - pad:c1 + pad], tall, thick, pad):
+            window = mask[b - tall - 5:b + 1, c0 - pad:c1 + pad]
+            for j, run in _tick_columns(window, tall, thick, pad) or _stub_columns(window, tall, thick, pad):
                 if out is None:
                     out = mask.copy()
                 out[b + 1 - run:b + 1, c0 - pad + j - 1:c0 - pad + j + 2] = 0
@@ -992,6 +993,36 @@ def _tick_columns(window: np.ndarray, tall: int, thick: int, pad: int) -> list[t
         left, right = gaps[gaps < j], gaps[gaps > j]
         if len(left) and len(right) and right[0] - left[-1] - 1 <= thick + 2:
             out.append((j, int(start[j] + run[j])))
+    return out
+
+
+def _stub_columns(window: np.ndarray, tall: int, thick: int, pad: int) -> list[tuple[int, int]]:
+    """Where a digit's stroke stands on a tick (the tick's top inside the stroke), the columns of
+    the tick's stub under it: ink rising from the line as narrow as a tick, into ink wider than
+    one (the stroke) before a tick's height: (column, the stub's height). Only the stub is
+    cleared, under the stroke: the digit is set free of the comb and keeps its strokes."""
+    rows, cols = window.shape
+    up = window[::-1] > 0  # from the line up
+    out = []
+    for j in range(pad, cols - pad):
+        if not up[:3, j].any():
+            continue
+        i = int(np.argmax(up[:3, j]))
+        start = i
+        while i < rows and i - start <= tall + 2:
+            if not up[i, j]:
+                break  # the ink stops: a tick (or nothing), not a stub
+            left = j
+            while left > 0 and up[i, left - 1]:
+                left -= 1
+            right = j
+            while right < cols - 1 and up[i, right + 1]:
+                right += 1
+            if right - left + 1 > thick + 2:
+                if i - start >= 2:
+                    out.append((j, i))  # clear up to the stroke
+                break
+            i += 1
     return out
 
 
