@@ -1758,6 +1758,23 @@ def _tray_mask(shape: str) -> np.ndarray:
         cv2.line(m, (38, 80), (82, 80), 1, 2)  # the base
         for x in (38, 82):
             cv2.line(m, (x, 80), (x, 68), 1, 2)  # its ticks
+    elif shape == "bold tray, a digit along its base":  # the base as thick as the pen, a 0's bottom lying on it
+        cv2.ellipse(m, (60, 56), (12, 20), 0, 0, 360, 1, 6)
+        cv2.line(m, (38, 80), (82, 80), 1, 5)
+        for x in (38, 82):
+            cv2.line(m, (x, 80), (x, 68), 1, 5)
+    elif shape == "tray, a digit over a tick":  # a 7's stem standing over the left tick
+        cv2.line(m, (30, 24), (70, 24), 1, 3)
+        cv2.line(m, (70, 24), (40, 62), 1, 3)
+        cv2.line(m, (38, 80), (82, 80), 1, 2)
+        for x in (38, 82):
+            cv2.line(m, (x, 80), (x, 68), 1, 2)
+    elif shape == "cup, strokes over both ends":  # broken arms: ink above both ticks
+        cv2.line(m, (40, 66), (40, 80), 1, 3)
+        cv2.line(m, (40, 80), (80, 80), 1, 3)
+        cv2.line(m, (80, 80), (80, 66), 1, 3)
+        cv2.line(m, (40, 30), (40, 60), 1, 3)
+        cv2.line(m, (80, 30), (80, 60), 1, 3)
     elif shape == "open 4":
         cv2.line(m, (40, 30), (40, 70), 1, 3)
         cv2.line(m, (40, 70), (80, 70), 1, 3)
@@ -1776,7 +1793,13 @@ def test_a_comb_of_one_cell_is_taken_out_and_a_digits_cup_is_not() -> None:
     out, tray = formlines.trays_out(_tray_mask("tray"), 40.0)
     assert tray[80, 60] and tray[72, 38] and tray[72, 82]  # the base and both ticks
     assert out[50, 48] and not out[80, 60]  # the ring stays, the base goes
-    for shape in ("open 4", "U"):
+    # printed as thick as the pen with a digit's bottom along it, or with the digit standing
+    # over one tick: a tray still ("0" read "9", "7" read "2" with theirs)
+    out, tray = formlines.trays_out(_tray_mask("bold tray, a digit along its base"), 40.0)
+    assert tray[80, 45] and tray[72, 38] and tray[72, 82] and out[56, 48]
+    out, tray = formlines.trays_out(_tray_mask("tray, a digit over a tick"), 40.0)
+    assert tray[80, 60] and tray[72, 38] and tray[72, 82] and out[24, 50] and out[60, 41]
+    for shape in ("open 4", "U", "cup, strokes over both ends"):
         m = _tray_mask(shape)
         out, tray = formlines.trays_out(m, 40.0)
         assert not tray.any() and (out == m).all(), shape
@@ -1788,7 +1811,8 @@ def test_a_digit_in_a_comb_of_one_cell_or_on_a_short_underline_is_read_without_i
     """Single digits rendered in a comb of one cell, or on an underline, read through the daemon's
     reader: the tray was read with the digit, doubtfully; where the digit stood on its underline,
     the two were one mark ("12", or no digit). Comb: before, 111 of 120 right, 63 in review; after
-    112 and 42 (300 others, seed 7: 276 and 150 before, 289 and 94 after). Underline: before 113
+    112 and 42 (300 others, seed 7: 276 and 150 before, 289 and 94 after; 286 right before, 288
+    after trays as thick as the pen or with the digit over a tick were taken out too). Underline: before 113
     and 36; after 119 and 8 (seed 35: 111 and 38 before, 115 and 16 after)."""
     rng = np.random.default_rng(seed)
     right = review = 0

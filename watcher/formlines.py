@@ -802,12 +802,15 @@ def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
 
 #: A comb of one cell (a tray: a base about a digit wide with a tick up at each end) is shorter
 #: than any line `lines_out` takes out, and a comb needs `COMB_TICKS`: it was read with the digit
-#: it holds. Its base is at least `TRAY_BASE` digit heights long and as thin as a rule, nothing
-#: lies under it (a 4's bar has its stem below), and each end rises in a tick `TRAY_TICK` digit
-#: heights tall that stands free: nothing above it for a digit's height (a 2's base meets its
-#: slant there, a U's arms run on).
+#: it holds. Its base is at least `TRAY_BASE` digit heights long and as thin as a rule (in most
+#: of its columns: a digit's stroke lying along part of it thickens it there; a small picture's
+#: rule is `TRAY_THICK` digit heights thick), nothing lies under it (a 4's bar has its stem below),
+#: and each end rises in a tick `TRAY_TICK` digit heights tall, one of them at least standing free:
+#: nothing above it for a digit's height (a 2's base meets its slant there, a U's arms run on;
+#: the digit in the tray may stand over the other).
 TRAY_BASE = 0.6
 TRAY_TICK = (0.15, 0.6)
+TRAY_THICK = 0.2
 
 
 def trays_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]:
@@ -819,7 +822,8 @@ def trays_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]
     lo, hi = max(4, int(TRAY_TICK[0] * digit_h)), int(TRAY_TICK[1] * digit_h)
     for i in range(1, n):
         x, y, w, h, area = (int(v) for v in st[i])
-        if w >= 1.6 * digit_h or area / w > max(3.0, 0.15 * digit_h):
+        thick = float(np.median(np.count_nonzero(lab[y:y + h, x:x + w] == i, axis=0)))
+        if w >= 1.6 * digit_h or thick > max(3.0, TRAY_THICK * digit_h):
             continue  # a line (`lines_out` took it), or a stroke thicker than a rule
         if mask[y + h + 1:y + h + 1 + int(0.5 * digit_h), x:x + w].any():
             continue  # ink under it: part of a digit
@@ -834,16 +838,16 @@ def trays_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]
             col = np.asarray(mask[:y + 1, c0:c1].any(axis=1))[::-1]  # upward from the base's top row
             run = int(np.argmin(col)) if not col.all() else len(col)
             above = mask[max(0, y - run - int(digit_h)):max(0, y - run), c0:c1]
-            if not lo <= run <= hi or above.any():
-                break  # no tick: too short or too tall, or a stroke running on
-            ticks.append((c0, c1, run))
-        if len(ticks) < 2:
-            continue
+            if not lo <= run <= hi:
+                break  # no tick: too short or too tall
+            ticks.append((c0, c1, run, bool(above.any())))
+        if len(ticks) < 2 or all(t[3] for t in ticks):
+            continue  # a stroke running on above both ends
         inside = mask[:y, x + 4:x + w - 4].any(axis=1)
         if not inside.any() or np.argmax(inside) > y - max(t[2] for t in ticks) - 0.3 * digit_h:
             continue  # nothing between the ticks rises above them: no digit stands in it
         tray[lab == i] = 1
-        for c0, c1, run in ticks:
+        for c0, c1, run, _above in ticks:
             tray[y - run + 1:y + 1, c0:c1] |= mask[y - run + 1:y + 1, c0:c1]
     return _taken_out(mask, tray)
 
