@@ -141,6 +141,8 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                     tall = len(ys) > 0 and ys[-1] - ys[0] >= 0.6 * rows
                 if not ((thin and (tall or top or bottom)) or (top and bottom and thick <= 0.3 * digit_h)):
                     continue
+                if bottom and not (top or tall) and _stem_of_a_digit(mask, x, y, cw, thick, digit_h):
+                    continue
             lines[y:y + ch, x:x + cw] |= here
             if thick <= RULE_THICK and _crossed_share(mask, x, y, cw, ch, horizontal) <= 0.5:
                 fine[0 if horizontal else 1][y:y + ch, x:x + cw] |= here
@@ -218,6 +220,25 @@ SIDES_LEAST = 3
 #: Pixels: a side may end this far beside its rule's pixels (a thin box's corner lost to the ink
 #: threshold)
 SIDE_REACH = 2
+
+
+def _stem_of_a_digit(mask: np.ndarray, x: int, y: int, cw: int, thick: float, digit_h: float) -> bool:
+    """An upright run standing on a line taken out whose top is joined to ink reaching sideways
+    past it, less than `STEM_REACH` digits (a 9's loop, a 4's bar): a digit's straight stem run
+    down into a comb's tick, not a box's side (whose top meets the box's top line: taken out too,
+    or reaching a digit or more sideways, in a row of boxes)."""
+    top = mask[y:y + 3]
+    reach = int(thick) + max(3, int(0.25 * digit_h))
+    cols = np.flatnonzero(top.any(axis=0))
+    if len(cols) == 0:
+        return False
+    # the ink of the top rows joined to the run's columns, across
+    runs = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+    mine = [r for r in runs if r[0] <= x + cw and r[-1] >= x]
+    if not mine:
+        return False
+    side = max(x - int(mine[0][0]), int(mine[-1][-1]) - (x + cw - 1))
+    return reach <= side < STEM_REACH * digit_h  # further: a box's top line
 
 
 def _sides_between(mask: np.ndarray, lines: np.ndarray, digit_h: float) -> np.ndarray:
@@ -811,6 +832,8 @@ def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
 TRAY_BASE = 0.6
 TRAY_TICK = (0.15, 0.6)
 TRAY_THICK = 0.2
+#: How far (digit heights) the ink at an upright run's top may reach sideways for it to be a digit's stem
+STEM_REACH = 0.8
 
 
 def trays_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]:
