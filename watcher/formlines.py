@@ -220,6 +220,8 @@ SIDES_LEAST = 3
 #: Pixels: a side may end this far beside its rule's pixels (a thin box's corner lost to the ink
 #: threshold)
 SIDE_REACH = 2
+#: How far (digit heights) the ink at an upright run's top may reach sideways for it to be a digit's stem
+STEM_REACH = 0.8
 
 
 def _stem_of_a_digit(mask: np.ndarray, x: int, y: int, cw: int, thick: float, digit_h: float) -> bool:
@@ -832,8 +834,6 @@ def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
 TRAY_BASE = 0.6
 TRAY_TICK = (0.15, 0.6)
 TRAY_THICK = 0.2
-#: How far (digit heights) the ink at an upright run's top may reach sideways for it to be a digit's stem
-STEM_REACH = 0.8
 
 
 def trays_out(mask: np.ndarray, digit_h: float) -> tuple[np.ndarray, np.ndarray]:
