@@ -229,17 +229,12 @@ def _stem_of_a_digit(mask: np.ndarray, x: int, y: int, cw: int, thick: float, di
     past it, less than `STEM_REACH` digits (a 9's loop, a 4's bar): a digit's straight stem run
     down into a comb's tick, not a box's side (whose top meets the box's top line: taken out too,
     or reaching a digit or more sideways, in a row of boxes)."""
-    top = mask[y:y + 3]
     reach = int(thick) + max(3, int(0.25 * digit_h))
-    cols = np.flatnonzero(top.any(axis=0))
-    if len(cols) == 0:
-        return False
     # the ink of the top rows joined to the run's columns, across
-    runs = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
-    mine = [r for r in runs if r[0] <= x + cw and r[-1] >= x]
+    mine = [(a, b) for a, b in _col_runs(np.flatnonzero(mask[y:y + 3].any(axis=0))) if a <= x + cw and b >= x]
     if not mine:
         return False
-    side = max(x - int(mine[0][0]), int(mine[-1][-1]) - (x + cw - 1))
+    side = max(x - mine[0][0], mine[-1][1] - (x + cw - 1))
     return reach <= side < STEM_REACH * digit_h  # further: a box's top line
 
 
@@ -1039,13 +1034,10 @@ def _stub_columns(window: np.ndarray, tall: int, thick: int, pad: int) -> list[t
         while i < rows and i - start <= tall + 2:
             if not up[i, j]:
                 break  # the ink stops: a tick (or nothing), not a stub
-            left = j
-            while left > 0 and up[i, left - 1]:
-                left -= 1
-            right = j
-            while right < cols - 1 and up[i, right + 1]:
-                right += 1
-            if right - left + 1 > thick + 2:
+            gaps = np.flatnonzero(~up[i])
+            left, right = gaps[gaps < j], gaps[gaps > j]
+            width = (int(right[0]) if len(right) else cols) - (int(left[-1]) if len(left) else -1) - 1
+            if width > thick + 2:
                 if i - start >= 2:
                     out.append((j, i))  # clear up to the stroke
                 break
