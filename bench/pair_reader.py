@@ -152,7 +152,8 @@ def _hook(model: Any, bar: float, counts: dict[str, int]) -> None:
                     m.expand()  # a mark read surely whole is otherwise never cut
         return read(layouts, predict, calibration)
 
-    def pair_path(m: Any, conf: np.ndarray, piece_min: float = reading.SPLIT_PIECE_MIN) -> tuple[list[int], float]:
+    def pair_path(m: Any, conf: np.ndarray, labels: np.ndarray,
+                  piece_min: float = reading.SPLIT_PIECE_MIN) -> tuple[list[int], float]:
         k, p = getattr(m, "pair", (NONE, 0.0))
         m.as_pair = None
         if k < ONE and p >= bar and m.ends > 1:
@@ -161,7 +162,7 @@ def _hook(model: Any, bar: float, counts: dict[str, int]) -> None:
             if two:
                 m.as_pair = (k // 10, k % 10, p)
                 return max(two)[1], 1.0
-        return best_path(m, conf, piece_min)
+        return best_path(m, conf, labels, piece_min)
 
     def pair_digits(m: Any, path: list[int], idx: list[int], share: float, best: np.ndarray,
                     sure: np.ndarray) -> list[reading.Digit]:

@@ -56,12 +56,36 @@ def test_logistic_fit_recovers_known_weights() -> None:
 
 
 def test_a_reading_without_fitted_weights_keeps_the_product() -> None:
-    from watcher.reading import Calibration, features
+    from watcher.reading import READING_FEATURES, Calibration, features
 
     assert abs(Calibration().of_reading([0.9, 0.8]) - 0.72) < 1e-9
     assert abs(Calibration(reading=(1.0, 2.0, 3.0)).of_reading([0.9, 0.8]) - 0.72) < 1e-9  # weights of another shape
-    w = (0.5, 2.0)
-    assert abs(Calibration(reading=w).of_reading([0.9, 0.8]) - 1 / (1 + np.exp(-(0.5 * np.log(0.72) + 2.0)))) < 1e-9
+    w = (0.5, 2.0, -0.1, 3.0)
+    assert len(features([0.9, 0.8])) == len(w) == READING_FEATURES
+    z = 0.5 * np.log(0.72) + 2.0 * np.log(0.8 / 0.2) - 0.1 * 2 + 3.0  # the least confidence as log odds
+    assert abs(Calibration(reading=w).of_reading([0.9, 0.8]) - 1 / (1 + np.exp(-z))) < 1e-9
     page = [0.99] * 600
     assert abs(Calibration(reading=w).of_reading(page) - float(np.prod(page))) < 1e-12  # beyond what the fit covers
-    assert len(features([0.9, 0.8])) == len(w)
+
+
+def test_a_model_fitted_on_the_log_product_alone_keeps_its_calibration() -> None:
+    """A model trained before the least confidence and the count were features has two weights:
+    they still apply to the log product, as they were fitted."""
+    from watcher.reading import LEGACY_FEATURES, Calibration
+
+    w = (0.5, 2.0)
+    assert len(w) == LEGACY_FEATURES
+    assert abs(Calibration(reading=w).of_reading([0.9, 0.8]) - 1 / (1 + np.exp(-(0.5 * np.log(0.72) + 2.0)))) < 1e-9
+
+
+def test_the_least_confidence_lowers_a_reading_more_than_the_same_product_spread_evenly() -> None:
+    """One doubtful digit is what makes a reading wrong: with the shipped weights, a reading of
+    one 0.6 among sure digits is given less than one whose digits share the same product."""
+    from watcher.model import SHIPPED_MODEL, calibration
+
+    cal = calibration(SHIPPED_MODEL)
+    one_doubt = [1.0, 1.0, 0.6, 1.0]
+    even = [0.6 ** 0.25] * 4
+    assert abs(float(np.prod(one_doubt)) - float(np.prod(even))) < 1e-9
+    assert cal.of_reading(one_doubt) < cal.of_reading(even)
+    assert cal.of_reading([1.0] * 3) > 0.95  # sure readings: right 98.4% of the time on the rendered sets

@@ -1423,11 +1423,13 @@ def test_a_reading_of_several_digits_reports_a_calibrated_confidence(mnist: dict
     """The confidence of a number's reading is the probability that all of it is right: on
     numbers rendered from the test split, the fitted calibration (digits.json) is within a few
     points of how often the readings are right; the product of the digits' confidences was far
-    below it. The files sent to review are the same either way."""
-    from watcher.reading import Calibration
+    below it, and the log product alone (the weights fitted before 2026-12-05) capped every
+    reading at 0.93, where readings whose digits are all sure are nearly always right. The files
+    sent to review are the same either way."""
+    from watcher.reading import READING_FEATURES, Calibration
     from watcher.train import calibration_error
 
-    assert len(clf.calibration.reading) == 2
+    assert len(clf.calibration.reading) == READING_FEATURES
     rng = np.random.default_rng(31)
     drawn = [compose.number(mnist["x_test"], mnist["y_test"], rng) for _ in range(200)]
     layouts = [segment.find(d.image) for d in drawn]
@@ -1438,8 +1440,14 @@ def test_a_reading_of_several_digits_reports_a_calibrated_confidence(mnist: dict
     several = np.array([len(r.digits) > 1 for r in fitted])
     conf = np.array([r.confidence for r in fitted])
     old = np.array([r.confidence for r in product])
-    assert calibration_error(conf[several], right[several]) < 0.1  # measured 0.05
-    assert calibration_error(old[several], right[several]) > 0.2  # measured 0.4
+    legacy = Calibration(clf.calibration.power, (0.3329, 2.57881))
+    capped = np.array([r.confidence for r in read(layouts, clf.predict, legacy) if r is not None])
+    assert calibration_error(conf[several], right[several]) < 0.07  # measured 0.048 (the old weights 0.047)
+    assert calibration_error(old[several], right[several]) > 0.08  # measured 0.11
+    # readings whose every digit is sure were all given 0.93 by the old weights
+    sure = several & np.array([min(d.confidence for d in r.digits) >= 0.99 for r in fitted])
+    assert sure.sum() >= 90 and right[sure].mean() >= 0.97  # measured 103, all right
+    assert conf[sure].mean() > 0.98 and capped[sure].max() < 0.95
     assert [ok(a) for a in fitted] == [ok(b) for b in product]
 
 
@@ -1894,3 +1902,26 @@ def test_a_short_underline_under_a_digit_is_taken_out_and_a_digits_base_is_not()
         m = _shelf_mask(shape)
         out, shelf = formlines.shelves_out(m, 40.0)
         assert not shelf.any() and (out == m).all(), shape
+
+
+def test_cuts_that_read_alike_are_one_reading_and_pieces_that_are_no_digit_no_rival() -> None:
+    """A mark of two touching digits, "31", with cut columns 0..4: the whole reads no digit; cuts
+    at 1 and at 2 both read 3 and 1 surely, and the pieces between other cuts read no digit
+    (0.12). The share that the reading "31" is right counts both cuts, and no path of pieces
+    that are no digit: the digits of a right cut are as sure as its pieces (they were given
+    0.3-0.5 where such digits were right 97% of the time)."""
+    spans = [(0, 4), (0, 1), (1, 4), (0, 2), (2, 4), (1, 2), (2, 3), (3, 4), (0, 3)]
+    labels = np.array([8, 3, 1, 3, 1, 5, 7, 4, 0])
+    conf = np.array([0.15, 0.95, 0.93, 0.9, 0.92, 0.12, 0.12, 0.12, 0.12])
+    m = segment.Mark(0, [segment.Piece((0, 0, 10, 10), np.zeros(784, np.float32)) for _ in spans], spans, ends=4)
+    path, share = reading._best_path(m, conf, labels)
+    assert [int(labels[k]) for k in path] == [3, 1]
+    both = reading.CUT_PRIOR * (0.95 * 0.93 + 0.9 * 0.92)
+    assert abs(share - both / (both + 0.15)) < 1e-9  # 0.91; the right cut alone over every path: 0.44
+    r = reading._path_digits(m, path, path, share, labels, conf)
+    assert [d.digit for d in r] == [3, 1] and min(d.confidence for d in r) > 0.85
+    # a rival reading through likely pieces does count: the share falls with it
+    rival = conf.copy()
+    rival[[5, 6, 7]] = 0.9
+    _, shared = reading._best_path(m, rival, labels)
+    assert shared < share - 0.3

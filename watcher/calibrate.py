@@ -3,8 +3,8 @@
 A file's confidence is the probability that its whole reading is right. For one digit that is the
 digit's calibrated probability. For several, the product of their probabilities is far below
 it (rendered numbers given 0.4 were right 92% of the time): pieces cut from a number look less
-like training digits than whole digits do, and a cut that competes with other ways to read a
-mark lowers its pieces. So a logistic regression on each reading's `reading.features` is fitted
+like training digits than whole digits do, and one doubtful digit among sure ones says more than
+the product does. So a logistic regression on each reading's `reading.features` is fitted
 on numbers rendered (`compose`) from the held-out train digits, never the test split. Status is
 unchanged by it: `ok` also needs the raw scores at the threshold, which keep several-digit
 readings in review as often as before (measured: the same files ok, the same silent errors).

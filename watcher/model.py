@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from watcher.errors import ModelError
-from watcher.reading import READING_FEATURES, UNCALIBRATED, Calibration
+from watcher.reading import LEGACY_FEATURES, READING_FEATURES, UNCALIBRATED, Calibration
 
 #: The models shipped inside the package: a fresh install runs with no training step.
 MODELS = Path(__file__).resolve().parent / "models"
@@ -330,7 +330,8 @@ def calibration(model_path: Path) -> Calibration:
         weights = tuple(float(v) for v in info.get("reading_calibration") or ())
     except (OSError, ValueError, TypeError, AttributeError):
         return UNCALIBRATED
-    return Calibration(power if 0.2 <= power <= 10.0 else 1.0, weights if len(weights) == READING_FEATURES else ())
+    fitted = len(weights) in (READING_FEATURES, LEGACY_FEATURES)  # LEGACY: a model trained before 2026-12-05
+    return Calibration(power if 0.2 <= power <= 10.0 else 1.0, weights if fitted else ())
 
 
 def metrics_path(model_path: Path) -> Path:
