@@ -16,7 +16,8 @@ import pytest
 from conftest import EXE, MNIST, REPO, DaemonProc, need, write_digits
 from watcher import finetune as F
 from watcher.corrections import Desk
-from watcher.model import SHIPPED_MODEL
+from watcher.model import SHIPPED_MODEL, calibration
+from watcher.reading import READING_FEATURES
 
 
 def test_held_out_split_targets_and_scoring() -> None:
@@ -71,6 +72,9 @@ def test_corrections_fine_tune_a_version_a_running_daemon_picks_up_and_a_worse_o
         assert "held-back corrections right: before" in r.stdout and "MNIST test accuracy: serving 0.99" in r.stdout
         new = models / "2" / "digits.tflite"
         assert new.is_file() and f"wrote {new}" in r.stdout
+        # served calibrated, as the shipped model is (raw scores are less sure than they are right)
+        cal = calibration(new)
+        assert 1.2 < cal.power < 3.0 and len(cal.reading) == READING_FEATURES
         end = time.time() + 30
         while "model swapped" not in daemon.output() and time.time() < end:
             time.sleep(0.2)

@@ -7,7 +7,7 @@ example of exactly what this service meets; a file a person called "not a digit"
 review threshold. A fifth of the corrections (chosen by claim, so reruns agree) is held back to
 measure; the rest, repeated so they weigh against it, is mixed with MNIST's train split so the
 model does not forget. The whole served ensemble is fine-tuned end to end with a small learning
-rate (batch norm frozen, the members' calibration kept), exported as the daemon serves it, and
+rate (batch norm frozen), exported as the daemon serves it, calibrated as `train` calibrates, and
 checked against the serving model on MNIST's test split: worse by more than `max_drop` and
 nothing is written. Otherwise it is written as the next numbered version beside the model
 (`DIR/<n>/`, moved into place in one rename), which a running daemon picks up without a restart.
@@ -180,9 +180,11 @@ def fine_tune(corrections: Path, base: Path, serving: Path, out: Path, data_path
                 refused = f"the fine-tuned model fails the daemon's checks ({exc}): not written"
         if refused is None:
             n = next_version(out)
+            power, reading = _calibration(served, data, max(200, min(1500, mnist_share // 10)))
             (stage / "digits.json").write_text(json.dumps({
                 "fine_tuned_from": str(base), "corrections": str(corrections), "mnist_test_accuracy": mnist_after,
-                "held_out_corrections_right": held_after}, indent=2) + "\n")
+                "held_out_corrections_right": held_after, "confidence_power": power,
+                "reading_calibration": list(reading) or None}, indent=2) + "\n")
             os.rename(stage, out / str(n))  # whole, or not there: the daemon never sees half a version
             written = str(out / str(n) / "digits.tflite")
     finally:
@@ -190,6 +192,21 @@ def fine_tune(corrections: Path, base: Path, serving: Path, out: Path, data_path
             shutil.rmtree(stage, ignore_errors=True)
     return FineTuneReport(len(train_set.y) + len(hold.y), len(train_set.y), len(hold.y), held_before, held_after,
                           mnist_before, mnist_after, written, refused, round(time.time() - t0, 1))
+
+
+def _calibration(served: Any, data: Any, numbers: int) -> tuple[float, tuple[float, ...]]:
+    """The new version's calibration, fitted as `train` fits its own on the train split's last
+    5,000 digits (which fine-tuning never draws from): without it the version would be served
+    with raw scores, less sure than it is right, and readings of several digits at the product
+    of their digits' confidences. `numbers`: how many rendered numbers the reading fit reads."""
+    from watcher.calibrate import fit_reading
+    from watcher.rejection import fit_power
+    from watcher.train import VAL_SIZE, validation
+
+    xv, yv = validation(data, 0, os.cpu_count() or 1)  # the held-out digits, as MNIST gives them and rendered
+    power = round(fit_power(served.predict(xv), yv), 4)
+    xh, yh = data.x_train[-VAL_SIZE:], data.y_train[-VAL_SIZE:].astype(np.int64)
+    return power, fit_reading(served.predict, power, xh, yh, n=numbers)
 
 
 def report_lines(r: FineTuneReport) -> list[str]:
