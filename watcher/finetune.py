@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from watcher.corrections import NOT_A_DIGIT, Desk
-from watcher.datasets import load_mnist
+from watcher.datasets import Mnist, load_mnist
 from watcher.errors import DataError, ModelError
 from watcher.pipeline import prepare
 
@@ -194,7 +194,7 @@ def fine_tune(corrections: Path, base: Path, serving: Path, out: Path, data_path
                           mnist_before, mnist_after, written, refused, round(time.time() - t0, 1))
 
 
-def _calibration(served: Any, data: Any, numbers: int) -> tuple[float, tuple[float, ...]]:
+def _calibration(served: Any, data: Mnist, numbers: int) -> tuple[float, tuple[float, ...]]:
     """The new version's calibration, fitted as `train` fits its own on the train split's last
     5,000 digits (which fine-tuning never draws from): without it the version would be served
     with raw scores, less sure than it is right, and readings of several digits at the product

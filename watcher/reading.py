@@ -147,10 +147,10 @@ def features(confidences: Sequence[float], width: int = READING_FEATURES) -> tup
     0.93-0.95, while rendered numbers whose digits all read at 0.99 or more were right 98.8-99.4%
     of the time: one doubtful digit is what makes a reading wrong, and the log odds tell 0.9 from
     0.999 where the log does not (both fitted on the same numbers, ECE over ten rendered sets
-    4.3% -> 1.2%). Measured and not
-    kept: the log of the least confidence (3.4%), the raw scores' product, the marks left out
-    and the wide marks (a letter rightly left out of an equation is no doubt about its digits,
-    and a difference of two products is nonsense on a page)."""
+    4.3% -> 1.2%). Measured and not kept: the log of the least confidence (3.4%), the raw scores'
+    product (1.5%), the marks left out and the wide marks (a letter rightly left out of an
+    equation is no doubt about its digits, and a difference of two products is nonsense on a
+    page)."""
     c = np.asarray(confidences, np.float64)
     logs = np.log(np.maximum(c, 1e-6))
     if width == LEGACY_FEATURES:
@@ -551,22 +551,21 @@ def _best_path(m: Mark, conf: np.ndarray, labels: np.ndarray,
 
 
 def _paths_reading(m: Mark, weights: np.ndarray, into: dict[int, list[int]], labels: np.ndarray | None = None,
-                   want: list[int] | None = None) -> float:
+                   want: Sequence[int] = ()) -> float:
     """The sum over the mark's cut paths (from cut 0 to its last) of the products of their pieces'
-    `weights`: all paths, or with `labels` those that read the digits `want` (forward, over cuts
-    and digits matched)."""
-    n = len(want) if want is not None else 0
+    `weights`: all paths, or with `labels` (each piece's digit) those that read the digits `want`
+    (forward, over cuts and digits matched)."""
+    n = len(want) if labels is not None else 0
     mass = np.zeros((m.ends + 1, n + 1))
     mass[0, 0] = 1.0
     for j in range(1, m.ends + 1):
         for k in into.get(j, []):
             i = m.spans[k][0]
-            if want is None or labels is None:
+            if labels is None:
                 mass[j, 0] += mass[i, 0] * weights[k]
                 continue
-            d = int(labels[k])
             for t in range(1, n + 1):
-                if want[t - 1] == d:
+                if want[t - 1] == labels[k]:
                     mass[j, t] += mass[i, t - 1] * weights[k]
     return float(mass[m.ends, n])
 
