@@ -67,3 +67,14 @@ def fit_reading(predict: Callable[[np.ndarray], np.ndarray], power: float, digit
     if len(y) < 50 or y.min() == y.max():
         return ()
     return tuple(round(float(v), 5) for v in logistic_fit(x, y))
+
+
+def fit_served(predict: Callable[[np.ndarray], np.ndarray], xv: np.ndarray, yv: np.ndarray, x_held: np.ndarray,
+               y_held: np.ndarray, n: int) -> tuple[float, tuple[float, ...]]:
+    """A served model's whole calibration, as `train` and `train --corrections` fit it: the power
+    that makes its scores probabilities, on held-out digits (`xv` normalised, `yv`), and the
+    reading weights on n numbers rendered from held-out digits (`x_held` as MNIST gives them)."""
+    from watcher.rejection import fit_power
+
+    power = fit_power(predict(xv), yv)
+    return power, fit_reading(predict, power, x_held, y_held, n=n)

@@ -199,14 +199,12 @@ def _calibration(served: Any, data: Mnist, numbers: int) -> tuple[float, tuple[f
     5,000 digits (which fine-tuning never draws from): without it the version would be served
     with raw scores, less sure than it is right, and readings of several digits at the product
     of their digits' confidences. `numbers`: how many rendered numbers the reading fit reads."""
-    from watcher.calibrate import fit_reading
-    from watcher.rejection import fit_power
+    from watcher.calibrate import fit_served
     from watcher.train import VAL_SIZE, validation
 
     xv, yv = validation(data, 0, os.cpu_count() or 1)  # the held-out digits, as MNIST gives them and rendered
-    power = round(fit_power(served.predict(xv), yv), 4)
     xh, yh = data.x_train[-VAL_SIZE:], data.y_train[-VAL_SIZE:].astype(np.int64)
-    return power, fit_reading(served.predict, power, xh, yh, n=numbers)
+    return fit_served(served.predict, xv, yv, xh, yh, numbers)
 
 
 def report_lines(r: FineTuneReport) -> list[str]:

@@ -298,7 +298,7 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     serving.save(out)
     # last stage: teach the ensemble that marks which are not digits have no likely digit
     from watcher.reading import calibrated
-    from watcher.rejection import Recipe, fit_power, teach
+    from watcher.rejection import Recipe, teach
 
     recipe = Recipe() if not limit else Recipe(negatives=max(200, limit // 2), mnist=limit, epochs=1,
                                                font_digits=max(100, limit // 8))
@@ -309,11 +309,10 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     served = export(out)
     served_clf = M.load(served, verify=False)
     # calibrated on the held-out digits (what is a digit at all is the raw scores' job: `reading`)
-    power = fit_power(served_clf.predict(xv), yv)
-    from watcher.calibrate import fit_reading
+    from watcher.calibrate import fit_served
 
     _, _, x_held, y_held = _split(data, limit)  # numbers drawn from digits no stage trained on
-    weights = fit_reading(served_clf.predict, power, x_held, y_held, n=1500 if not limit else 200)
+    power, weights = fit_served(served_clf.predict, xv, yv, x_held, y_held, n=1500 if not limit else 200)
     val_probs = calibrated(val_probs, power)
     probs[okt] = calibrated(probs[okt], power)
     served_probs = _test_probs(served_clf.predict, xt, okt)
