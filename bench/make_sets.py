@@ -4,7 +4,7 @@ box, underline, comb cells; a third touching; a set in a row of printed boxes, o
 each, and one with the boxes printed against each other; a set photographed, on a table or under
 a shadow; a set on a notebook's ruled paper; and a set drawn as MNIST's 28x28 tiles side by
 side, as the simplest other renderer would), a form's short fields (`fields-short`: one or two
-digits in a box, on an underline or in comb cells) and 600-dpi A4 pages (ruled, plain, squared), all
+digits in a box, on an underline or in comb cells) and 600-dpi A4 pages (ruled, plain, squared, a table), all
 from MNIST's **test** split (never trained on), and `fonts-held-out`: single letters and digits
 (`file,text,kind,char`) in the handwriting fonts no training stage sees (`negatives.HELD_OUT`),
 drawn, bent and rendered as the rejection stage draws its own: how a hand the model never saw is
@@ -84,6 +84,9 @@ def main() -> None:
     print(compose.write_set(a.out / "pages-plain", data.x_test, data.y_test, a.pages, seed=3, kind="page"))
     print(compose.write_set(a.out / "pages-squared", data.x_test, data.y_test, a.pages, seed=4, kind="page",
                             squared=True))
+    # a table, a digit written large in each printed cell: the digits of two rows often touch the rule between them
+    print(compose.write_set(a.out / "pages-table", data.x_test, data.y_test, a.pages, seed=13, kind="page",
+                            table=True))
     if a.marks:
         print(write_font_marks(a.out / "fonts-held-out", a.marks, seed=5))
 

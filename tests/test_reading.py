@@ -1925,3 +1925,58 @@ def test_cuts_that_read_alike_are_one_reading_and_pieces_that_are_no_digit_no_ri
     rival[[5, 6, 7]] = 0.9
     _, shared = reading._best_path(m, rival, labels)
     assert shared < share - 0.3
+
+
+def test_digits_of_a_table_that_touch_the_rule_between_their_rows_are_read_in_their_rows(
+        mnist: dict[str, np.ndarray], clf) -> None:
+    # a table written large: each digit in its cell, some of one row standing on the rule below
+    # them and those under them in the next hanging from it. Putting back the strokes that cross the rules
+    # joined the two digits into one mark two rows high, which sent a row's digits into another
+    rng = np.random.default_rng(2)
+    rows, cols, cell, height = 4, 8, 72, 62
+    idx = rng.choice(len(mnist["x_test"]), rows * cols, replace=False)
+    ink = np.zeros((rows * cell + 80, cols * cell + 80), np.float32)
+    for k, i in enumerate(idx):
+        row, c = divmod(k, cols)
+        d = mnist["x_test"][i].astype(np.float32) / 255
+        ys, xs = np.nonzero(d > 0.1)
+        d = d[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        d = cv2.resize(d, (max(2, round(d.shape[1] * height / d.shape[0])), height))
+        x = 40 + c * cell + (cell - d.shape[1]) // 2
+        # in every other column: on the rule below, or hanging from the rule above
+        y = 40 + row * cell + ((cell - height) // 2 if c % 2 else cell - height - 1 if row % 2 == 0 else 1)
+        ink[y:y + height, x:x + d.shape[1]] = np.maximum(ink[y:y + height, x:x + d.shape[1]], d)
+    grid = np.zeros_like(ink)
+    for k in range(rows + 1):
+        grid[40 + k * cell - 1:40 + k * cell + 2, 40:40 + cols * cell] = 1  # 3 pixels thick
+    for k in range(cols + 1):
+        grid[40:40 + rows * cell, 40 + k * cell - 1:40 + k * cell + 2] = 1
+    img = (245 - 150 * grid * (1 - ink) - 215 * ink).clip(0, 255).astype(np.uint8)
+    lay = segment.find(img)
+    tall = [m.pieces[0].box for m in lay.marks if m.pieces[0].box[3] > 1.5 * height]
+    assert not tall  # no mark two rows high
+    r = read([lay], clf.predict, clf.calibration)[0]
+    assert r is not None
+    want = ["".join(str(mnist["y_test"][i]) for i in idx[k * cols:(k + 1) * cols]) for k in range(rows)]
+    got = r.text.split(" ")
+    assert len(got) == rows
+    assert sum(edit_distance(g, w) for g, w in zip(got, want, strict=True)) <= 2
+
+
+def test_a_table_row_whose_digits_stand_high_and_low_in_their_cells_is_one_line() -> None:
+    # a table's cells 206 high (measured on a rendered 600-dpi page): in a row, a 1 hangs low in
+    # its cell and the 3 after it is written high, level with the 6 before the 1 but not with the
+    # 1; the row below is written the same way. The 3 started a line of its own ("3" and "361...")
+    def g(x: int, y: int, w: int, h: int) -> segment.Group:
+        return segment.Group(x, y, x + w, y + h, [1], w * h)
+
+    def row(top: int) -> list[segment.Group]:
+        return [g(430, top + 102, 123, 140), g(657, top + 74, 144, 156), g(949, top + 102, 29, 136),
+                g(1040, top + 32, 90, 123), g(1270, top + 94, 99, 132)]
+
+    one, three = row(0)[2], row(0)[3]
+    assert abs(three.cy - one.cy) > 0.5 * max(three.h, one.h)  # not level with the 1 ...
+    assert three.y1 - one.y0 < 0.6 * min(three.h, one.h)  # ... nor overlapping it enough
+    lines = segment._lines(row(0) + row(206))
+    assert [[m.x0 for m in ln] for ln in lines] == [[430, 657, 949, 1040, 1270]] * 2
+    assert [m.y0 for m in lines[1]] == [308, 280, 308, 238, 300]

@@ -184,9 +184,13 @@ def _slope(canvas: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows: int = 30, cols: int = 20,
-         ruled: bool = False, height: int = 110, size: tuple[int, int] = (4960, 7016), squared: bool = False) -> Drawn:
+         ruled: bool = False, height: int = 110, size: tuple[int, int] = (4960, 7016), squared: bool = False,
+         table: bool = False) -> Drawn:
     """A sheet (600-dpi A4 by default) with a grid of rows x columns of digits, plain, ruled, or
-    squared (an exercise book's grid, printed lighter than the pen, about a digit's height apart)."""
+    squared (an exercise book's grid, printed lighter than the pen, about a digit's height apart),
+    or a table (`table`: a printed cell round each digit, written large)."""
+    if table:
+        return _table(digits, labels, rng, rows, cols, size)
     width, height_px = size
     canvas = np.zeros((height_px, width), np.float32)
     if squared:
@@ -209,6 +213,43 @@ def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows:
             ink = _digit_ink(digits[i], height, rng)
             y0 = yline + int(0.8 * dy) - ink.shape[0] - int(rng.integers(2, 10))
             _paste(canvas, ink * 1.0, int(left + c * dx + rng.integers(0, max(1, int(dx - ink.shape[1])))), y0)
+        lines.append("".join(str(int(labels[i])) for i in pick))
+    return Drawn(scan(canvas, rng), " ".join(lines))
+
+
+def _table(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows: int, cols: int,
+           size: tuple[int, int]) -> Drawn:
+    """A printed table, a digit in each cell written large (0.65-0.85 of its height, narrower than
+    the cell): a quarter of them stand on the rule below, a quarter hang from the rule above, so
+    that a digit and the one under it often both touch the rule between them; the rest sit
+    anywhere in their cell."""
+    width, height_px = size
+    canvas = np.zeros((height_px, width), np.float32)
+    top, left = int(0.06 * height_px), int(0.08 * width)
+    dy = (height_px - 2 * top) / rows
+    dx = (width - 2 * left) / cols
+    shade, thick = float(rng.uniform(0.5, 0.9)), max(1, round(dy / 70))
+    for r in range(rows + 1):
+        y = int(top + r * dy)
+        canvas[y:y + thick, left:int(left + cols * dx) + thick] = shade
+    for c in range(cols + 1):
+        x = int(left + c * dx)
+        canvas[top:int(top + rows * dy) + thick, x:x + thick] = shade
+    lines = []
+    for r in range(rows):
+        pick = rng.integers(0, len(digits), cols)
+        for c, i in enumerate(pick):
+            ink = _digit_ink(digits[i], int(dy * rng.uniform(0.65, 0.85)), rng)
+            if ink.shape[1] > dx - 2 * thick:  # a wide digit drawn smaller, to fit its cell
+                f = (dx - 2 * thick) / ink.shape[1]
+                ink = cv2.resize(ink, (int(dx - 2 * thick), max(2, round(ink.shape[0] * f))), interpolation=cv2.INTER_AREA)
+            h, w = ink.shape
+            y0, x0 = int(top + r * dy), int(left + c * dx)
+            where = rng.random()
+            y = (y0 + int(dy) - h + 1 if where < 0.25 else y0 + thick - 1 if where < 0.5
+                 else y0 + thick + int(rng.integers(0, max(1, int(dy) - h - thick))))
+            x = x0 + thick + int(rng.integers(0, max(1, int(dx) - w - thick)))
+            _paste(canvas, ink, x, y)
         lines.append("".join(str(int(labels[i])) for i in pick))
     return Drawn(scan(canvas, rng), " ".join(lines))
 

@@ -633,6 +633,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
             faint, (mask, taken) = low, again
     lines = taken[0]
     grid = False
+    crossed: np.ndarray | None = None  # the rules across whose crossings were put back
     untouched = mask is inked  # nothing taken out: the labelling above stands
     if lines.any():
         # once a box's rules are out, the digits' height is measured without the box, and its
@@ -646,6 +647,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         grid = formlines.is_grid(taken)
         if grid or formlines.is_grid(taken, upright=False):  # squared paper, or a notebook's rules
             mask = formlines.crossings_back(ink, inked, mask, taken)
+            crossed = taken[1]
         elif n <= formlines.LIGHT_CELLS_MARKS:
             cells += formlines.row_cells(lines, digit_h)
     if not untouched:
@@ -729,9 +731,56 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         m = np.array(members)
         groups.append(Group(int(x0[m].min()), int(y0[m].min()), int(x1[m].max()), int(y1[m].max()),
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
+    if crossed is not None:
+        groups = _split_across(groups, lab, crossed, med)
     kept, boxed = _drop_frames(groups)
     printed.lined |= boxed  # a field's box, taken out: read as a field, not as one digit with its box
     return kept, lab, printed
+
+
+#: A mark at least this many digits high that a rule crosses, with a digit's height of ink on
+#: each side of it (`SPLIT_PART`), is two digits, one above the rule and one below: in a table
+#: the digits of two rows touch the rule between them, and putting its crossings back joins them.
+SPLIT_TALL = 1.6
+SPLIT_PART = 0.6
+
+
+def _split_across(groups: list[Group], lab: np.ndarray, across: np.ndarray, med: float) -> list[Group]:
+    """Marks two digits high joined through a rule whose crossings were put back
+    (`formlines.crossings_back`), split at the rule. A digit crossing a rule (squared paper, a
+    notebook's lines) is one digit high, and stays whole; so does a digit with a short flourish
+    beyond a rule (too little ink on its other side)."""
+    out: list[Group] = []
+    for g in groups:
+        if g.h < SPLIT_TALL * med:
+            out.append(g)
+            continue
+        rows = np.flatnonzero(across[g.y0:g.y1, g.x0:g.x1].any(axis=1))
+        parts = None
+        mid = g.h / 2
+        for r in sorted(rows.tolist(), key=lambda r: abs(r - mid)):
+            parts = _halves(g, lab, g.y0 + r, med)
+            if parts is not None:
+                break
+        out += parts if parts is not None else [g]
+    return out
+
+
+def _halves(g: Group, lab: np.ndarray, y: int, med: float) -> list[Group] | None:
+    """`g` cut above and below the rule through row `y` (as wide as the rules were taken out),
+    each part boxed tight round its ink; None unless both are a digit high."""
+    gap = formlines.RULE_THICK
+    out = []
+    for a, b in ((g.y0, y - gap), (y + gap + 1, g.y1)):
+        if b - a < SPLIT_PART * med:
+            return None
+        mine = np.isin(lab[a:b, g.x0:g.x1], g.labels)
+        ys, xs = np.nonzero(mine)
+        if len(ys) == 0 or ys.max() - ys.min() + 1 < SPLIT_PART * med:
+            return None
+        out.append(Group(g.x0 + int(xs.min()), a + int(ys.min()), g.x0 + int(xs.max()) + 1, a + int(ys.max()) + 1,
+                         list(g.labels), len(ys)))
+    return out
 
 
 def _faint_digits(low: np.ndarray, lines: np.ndarray, lab: np.ndarray, st: np.ndarray, keep: np.ndarray,
@@ -984,27 +1033,36 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
 
 def _chain(groups: list[Group], med: float) -> list[list[Group]]:
     """Marks chained into lines left to right, each continuing the line of the last mark of a
-    digit's size it is level with (of those, the nearest in level, a little weight on the gap).
-    The lines' last marks are held as arrays: a page has thousands of marks and dozens of lines."""
+    digit's size it is level with (of those, the nearest in level, a little weight on the gap);
+    level with none, the line of the mark before that (a table's digits stand anywhere in their
+    cells: one hanging low between two written high is level with neither). The lines' last two
+    marks are held as arrays: a page has thousands of marks and dozens of lines."""
     lines: list[list[Group]] = []
     n = len(groups)
-    ax0, ax1, ay0, ay1, ah = (np.zeros(n, np.int64) for _ in range(5))  # each line's last mark of a digit's size
-    acy = np.zeros(n, np.float64)
+    # each line's last mark of a digit's size (row 0) and the one before it (row 1; none: as the last)
+    ay0, ay1, ah = (np.zeros((2, n), np.int64) for _ in range(3))
+    acy = np.zeros((2, n), np.float64)
+    ax0, ax1 = np.zeros(n, np.int64), np.zeros(n, np.int64)  # the last mark's
     for g in sorted(groups, key=lambda g: g.x0):
         k = len(lines)
-        d = np.abs(g.cy - acy[:k])
-        ov = np.minimum(g.y1, ay1[:k]) - np.maximum(g.y0, ay0[:k])
-        fits = (g.x0 >= ax0[:k]) & ((d <= 0.5 * np.maximum(g.h, ah[:k])) | (ov >= 0.6 * np.minimum(g.h, ah[:k])))
-        if fits.any():
-            cost = np.where(fits, d + 0.3 * np.maximum(0, g.x0 - ax1[:k]), np.inf)  # the line it continues, not one further back
+        d = np.abs(g.cy - acy[:, :k])
+        ov = np.minimum(g.y1, ay1[:, :k]) - np.maximum(g.y0, ay0[:, :k])
+        level = (g.x0 >= ax0[:k]) & ((d <= 0.5 * np.maximum(g.h, ah[:, :k])) | (ov >= 0.6 * np.minimum(g.h, ah[:, :k])))
+        before = 0 if level[0].any() else 1  # the mark before the last only where no last one is level
+        if level[before].any():
+            # the line it continues, not one further back
+            cost = np.where(level[before], d[before] + 0.3 * np.maximum(0, g.x0 - ax1[:k]), np.inf)
             best = int(np.argmin(cost))
             lines[best].append(g)
-            if not (g.h >= 0.5 * med or ah[best] < 0.5 * med):
+            if not (g.h >= 0.5 * med or ah[0, best] < 0.5 * med):
                 continue
+            ay0[1, best], ay1[1, best], ah[1, best], acy[1, best] = ay0[0, best], ay1[0, best], ah[0, best], acy[0, best]
         else:
             best = k
             lines.append([g])
-        ax0[best], ax1[best], ay0[best], ay1[best], ah[best], acy[best] = g.x0, g.x1, g.y0, g.y1, g.h, g.cy
+            ay0[1, best], ay1[1, best], ah[1, best], acy[1, best] = g.y0, g.y1, g.h, g.cy
+        ax0[best], ax1[best] = g.x0, g.x1
+        ay0[0, best], ay1[0, best], ah[0, best], acy[0, best] = g.y0, g.y1, g.h, g.cy
     return lines
 
 
