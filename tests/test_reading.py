@@ -270,6 +270,40 @@ def test_ruled_lines_boxes_and_comb_cells_are_not_read(mnist: dict[str, np.ndarr
         assert extra <= 2, field
 
 
+def test_an_empty_form_is_no_digit_found(clf) -> None:
+    """A scanned form with nothing written in it: an empty comb's ticks were read as a sure
+    "111111111" `ok`, and an empty box, an underline or a blank 600-dpi table were read whole as
+    one digit (to review). They are no digit; a row of 1s written on an underline still is."""
+    def paper(h: int, w: int) -> np.ndarray:
+        return np.full((h, w), 240, np.uint8)
+
+    comb = paper(120, 400)
+    cv2.line(comb, (20, 100), (380, 100), 60, 2)
+    for x in range(20, 381, 45):
+        cv2.line(comb, (x, 100), (x, 80), 60, 2)
+    box = paper(120, 400)
+    cv2.rectangle(box, (20, 20), (380, 100), 60, 2)
+    underline = paper(120, 400)
+    cv2.line(underline, (20, 100), (380, 100), 60, 2)
+    table = paper(7016, 4960)
+    for y in range(438, 6600, 219):
+        cv2.line(table, (413, y), (4547, y), 90, 3)
+    for x in range(413, 4548, 206):
+        cv2.line(table, (x, 438), (x, 6570), 90, 3)
+    for name, img in (("comb", comb), ("box", box), ("underline", underline), ("table", table)):
+        with pytest.raises(NoDigitFound):
+            segment.find(img)
+        p = prepare_array(img, 0)
+        row = make_row(f"{name}.png", "", p, classify([p], clf.predict, clf.calibration)[0], 0.85, clf.version)
+        assert row.status == "error" and row.text == "", (name, row)
+    ones = paper(120, 400)
+    cv2.line(ones, (20, 100), (380, 100), 60, 2)
+    for x in range(60, 340, 50):
+        cv2.line(ones, (x, 99), (x + 6, 30), 60, 4)  # 1s on the line: taller than their steps, leaning
+    r = read([segment.find(ones)], clf.predict, clf.calibration)[0]
+    assert r is not None and r.text == "111111"
+
+
 def test_a_box_round_two_digits_is_not_taken_for_the_digits_height(mnist: dict[str, np.ndarray]) -> None:
     """A box holding more ink than the digits in it once set the digit height (its own), so it
     was not taken out and swallowed both digits as one mark ("11" in a box read ok as 1)."""

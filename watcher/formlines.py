@@ -979,6 +979,21 @@ def comb_out(mask: np.ndarray, lines: np.ndarray, s: np.ndarray, med: float) -> 
     return out
 
 
+def empty_comb(s: np.ndarray, lines: np.ndarray) -> bool:
+    """The marks (stats rows) are the ticks of a comb with nothing written in it: at least
+    `COMB_TICKS`, every one a ruler-straight upright bar standing on a line taken out (`is_tick`
+    with no digits to measure against), one height, at equal steps, under 0.6 of a step high.
+    A row of 1s written on an underline leans or wavers, and stands taller than it is spaced."""
+    if len(s) < COMB_TICKS or not all(is_tick(row, lines, float("inf")) for row in s):
+        return False
+    ch = s[:, 3].astype(np.float64)
+    if ch.max() > 1.2 * ch.min():
+        return False
+    gaps = np.diff(np.sort(s[:, 0] + s[:, 2] / 2.0))
+    step = float(np.median(gaps))
+    return bool(step > 0 and np.abs(gaps - step).max() <= COMB_STEP * step and ch.max() <= 0.6 * step)
+
+
 def _on_steps(free: np.ndarray, touched: np.ndarray, med: float) -> np.ndarray:
     """The free ticks and those of the touched ones (a digit's stroke standing on the line looks
     like one too) that stand at equal steps from the free ones: the step is each distance from a

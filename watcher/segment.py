@@ -147,6 +147,11 @@ class Layout:
         return self.marks[0].pieces[0]
 
 
+class OnlyLines(NoDigitFound):
+    """Printed lines were taken out and nothing was left: an empty form, a blank ruled or squared
+    sheet. Not read as one digit whole, as a picture whose marks are all specks is."""
+
+
 def find(img: np.ndarray, scale: float = 1.0) -> Layout:
     """Every digit-like mark in a decoded picture, in reading order. `scale`: the picture's size
     over the original's (a reduced JPEG decode), so boxes come out in the original's pixels.
@@ -177,6 +182,8 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
     whole = _single(ink, 1.0 / (f1 * scale), found) if found is not None else None
     try:
         out = _several(grey, work, ink, f1, scale, found)
+    except OnlyLines:
+        raise  # an empty form: its lines are no digit, whole or not
     except NoDigitFound:
         if whole is None:
             raise
@@ -222,7 +229,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         if not trays and not _lined_level(ink, t, groups, found.box):
             return None
     if not groups:
-        raise NoDigitFound("no digit found")
+        raise OnlyLines("no digit found: only printed lines") if _form.bare else NoDigitFound("no digit found")
     height = float(np.median([g.h for g in groups]))
     f2 = f1
     if height < 0.7 * TARGET_HEIGHT and f1 < 1.0:
@@ -238,7 +245,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         ink, inverse = _rotate(ink, angle)
     groups, lab, form = _groups(ink, t, trays)  # once, on the picture as it will be read
     if not groups:
-        raise NoDigitFound("no digit found")
+        raise OnlyLines("no digit found: only printed lines") if form.bare else NoDigitFound("no digit found")
     up = ToOriginal(1.0 / (f2 * scale), inverse)
     out = _layout(ink, groups, lab, up, form.faint)
     out.cells = [up(c) for c in form.cells]
@@ -581,6 +588,11 @@ class Printed:
     cells: list[Box]
     lined: bool
     faint: list[Box] = field(default_factory=list)  # digits broken into specks on the ink threshold (`_faint_digits`)
+    bare: bool = False  # lines taken out and nothing written left: an empty form (`OnlyLines`)
+
+
+#: Lines taken out and under this share of the ink left, none of it a mark: an empty form
+BARE_INK = 0.05
 
 
 #: A box looked for in the ink before the lines came out is at most this many digits tall
@@ -678,6 +690,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         n, lab, st = formlines.components(mask)
     printed = Printed(cells, bool(lines.any()) or celled is not None)
     if n <= 1:
+        printed.bare = printed.lined
         return [], lab, printed
     med = _digit_height(st, mask.shape, lab)
     combed = formlines.comb_out(mask, lines, st[1:], med) if lines.any() and not grid else None  # squared paper: no comb
@@ -699,7 +712,13 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
                                   and not _edge_shade(st[i], ink, lab, int(i) + 1, t))], np.int64)
     if len(keep):
         keep = keep[~np.isin(keep, formlines.dashed_lines(st, keep, med, mask.shape))]
+    if len(keep) and lines.any() and formlines.empty_comb(st[keep], lines):
+        printed.bare = True
+        return [], lab, printed
     if len(keep) == 0:
+        # nothing kept: an empty form when next to no ink was left once its lines were out (a
+        # bold digit dropped as a blob leaves its ink, and is read whole)
+        printed.bare = printed.lined and np.count_nonzero(mask) < BARE_INK * np.count_nonzero(inked)
         return [], lab, printed
     if n <= formlines.LIGHT_CELLS_MARKS:
         printed.faint = _faint_digits(low, lines, lab, st, keep, med, light)
