@@ -718,7 +718,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
     if len(keep) == 0:
         # nothing kept: an empty form when next to no ink was left once its lines were out (a
         # bold digit dropped as a blob leaves its ink, and is read whole)
-        printed.bare = printed.lined and np.count_nonzero(mask) < BARE_INK * np.count_nonzero(inked)
+        printed.bare = printed.lined and bool(np.count_nonzero(mask) < BARE_INK * np.count_nonzero(inked))
         return [], lab, printed
     if n <= formlines.LIGHT_CELLS_MARKS:
         printed.faint = _faint_digits(low, lines, lab, st, keep, med, light)
