@@ -75,6 +75,7 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
     ink on a lower threshold, to look for the runs in (squared paper printed light). `slope`: the ink
     on a lower threshold, where a thin rule a degree aslant is looked for (`_sloped`)."""
     rows = mask.shape[0]
+    filled: float | None = None  # `_filled_height`, asked once at most
     lines = np.zeros_like(mask) if before is None else before[0].copy()
     fine = [np.zeros_like(mask), np.zeros_like(mask)] if before is None else [before[1].copy(), before[2].copy()]
     for horizontal in (True, False):
@@ -106,7 +107,10 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
             continue
         # a sloped rule loses its last few pixels to the opening: its end is looked for a little further
         near = None if horizontal else cv2.dilate(lines, np.ones((7, max(7, int(0.5 * digit_h) | 1)), np.uint8))
-        ruled = not horizontal and bool(lines.any())  # asked only of upright lines
+        # asked only of upright lines: lines across taken out that cover half the picture's width
+        # (a notebook's rules; a digit's stroke on the edge of a number cropped tight to its ink
+        # passes the opening through the picture's border, and is no rule)
+        ruled = not horizontal and np.count_nonzero(lines.max(axis=0)) >= 0.5 * lines.shape[1]
         n, lab, st = components(whole)
         riding: set[int] = set()
         if horizontal:
@@ -136,6 +140,12 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                 # most of the picture's height (and longer than a digit, unless rules run across
                 # it: a notebook's margin), on the straight runs alone (not a faint grid's band)
                 tall = bool(_runs_down(np.array([ch]), rows, 0.0 if ruled else digit_h)[0])
+                if tall and not (ruled or top or bottom) and digit_h >= 0.9 * rows:
+                    # the digits' height not known (it is the picture's): where digits fill the
+                    # picture (a number cropped tight), a run no taller than they are is a 1
+                    if filled is None:
+                        filled = _filled_height(mask)
+                    tall = ch > FILLED_LINE * filled
                 if tall and sloped:
                     ys = np.flatnonzero((here & straight[y:y + ch, x:x + cw]).any(axis=1))
                     tall = len(ys) > 0 and ys[-1] - ys[0] >= 0.6 * rows
@@ -329,6 +339,24 @@ def row_cells(lines: np.ndarray, digit_h: float) -> list[Cell]:
     if len(mids) < SIDES_LEAST or len(walls) < 3:
         return []
     return [(a, top, b - a, high) for a, b in pairwise(walls)]
+
+
+#: In a picture the digits fill (`_filled_height`), an upright run taller than this many of them
+#: is a line; no taller, it is a 1 standing among them
+FILLED_LINE = 1.15
+
+
+def filled_height(st: np.ndarray, rows: int) -> float:
+    """The height of the digits where they fill a picture of `rows` rows from top to bottom, as in
+    a number cropped tight to its ink: the median height of the marks (stats rows) at least a third
+    as wide as tall and 0.8 of the picture high (a shadow's edge or a margin's line is thinner than
+    that); 0 when there are none."""
+    mine = (st[:, 3] >= 0.8 * rows) & (st[:, 2] >= st[:, 3] / 3)
+    return float(np.median(st[mine, 3])) if mine.any() else 0.0
+
+
+def _filled_height(mask: np.ndarray) -> float:
+    return filled_height(components(mask)[2][1:], mask.shape[0])
 
 
 def _runs_down(heights: np.ndarray, rows: int, digit_h: float) -> np.ndarray:

@@ -409,16 +409,19 @@ def _backdrop(st: np.ndarray, h: int, w: int, lab: np.ndarray | None = None) -> 
     solid (strokes leave most of their box empty), or spanning half the picture both ways (or
     most of it one way) while several other marks stand apart from it (a digit filling the
     picture has only specks beside it). `lab` (the components' labels, `st` without the
-    background's row): a big solid mark drawn in strokes (`_stroked`) is a bold digit, not a blob."""
+    background's row): a big solid mark drawn in strokes (`_stroked`) is a bold digit, not a blob,
+    and so is one spanning half the picture both ways (a number cropped tight to its ink)."""
     fill = st[:, 4] / np.maximum(1, st[:, 2] * st[:, 3])
     big = np.maximum(st[:, 2], st[:, 3]) >= 0.03 * max(h, w)
     mw, mh = (float(np.median(st[big, 2])), float(np.median(st[big, 3]))) if big.any() else (w, h)
     spans = (((st[:, 2] > 0.5 * w) & (st[:, 3] > 0.5 * h))
              | ((st[:, 2] > 0.8 * w) & (st[:, 2] > 3 * mw)) | ((st[:, 3] > 0.8 * h) & (st[:, 3] > 3 * mh)))
     solid = (fill > 0.5) & (st[:, 4] > 0.1 * h * w) & _outsize(st, big) & ~spans
-    out = ((fill > 0.5) & spans) | solid | (spans & (int(np.count_nonzero(big)) >= 5))
+    among = spans & (int(np.count_nonzero(big)) >= 5)
+    out = ((fill > 0.5) & spans) | solid | among
     if lab is not None:
-        for i in np.flatnonzero(solid).tolist():
+        # a bold digit in a picture cropped tight to the number spans half of it both ways too
+        for i in np.flatnonzero((solid | ((fill > 0.5) & spans)) & ~among).tolist():
             out[i] = not _stroked(lab, i + 1, st[i])
     return out
 
@@ -707,8 +710,9 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
     # only marks on the picture's edge or shaped like a tick can be either (the rest: thousands on a page)
     odd = ((s[:, 0] == 0) | (s[:, 1] == 0) | (s[:, 0] + s[:, 2] == w) | (s[:, 1] + s[:, 3] == h)
            | formlines.tick_shaped(s, med))
+    filled = formlines.filled_height(s, h) if odd.any() else 0.0
     keep = np.array([i for i, o in zip(keep.tolist(), odd.tolist(), strict=True)
-                     if not o or (not _edge_band(st[i], w, h) and not formlines.is_tick(st[i], lines, med)
+                     if not o or (not _edge_band(st[i], w, h, filled) and not formlines.is_tick(st[i], lines, med)
                                   and not _edge_shade(st[i], ink, lab, int(i) + 1, t))], np.int64)
     if len(keep):
         keep = keep[~np.isin(keep, formlines.dashed_lines(st, keep, med, mask.shape))]
@@ -866,11 +870,14 @@ def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med
     return [(int(p), int(q)) for p, q in zip(i[ok], j[ok], strict=True)]
 
 
-def _edge_band(s: np.ndarray, w: int, h: int) -> bool:
-    """A thin band along the picture's edge and nearly as long as it: a scanner shadow, a page edge."""
+def _edge_band(s: np.ndarray, w: int, h: int, filled: float = 0.0) -> bool:
+    """A thin band along the picture's edge and nearly as long as it: a scanner shadow, a page
+    edge. `filled`: the digits' height where they fill the picture (`formlines.filled_height`: a
+    number cropped tight to its ink), where an upright run no taller than they are is a 1."""
     x, y, cw, ch = int(s[0]), int(s[1]), int(s[2]), int(s[3])
     at_edge = x == 0 or y == 0 or x + cw == w or y + ch == h
-    return at_edge and ((cw <= 0.1 * w and ch >= 0.8 * h) or (ch <= 0.1 * h and cw >= 0.8 * w))
+    upright = cw <= 0.1 * w and ch >= 0.8 * h and not (filled > 0 and ch <= formlines.FILLED_LINE * filled)
+    return at_edge and (upright or (ch <= 0.1 * h and cw >= 0.8 * w))
 
 
 def _edge_shade(s: np.ndarray, ink: np.ndarray, lab: np.ndarray, label: int, t: float) -> bool:
