@@ -73,6 +73,8 @@ def main() -> None:
     # plain numbers (a third touching) written on a notebook's ruled paper
     print(compose.write_set(a.out / "numbers-ruled", data.x_test, data.y_test, a.numbers, seed=8, field="plain",
                             paper="ruled"))
+    # the mixed numbers cropped tight to their ink: the digits (or the field's lines) touch the picture's edges
+    print(compose.write_set(a.out / "numbers-tight", data.x_test, data.y_test, a.numbers, seed=14, tight=True))
     # a form's short fields: one or two digits (a third touching) in a box, on an underline or in
     # comb cells, where the field's lines are as big as the digits ("10" in a box)
     print(compose.write_set(a.out / "fields-short", data.x_test, data.y_test, a.numbers, seed=11, kind="field"))

@@ -67,14 +67,16 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 
 def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: int | None = None,
            field: str | None = None, touching: bool | None = None, photo: str | None = None,
-           paper: str | None = None, cells_gap: tuple[float, float] = (0.1, 0.5)) -> Drawn:
+           paper: str | None = None, cells_gap: tuple[float, float] = (0.1, 0.5), tight: bool = False) -> Drawn:
     """2-8 digits on one line. `field`: None (random among "plain", "box", "underline" and
     "comb"), one of those, or "cells" (a printed box for each digit, the boxes apart: asked for
     by name only, so the other fields' numbers stay as they were); `touching`: None (a third of
     the numbers), or always / never; `photo`: None (a scan), or the scan photographed (`photo`'s
     kinds); `paper`: None (plain), or "ruled" (a notebook's: `_ruled`). `photo` and `paper` are
     asked for by name only, like "cells". `cells_gap`: the range of the gap between the boxes of
-    "cells", in digit heights (from 0: printed against each other)."""
+    "cells", in digit heights (from 0: printed against each other). `tight`: cropped to its ink
+    with 0-2 pixels to spare (a field cut out of a form, a canvas exported cropped): the digits,
+    or the field's lines, touch the picture's edges."""
     n = n or int(rng.integers(2, 9))
     field = field or str(rng.choice(["plain", "plain", "box", "underline", "comb"]))
     height = int(rng.integers(28, 90))
@@ -130,6 +132,10 @@ def number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: 
     elif paper is not None:
         raise ValueError(f"no such paper: {paper}")
     canvas = _slope(canvas, rng.uniform(-4, 4))
+    if tight:
+        rows, cols = np.nonzero(canvas > 0.2)
+        m = int(rng.integers(0, 3))
+        canvas = canvas[max(0, rows.min() - m):rows.max() + 1 + m, max(0, cols.min() - m):cols.max() + 1 + m]
     out = scan(canvas, rng, jpeg=photo is None)
     return Drawn(out if photo is None else photographed(out, rng, photo), "".join(str(int(labels[i])) for i in pick))
 

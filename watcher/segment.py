@@ -413,7 +413,11 @@ def _backdrop(st: np.ndarray, h: int, w: int, lab: np.ndarray | None = None) -> 
     and so is one spanning half the picture both ways (a number cropped tight to its ink)."""
     fill = st[:, 4] / np.maximum(1, st[:, 2] * st[:, 3])
     big = np.maximum(st[:, 2], st[:, 3]) >= 0.03 * max(h, w)
-    mw, mh = (float(np.median(st[big, 2])), float(np.median(st[big, 3]))) if big.any() else (w, h)
+    # the marks' typical size from those shaped like digits: a comb's ticks (or a row of 1s) made
+    # the digits of a number cropped tight to its comb three times "typical" height, and bands
+    shaped = big & (st[:, 2] >= 0.4 * st[:, 3]) & (st[:, 3] >= 0.4 * st[:, 2])
+    typical = shaped if shaped.any() else big
+    mw, mh = (float(np.median(st[typical, 2])), float(np.median(st[typical, 3]))) if typical.any() else (w, h)
     spans = (((st[:, 2] > 0.5 * w) & (st[:, 3] > 0.5 * h))
              | ((st[:, 2] > 0.8 * w) & (st[:, 2] > 3 * mw)) | ((st[:, 3] > 0.8 * h) & (st[:, 3] > 3 * mh)))
     solid = (fill > 0.5) & (st[:, 4] > 0.1 * h * w) & _outsize(st, big) & ~spans
@@ -594,6 +598,9 @@ class Printed:
     bare: bool = False  # lines taken out and nothing written left: an empty form (`OnlyLines`)
 
 
+#: A mark left out as background (`_backdrop`) from this to this many times the kept marks'
+#: height may be digits (`_groups`)
+BLOB_DIGIT = (0.6, 1.6)
 #: Lines taken out and under this share of the ink left, none of it a mark: an empty form
 BARE_INK = 0.05
 
@@ -705,7 +712,8 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
     area = st[:, 4].astype(np.float64)
     h, w = mask.shape
     small = np.maximum(st[:, 2], st[:, 3]) < 0.35 * med  # specks, dots, noise
-    keep = np.flatnonzero(~small & ~_backdrop(st, h, w, lab))
+    backdrop = _backdrop(st, h, w, lab)
+    keep = np.flatnonzero(~small & ~backdrop)
     s = st[keep]
     # only marks on the picture's edge or shaped like a tick can be either (the rest: thousands on a page)
     odd = ((s[:, 0] == 0) | (s[:, 1] == 0) | (s[:, 0] + s[:, 2] == w) | (s[:, 1] + s[:, 3] == h)
@@ -726,6 +734,11 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         return [], lab, printed
     if n <= formlines.LIGHT_CELLS_MARKS:
         printed.faint = _faint_digits(low, lines, lab, st, keep, med, light)
+        # a blob left out as background but a digit's height, level with the digits: bold digits
+        # touching, in a picture cropped tight to them, are as solid as a shadow (to review)
+        tall = float(np.median(st[keep, 3]))
+        printed.faint += [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in st[np.flatnonzero(backdrop & ~small)]
+                          if BLOB_DIGIT[0] * tall <= b[3] <= BLOB_DIGIT[1] * tall]
     if len(keep) > 4 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     x0, y0 = st[keep, 0], st[keep, 1]
