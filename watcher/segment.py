@@ -413,8 +413,9 @@ def _backdrop(st: np.ndarray, h: int, w: int, lab: np.ndarray | None = None) -> 
     and so is one spanning half the picture both ways (a number cropped tight to its ink)."""
     fill = st[:, 4] / np.maximum(1, st[:, 2] * st[:, 3])
     big = np.maximum(st[:, 2], st[:, 3]) >= 0.03 * max(h, w)
-    # the marks' typical size from those shaped like digits: a comb's ticks (or a row of 1s) made
-    # the digits of a number cropped tight to its comb three times "typical" height, and bands
+    # the marks' typical size from those shaped like digits: among a comb's ticks (or a row of
+    # 1s), the digits of a number cropped tight to its comb stood three times the typical height
+    # and were taken for bands
     shaped = big & (st[:, 2] >= 0.4 * st[:, 3]) & (st[:, 3] >= 0.4 * st[:, 2])
     typical = shaped if shaped.any() else big
     mw, mh = (float(np.median(st[typical, 2])), float(np.median(st[typical, 3]))) if typical.any() else (w, h)
@@ -594,7 +595,9 @@ class Printed:
 
     cells: list[Box]
     lined: bool
-    faint: list[Box] = field(default_factory=list)  # digits broken into specks on the ink threshold (`_faint_digits`)
+    # marks left out that may be digits, each sending the file to review: digits broken into specks
+    # on the ink threshold (`_faint_digits`), blobs a digit's height left out as background (`BLOB_DIGIT`)
+    faint: list[Box] = field(default_factory=list)
     bare: bool = False  # lines taken out and nothing written left: an empty form (`OnlyLines`)
 
 
