@@ -109,8 +109,11 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         near = None if horizontal else cv2.dilate(lines, np.ones((7, max(7, int(0.5 * digit_h) | 1)), np.uint8))
         # asked only of upright lines: lines across taken out that cover half the picture's width
         # (a notebook's rules; a digit's stroke on the edge of a number cropped tight to its ink
-        # passes the opening through the picture's border, and is no rule)
-        ruled = not horizontal and np.count_nonzero(lines.max(axis=0)) >= 0.5 * lines.shape[1]
+        # passes the opening through the picture's border, and is no rule), one of them off the
+        # picture's top and bottom edges (`_rule_inside`: a number cropped tight to its underline
+        # has one line across, on its edge, and its 1s and 7s reach most of its height)
+        ruled = (not horizontal and np.count_nonzero(lines.max(axis=0)) >= 0.5 * lines.shape[1]
+                 and _rule_inside(lines))
         n, lab, st = components(whole)
         riding: set[int] = set()
         if horizontal:
@@ -139,17 +142,23 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
                 top, bottom = bool(near[y, x:x + cw].any()), bool(near[y + ch - 1, x:x + cw].any())
                 # most of the picture's height (and longer than a digit, unless rules run across
                 # it: a notebook's margin), on the straight runs alone (not a faint grid's band)
-                tall = bool(_runs_down(np.array([ch]), rows, 0.0 if ruled else digit_h)[0])
-                if tall and not (ruled or top or bottom) and digit_h >= 0.9 * rows:
+                # an upright meeting one line only is measured off it: a 1 standing on a bold
+                # underline makes a run as long as a box's side with the line's rows counted in
+                own = ch if top == bottom else _own_rows(here, lines[y:y + ch, x:x + cw])
+                tall = bool(_runs_down(np.array([own]), rows, 0.0 if ruled else digit_h)[0])
+                if tall and not (ruled or (top and bottom)) and digit_h >= 0.9 * rows:
                     # the digits' height not known (it is the picture's): where digits fill the
-                    # picture (a number cropped tight), a run no taller than they are is a 1
+                    # picture (a number cropped tight, maybe to its underline), a run no taller
+                    # than they are is a 1
                     if filled is None:
                         filled = _filled_height(mask)
-                    tall = ch > FILLED_LINE * filled
+                    tall = own > FILLED_LINE * filled
                 if tall and sloped:
                     ys = np.flatnonzero((here & straight[y:y + ch, x:x + cw]).any(axis=1))
                     tall = len(ys) > 0 and ys[-1] - ys[0] >= 0.6 * rows
                 if not ((thin and (tall or top or bottom)) or (top and bottom and thick <= 0.3 * digit_h)):
+                    continue
+                if top != bottom and not tall and own < length:
                     continue
                 if bottom and not (top or tall) and _stem_of_a_digit(mask, x, y, cw, thick, digit_h):
                     continue
@@ -160,6 +169,23 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         lines |= _sides_between(mask, lines, digit_h)
     left, lines = _taken_out(mask, lines)
     return left, (lines, fine[0], fine[1])
+
+
+def _rule_inside(lines: np.ndarray) -> bool:
+    """Whether some line across (rows a quarter of the width long) lies off the picture's top and
+    bottom edges."""
+    wide = np.count_nonzero(lines, axis=1) >= 0.25 * lines.shape[1]
+    if not wide.any():
+        return False
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], wide.view(np.int8)])) == 1)
+    ends = np.flatnonzero(np.diff(np.concatenate([wide.view(np.int8), [0]])) == -1)
+    return bool(((starts > 0) & (ends < len(wide) - 1)).any())
+
+
+def _own_rows(here: np.ndarray, across: np.ndarray) -> int:
+    """The rows of an upright run (`here`, 0/1) holding some of it outside the lines across
+    already taken out (`across`: the same window of them, 0/1)."""
+    return int(np.count_nonzero((here & (1 - across)).any(axis=1)))
 
 
 #: A run across shorter than this many digit heights may be a digit's own bar (`_bar_of_a_digit`)

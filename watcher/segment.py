@@ -1123,7 +1123,9 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
         prev: Group | None = None  # the line's last mark kept
         reach = (min(g.x0 for g in line) - 2 * med, max(g.x1 for g in line) + 2 * med)
         for fx, fy, fw, fh in faint:
-            if mid >= 0 and abs(fy + fh / 2 - mid) <= FAINT_MID * med and reach[0] <= fx + fw / 2 <= reach[1]:
+            # on the line's middle, and reaching into its extent (a blob of several bold digits
+            # touching, left out as background, may be wider than the line's other marks)
+            if mid >= 0 and abs(fy + fh / 2 - mid) <= FAINT_MID * med and fx + fw >= reach[0] and fx <= reach[1]:
                 out.rejected.append(up((fx, fy, fw, fh)))
         for g in line:
             box = up((g.x0, g.y0, g.w, g.h))
