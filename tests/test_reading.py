@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -2033,6 +2033,17 @@ def test_a_table_row_whose_digits_stand_high_and_low_in_their_cells_is_one_line(
     assert [m.y0 for m in lines[1]] == [308, 280, 308, 238, 300]
 
 
+def _inks_of(mnist: dict[str, np.ndarray], idx: Sequence[int], h: int) -> list[np.ndarray]:
+    """MNIST test digits' ink [0, 1], each cut to its own strokes and scaled to `h` pixels high."""
+    inks = []
+    for i in idx:
+        d = mnist["x_test"][i].astype(np.float32) / 255
+        ys, xs = np.nonzero(d > 0.1)
+        d = d[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        inks.append(cv2.resize(d, (max(2, round(d.shape[1] * h / d.shape[0])), h)))
+    return inks
+
+
 def test_a_number_cropped_tight_to_its_ink_keeps_the_digits_on_its_edges(mnist: dict[str, np.ndarray], clf) -> None:
     # a number cut out of a larger picture with no margin: the digits touch its edges. A 1 there
     # was an edge band, a bold digit a shadow, a 6's loop on the edge a rule (and every 1 and 7
@@ -2043,12 +2054,7 @@ def test_a_number_cropped_tight_to_its_ink_keeps_the_digits_on_its_edges(mnist: 
     for _ in range(count):
         h = int(rng.integers(28, 80))
         idx = rng.integers(0, len(mnist["x_test"]), int(rng.integers(2, 8)))
-        inks = []
-        for i in idx:
-            d = mnist["x_test"][i].astype(np.float32) / 255
-            ys, xs = np.nonzero(d > 0.1)
-            d = d[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-            inks.append(cv2.resize(d, (max(2, round(d.shape[1] * h / d.shape[0])), h)))
+        inks = _inks_of(mnist, idx, h)
         gap = int(rng.integers(h // 8, h // 3))
         ink = np.zeros((h + 2 * (h // 10), sum(k.shape[1] + gap for k in inks)), np.float32)
         x = 0
@@ -2077,12 +2083,7 @@ def _on_underline_cropped_tight(mnist: dict[str, np.ndarray], rng: np.random.Gen
     ones = np.flatnonzero(mnist["y_test"] == 1)
     h = int(rng.integers(26, 40))
     idx = [*rng.integers(0, len(mnist["x_test"]), int(rng.integers(2, 6))), int(rng.choice(ones))]
-    inks = []
-    for i in idx:
-        d = mnist["x_test"][i].astype(np.float32) / 255
-        ys, xs = np.nonzero(d > 0.1)
-        d = d[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-        inks.append(cv2.resize(d, (max(2, round(d.shape[1] * h / d.shape[0])), h)))
+    inks = _inks_of(mnist, idx, h)
     gap = int(rng.integers(h // 3, h // 2))
     thick = int(rng.integers(max(1, int(0.04 * h)), int(0.15 * h) + 1))
     ink = np.zeros((h + thick, sum(k.shape[1] + gap for k in inks) - gap), np.float32)

@@ -174,12 +174,9 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
 def _rule_inside(lines: np.ndarray) -> bool:
     """Whether some line across (rows a quarter of the width long) lies off the picture's top and
     bottom edges."""
-    wide = np.count_nonzero(lines, axis=1) >= 0.25 * lines.shape[1]
-    if not wide.any():
-        return False
-    starts = np.flatnonzero(np.diff(np.concatenate([[0], wide.view(np.int8)])) == 1)
-    ends = np.flatnonzero(np.diff(np.concatenate([wide.view(np.int8), [0]])) == -1)
-    return bool(((starts > 0) & (ends < len(wide) - 1)).any())
+    rows = lines.shape[0]
+    wide = np.flatnonzero(np.count_nonzero(lines, axis=1) >= 0.25 * lines.shape[1])
+    return any(a > 0 and b < rows - 1 for a, b in _col_runs(wide))
 
 
 def _own_rows(here: np.ndarray, across: np.ndarray) -> int:
