@@ -2033,7 +2033,7 @@ def test_a_table_row_whose_digits_stand_high_and_low_in_their_cells_is_one_line(
     assert [m.y0 for m in lines[1]] == [308, 280, 308, 238, 300]
 
 
-def _inks_of(mnist: dict[str, np.ndarray], idx: Sequence[int], h: int) -> list[np.ndarray]:
+def _inks_of(mnist: dict[str, np.ndarray], idx: Sequence[int] | np.ndarray, h: int) -> list[np.ndarray]:
     """MNIST test digits' ink [0, 1], each cut to its own strokes and scaled to `h` pixels high."""
     inks = []
     for i in idx:
@@ -2108,6 +2108,7 @@ def test_a_number_cropped_tight_to_its_underline_keeps_its_1s_and_7s(mnist: dict
     for _ in range(count):
         img, want = _on_underline_cropped_tight(mnist, rng)
         r = read([segment.find(img)], clf.predict, clf.calibration)[0]
+        assert r is not None
         exact += r.text.replace(" ", "") == want
         silent_ += silent(r, want)
     assert exact >= 0.9 * count
