@@ -504,6 +504,7 @@ def components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
 CELL_SIDE = 0.9
 CELL_RUN = 0.6
 CELL_MIN = 12  # pixels: smaller boxes are not looked at
+CELL_SOLID = 0.85  # a component with more of its box inked than this is a blob, no box
 #: A box this many times wider than tall is a row of boxes drawn touching; upright runs over
 #: `CELL_INNER` of its height are the sides between them. 1.25, not 1.6: two boxes a little
 #: taller than wide are no wider than that, and their middle side was read as a 1 ("46" read "416").
@@ -534,7 +535,8 @@ def cells_out(mask: np.ndarray, lab: np.ndarray, st: np.ndarray,
     digit touching its box keeps its strokes. `overhang`: a box whose digit runs out over a side
     (a wide 0, a 2's tail) is looked for within its component too (`_frame_within`)."""
     w, h = st[1:, 2], st[1:, 3]
-    cand = np.flatnonzero((w >= CELL_MIN) & (h >= CELL_MIN) & (h <= 3 * w)) + 1
+    # a solid blob (a pen's dot, a filled square) is no box: a box holds paper within its sides
+    cand = np.flatnonzero((w >= CELL_MIN) & (h >= CELL_MIN) & (h <= 3 * w) & (st[1:, 4] < CELL_SOLID * w * h)) + 1
     out: np.ndarray | None = None
     cells: list[Cell] = []
     broken: list[_Box] = []  # boxes whose sides the runs cover less than CELL_SIDE

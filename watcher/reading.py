@@ -231,6 +231,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     wide = 0
     unsure = 0  # wide marks read with a badly read piece
     wide_out = 0  # wide marks left out as no digit
+    unread_boxes: list[Box] = []  # the marks not read as digits
     k = sum(len(m.pieces) for m in lay.marks)  # the whole-file piece follows the marks' pieces
     if paths is None:
         paths, start = [], 0
@@ -251,6 +252,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             continue  # read with the mark before it
         if mi in lay.flags:
             not_digits += 1  # a dash that did not read as part of the digit before it
+            unread_boxes.append(m.pieces[0].box)
             continue
         if thin_out and mi in thin:
             continue  # not read (the file goes to review)
@@ -271,6 +273,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
                 unsure += 1
         if path == [0] and conf[idx[0]] < below:
             not_digits += 1
+            unread_boxes.append(m.pieces[0].box)
             wide_out += m.wide and m.ends > 1
             unread *= 1.0 - float(conf[idx[0]])
             continue
@@ -281,11 +284,14 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         digits.extend(_path_digits(m, path, idx, share, best, sure))
     if (lay.whole is not None and _covers(lay.whole.box, [m.pieces[0].box for m in lay.marks])
             and _lines_of_marks(lay, lay.whole.box) <= WHOLE_LINES
-            and not_digits - len(lay.rejected) >= max(1, len(digits))
+            and (_within(lay.whole.box, unread_boxes) if digits else len(unread_boxes)) >= max(1, len(digits))
             and conf[k] >= (0.9 if digits else NOT_A_DIGIT_BELOW) and conf[k] > raw * unread):
         # marks that are mostly no digit alone, which the model reads surely as one digit: a 6
         # or a 2 drawn in two strokes, a faint digit broken up by a noisy scan. Read so when it
-        # is as wide as two digits, it may be two (a 7 run into a 2 on an underline read "2" `ok`)
+        # is as wide as two digits, it may be two (a 7 run into a 2 on an underline read "2" `ok`).
+        # Beside digits read, only the marks within its box count: printed letters before a
+        # number ("ID: 13") are none of its parts, and "13" was read "3" `ok`. Where no mark
+        # reads, the specks of a scan's dust may be all that was found of it
         _x, _y, ww, wh = lay.whole.box
         why = ["the marks read together as one digit are as wide as two"] if ww > WIDE_AS_TWO * wh else []
         why += [TINY_DOUBT] if lay.tiny else []
@@ -309,6 +315,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         doubts.append(f"{unsure} mark(s) of touching digits read with a doubtful piece")
     if joined:
         doubts.append(f"{len(joined)} pair(s) of marks read as one digit")
+    if lay.stacked:
+        doubts.append(f"{len(lay.stacked)} part(s) over or inside another mark, as a symbol's are")
     if not digits and lay.tiny and lay.whole is not None:
         # a picture this small none of whose marks reads alone: read whole, as a single digit would be
         return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), doubts, 1,
@@ -497,6 +505,12 @@ def _path_digits(m: Mark, path: list[int], idx: list[int], share: float, best: n
     and 3 is sure of each piece, not of being cut)."""
     scale = share ** (1.0 / len(path))
     return [Digit(m.pieces[i].box, m.line, int(best[j]), float(sure[j]) * scale) for i, j in zip(path, idx, strict=True)]
+
+
+def _within(box: Box, boxes: list[Box]) -> int:
+    """How many of `boxes` have their centre in `box`."""
+    x, y, w, h = box
+    return sum(x <= bx + bw / 2 <= x + w and y <= by + bh / 2 <= y + h for bx, by, bw, bh in boxes)
 
 
 def _covers(box: Box, boxes: list[Box]) -> bool:

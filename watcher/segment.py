@@ -137,6 +137,7 @@ class Layout:
     cells: list[Box] = field(default_factory=list)  # the cells of a form's boxes taken out: a digit in each
     lined: bool = False  # printed lines were taken out of it (a form's boxes, rules, an underline)
     tiny: bool = False  # several marks in a picture of at most TINY_SIDE pixels: two digits or one broken
+    stacked: list[Box] = field(default_factory=list)  # parts over or in a mark: a symbol's (`_stacked_parts`)
 
     def pieces(self) -> list[Piece]:
         return ([p for m in self.marks for p in m.pieces] + ([self.whole] if self.whole is not None else [])
@@ -226,7 +227,9 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     if found is not None and not _form.lined and _one_digit(groups, found.box):
         # the look for a tray again from the start only where one may be (most files: none)
         trays = bool(groups) and _may_hold_tray(lab, groups) and _groups(ink, t, trays=True)[2].lined
-        if not trays and not _lined_level(ink, t, groups, found.box):
+        # a dot over or under it (a "?", a "!") is read as marks: the dot sends the file to review
+        dotted = bool(groups) and bool(_dotted(groups, _form.dots, max(g.h for g in groups)))
+        if not trays and not dotted and not _lined_level(ink, t, groups, found.box):
             return None
     if not groups:
         raise OnlyLines("no digit found: only printed lines") if _form.bare else NoDigitFound("no digit found")
@@ -247,7 +250,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     if not groups:
         raise OnlyLines("no digit found: only printed lines") if form.bare else NoDigitFound("no digit found")
     up = ToOriginal(1.0 / (f2 * scale), inverse)
-    out = _layout(ink, groups, lab, up, form.faint)
+    out = _layout(ink, groups, lab, up, form.faint, form.dots)
     out.cells = [up(c) for c in form.cells]
     out.lined = form.lined
     return out
@@ -599,6 +602,8 @@ class Printed:
     # on the ink threshold (`_faint_digits`), blobs a digit's height left out as background (`BLOB_DIGIT`)
     faint: list[Box] = field(default_factory=list)
     bare: bool = False  # lines taken out and nothing written left: an empty form (`OnlyLines`)
+    # specks left out that may be a symbol's dot (`_stacked_parts`: a "?" or "!" beside digits)
+    dots: list[Box] = field(default_factory=list)
 
 
 #: A mark left out as background (`_backdrop`) from this to this many times the kept marks'
@@ -742,6 +747,8 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group]
         tall = float(np.median(st[keep, 3]))
         printed.faint += [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in st[np.flatnonzero(backdrop & ~small)]
                           if BLOB_DIGIT[0] * tall <= b[3] <= BLOB_DIGIT[1] * tall]
+        printed.dots = [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in st[np.flatnonzero(small)]
+                        if _dot_shaped(b, med)]
     if len(keep) > 4 * MAX_MARKS:
         raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
     x0, y0 = st[keep, 0], st[keep, 1]
@@ -1109,9 +1116,10 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
 
 
 def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOriginal,
-            faint: Sequence[Box] = ()) -> Layout:
+            faint: Sequence[Box] = (), dots: Sequence[Box] = ()) -> Layout:
     """`faint`: digits broken into specks on the ink threshold (`Printed.faint`): one on a line's
-    middle sends the file to review, as a faint digit's blob does (`FAINT_PART`)."""
+    middle sends the file to review, as a faint digit's blob does (`FAINT_PART`). `dots`: specks
+    left out that may be a symbol's dot (`Printed.dots`)."""
     lines = _lines(groups)
     out = Layout()
     heights = [g.h for g in groups]
@@ -1127,11 +1135,15 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
             # touching, left out as background, may be wider than the line's other marks)
             if mid >= 0 and abs(fy + fh / 2 - mid) <= FAINT_MID * med and fx + fw >= reach[0] and fx <= reach[1]:
                 out.rejected.append(up((fx, fy, fw, fh)))
+        kept: list[Group] = []
+        specks = list(dots)
         for g in line:
             box = up((g.x0, g.y0, g.w, g.h))
             if g.h < 0.45 * med and g.w < 0.45 * med:
                 if min(g.h, g.w) >= FAINT_PART * med and mid >= 0 and abs(g.cy - mid) <= FAINT_MID * med:
                     out.rejected.append(box)  # what the ink threshold kept of a faint digit: to review
+                if _dot_shaped((g.x0, g.y0, g.w, g.h), med):
+                    specks.append((g.x0, g.y0, g.w, g.h))
                 continue  # a dot, a speck, a stray bit of a stroke: not a digit, and no reason to doubt the rest
             flag = False
             if g.h < 0.45 * med and g.w >= 1.5 * g.h:
@@ -1150,10 +1162,71 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
                 out.joins.append((len(out.marks) - 1, _piece(*_cut_out(ink, lab, both), (both.x0, both.y0), up, tight=True)))
             out.marks.append(_mark(li, crop, sel, (g.x0, g.y0), up, max(g.h, 0.8 * med)))
             prev = g
+            kept.append(g)
             if len(out.marks) > MAX_MARKS:
                 raise NoDigitFound(f"more than {MAX_MARKS} marks: not a page of digits")
+        out.stacked += [up(b) for b in _stacked_parts(kept, specks, med)]
     if not out.marks:
         raise NoDigitFound("no digit found")
+    return out
+
+
+#: A dot over or under a mark (`_stacked_parts`): at least this many digit heights across, and
+#: at most `DOT_GAP` of them from the mark
+DOT_LEAST = 0.12
+DOT_GAP = 0.6
+#: ... and at least this far from it (nearer, and longer than wide: a piece of a broken stroke)
+DOT_APART = 0.03
+#: ... and the mark it stands over or under is at most this many digit heights (a "?"'s hook)
+DOT_MARK = 0.85
+#: A mark inside a neighbour's box (most of its area, `INSIDE_SHARE`) that is this many times taller
+INSIDE_TALLER = 1.5
+INSIDE_SHARE = 0.6
+
+
+def _dot_shaped(b: Sequence[int], med: float) -> bool:
+    """A speck (x, y, w, h) round and big enough to be a pen's dot beside digits `med` high (a
+    broken stroke's piece is longer than wide)."""
+    return max(b[2], b[3]) >= DOT_LEAST * med and 0.7 * b[3] <= b[2] <= 1.4 * b[3]
+
+
+def _stacked_parts(kept: list[Group], dots: list[Box], med: float) -> list[Box]:
+    """The parts of a line that stand over or in a mark, as no digits beside each other do: a
+    dot right above or below a mark (`_dotted`), and a mark mostly inside the box of a neighbour
+    far taller than it (a "%" sign's rings read 0 either side of its slash, a 1). They send the
+    file to review."""
+    out = _dotted(kept, dots, med)
+    for a, b in itertools.pairwise(kept):
+        small, tall = (a, b) if a.h <= b.h else (b, a)
+        iw = min(a.x1, b.x1) - max(a.x0, b.x0)
+        ih = min(a.y1, b.y1) - max(a.y0, b.y0)
+        if tall.h >= INSIDE_TALLER * small.h and iw > 0 and ih > 0 and iw * ih >= INSIDE_SHARE * small.w * small.h:
+            out.append((small.x0, small.y0, small.w, small.h))
+    return out
+
+
+def _dotted(kept: list[Group], dots: Sequence[Box], med: float) -> list[Box]:
+    """The dots (specks left out) right above or below a mark: a "?" read 7 and a "!" read 1."""
+    # among digits, the band they fill: a symbol's dot is inside it, under or over a mark shorter
+    # than the digits (a speck beyond a whole digit is a stray touch of the pen, a line's remnant).
+    # A mark alone has no band to measure it by: its dot must be the picture's only one (dust
+    # on a scan comes as specks all round)
+    lone = len(kept) < 2
+    if not kept or (lone and len(dots) > 1):
+        return []
+    top = float(np.median([m.y0 for m in kept]))
+    bottom = float(np.median([m.y1 for m in kept]))
+    out: list[Box] = []
+    for x, y, w, h in dots:
+        cx, cy = x + w / 2, y + h / 2
+        if not (lone or top <= cy <= bottom):
+            continue
+        for m in kept:
+            gap = y - m.y1 if y >= m.y1 else m.y0 - (y + h)
+            if ((lone or m.h <= DOT_MARK * med) and m.x0 + 0.15 * m.w <= cx <= m.x1 - 0.15 * m.w
+                    and DOT_APART * med <= gap <= DOT_GAP * med):
+                out.append((x, y, w, h))
+                break
     return out
 
 
