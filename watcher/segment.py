@@ -137,6 +137,7 @@ class Layout:
     cells: list[Box] = field(default_factory=list)  # the cells of a form's boxes taken out: a digit in each
     lined: bool = False  # printed lines were taken out of it (a form's boxes, rules, an underline)
     tiny: bool = False  # several marks in a picture of at most TINY_SIDE pixels: two digits or one broken
+    dense: bool = False  # about half the picture ink (`DENSE_PAPER`): bold strokes may hide a digit
     stacked: list[Box] = field(default_factory=list)  # parts over or in a mark: a symbol's (`_stacked_parts`)
 
     def pieces(self) -> list[Piece]:
@@ -205,11 +206,17 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     h, w = grey.shape
     t = _threshold(ink)
     groups, lab, _form = _groups(ink, t)
+    dense = False
     if not groups and _shadowed(ink > t):
         # a shadow or the table round a photographed sheet taken for ink: the paper followed into it
         ink = _page_ink(work)
         t = _threshold(ink)
         groups, lab, _form = _groups(ink, t)
+        if not groups and _mostly_ink(ink > t):
+            # no shadow either: a number in a marker's bold strokes cut out tight to them is about
+            # half ink, on any paper estimate ("no digit found" for 50 of 60 such numbers)
+            dense = True
+            groups, lab, _form = _groups(ink, t, dense=True)
     elif _on_edge(groups, ink.shape):
         # a shadow's soft edge across the picture is read as a band of specks by the plain ink
         # map, joining the digits into one mark that runs off the picture: the paper followed
@@ -246,11 +253,12 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     angle = _skew(ink > t)
     if angle != 0.0:
         ink, inverse = _rotate(ink, angle)
-    groups, lab, form = _groups(ink, t, trays)  # once, on the picture as it will be read
+    groups, lab, form = _groups(ink, t, trays, dense)  # once, on the picture as it will be read
     if not groups:
         raise OnlyLines("no digit found: only printed lines") if form.bare else NoDigitFound("no digit found")
     up = ToOriginal(1.0 / (f2 * scale), inverse)
     out = _layout(ink, groups, lab, up, form.faint, form.dots)
+    out.dense = dense
     out.cells = [up(c) for c in form.cells]
     out.lined = form.lined
     return out
@@ -586,9 +594,15 @@ def _shadowed(mask: np.ndarray) -> bool:
     return edge and area > 0.2 * mask.size
 
 
-def _mostly_ink(mask: np.ndarray) -> bool:
-    """More ink than paper (under 55% of the picture left as paper)."""
-    return mask.size - int(np.count_nonzero(mask)) < 0.55 * mask.size
+#: The share of a picture that must be left as paper for its ink to be told apart (`_mostly_ink`);
+#: `DENSE_PAPER` where neither ink map leaves more (a marker's bold strokes cut out tight)
+MOSTLY_PAPER = 0.55
+DENSE_PAPER = 0.35
+
+
+def _mostly_ink(mask: np.ndarray, paper: float = MOSTLY_PAPER) -> bool:
+    """Too little of the picture left as paper (under `paper` of it) to tell its ink apart."""
+    return mask.size - int(np.count_nonzero(mask)) < paper * mask.size
 
 
 @dataclass
@@ -626,13 +640,14 @@ def _overlaps(a: Box, b: Box) -> bool:
     return w > 0 and h > 0 and w * h > 0.5 * min(aw * ah, bw * bh)
 
 
-def _groups(ink: np.ndarray, t: float, trays: bool = False) -> tuple[list[Group], np.ndarray, Printed]:
+def _groups(ink: np.ndarray, t: float, trays: bool = False,
+            dense: bool = False) -> tuple[list[Group], np.ndarray, Printed]:
     """Marks (joined components) of the ink map, specks and long lines left out, the
     components' label image, and what printed lines were taken out. `trays`: a comb of one
     cell is taken out too (`formlines.trays_out`; asked only of a picture of one digit: in a
     number, a digit's own cup may look like one)."""
     mask = (ink > t).astype(np.uint8)
-    if _mostly_ink(mask):
+    if _mostly_ink(mask, DENSE_PAPER if dense else MOSTLY_PAPER):
         return [], mask, Printed([], False)  # nothing written on it can be told apart
     n, lab, st = formlines.components(mask)
     if n <= 1:
