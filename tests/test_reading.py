@@ -2093,6 +2093,26 @@ def _inks_of(mnist: dict[str, np.ndarray], idx: Sequence[int] | np.ndarray, h: i
     return inks
 
 
+def _in_a_row(inks: list[np.ndarray], gap: int, margin: int = 0, jitter: int = 0,
+              rng: np.random.Generator | None = None) -> np.ndarray:
+    """Digits' ink side by side, `gap` apart and `margin` from the edges, each moved down by up to
+    `jitter` pixels (drawn from `rng`)."""
+    h = max(k.shape[0] for k in inks)
+    ink = np.zeros((h + 2 * (jitter + margin), sum(k.shape[1] + gap for k in inks) + 2 * margin), np.float32)
+    x = margin
+    for k in inks:
+        y = margin + (int(rng.integers(0, jitter + 1)) if rng is not None and jitter else 0)
+        ink[y:y + k.shape[0], x:x + k.shape[1]] = np.maximum(ink[y:y + k.shape[0], x:x + k.shape[1]], k)
+        x += k.shape[1] + gap
+    return ink
+
+
+def _to_its_ink(ink: np.ndarray) -> np.ndarray:
+    """The picture cut out along its ink: no margin at all."""
+    ys, xs = np.nonzero(ink > 0.2)
+    return ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
 def test_a_number_cropped_tight_to_its_ink_keeps_the_digits_on_its_edges(mnist: dict[str, np.ndarray], clf) -> None:
     # a number cut out of a larger picture with no margin: the digits touch its edges. A 1 there
     # was an edge band, a bold digit a shadow, a 6's loop on the edge a rule (and every 1 and 7
@@ -2105,14 +2125,7 @@ def test_a_number_cropped_tight_to_its_ink_keeps_the_digits_on_its_edges(mnist: 
         idx = rng.integers(0, len(mnist["x_test"]), int(rng.integers(2, 8)))
         inks = _inks_of(mnist, idx, h)
         gap = int(rng.integers(h // 8, h // 3))
-        ink = np.zeros((h + 2 * (h // 10), sum(k.shape[1] + gap for k in inks)), np.float32)
-        x = 0
-        for k in inks:
-            y = int(rng.integers(0, h // 10 + 1))
-            ink[y:y + h, x:x + k.shape[1]] = np.maximum(ink[y:y + h, x:x + k.shape[1]], k)
-            x += k.shape[1] + gap
-        ys, xs = np.nonzero(ink > 0.2)
-        ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]  # no margin at all
+        ink = _to_its_ink(_in_a_row(inks, gap, jitter=h // 10, rng=rng))  # no margin at all
         img = (240 - 210 * ink).clip(0, 255).astype(np.uint8)
         want = "".join(str(mnist["y_test"][i]) for i in idx)
         try:
@@ -2177,15 +2190,9 @@ def test_a_number_in_a_markers_bold_strokes_cut_out_tight_is_read(mnist: dict[st
         idx = rng.integers(0, len(mnist["x_test"]), int(rng.integers(2, 7)))
         inks = _inks_of(mnist, idx, h)
         gap = int(rng.integers(h // 5, h // 2))
-        ink = np.zeros((h + 2 * h // 4, sum(k.shape[1] + gap for k in inks) + h // 2), np.float32)
-        x = h // 4
-        for k in inks:
-            ink[h // 4:h // 4 + h, x:x + k.shape[1]] = np.maximum(ink[h // 4:h // 4 + h, x:x + k.shape[1]], k)
-            x += k.shape[1] + gap
+        ink = _in_a_row(inks, gap, margin=h // 4)
         r = max(1, int(0.1 * h))
-        ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-        ys, xs = np.nonzero(ink > 0.2)
-        ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        ink = _to_its_ink(cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))))
         img = np.clip(235 - 205 * ink + rng.normal(0, 4, ink.shape), 0, 255).astype(np.uint8)
         want = "".join(str(mnist["y_test"][i]) for i in idx)
         try:
