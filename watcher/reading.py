@@ -305,6 +305,13 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         doubts.append(f"{not_digits} mark(s) not read as digits")
     if lay.tiny:
         doubts.append(TINY_DOUBT)
+    # a printer's line, not a pen's 1: thinner than the pen's strokes too (a 1 drawn with a paint
+    # program's line tool is as straight, but as thick as its neighbours)
+    pen = float(np.median([m.pieces[0].stroke for m in lay.marks]))
+    bars = [mi for mi in lay.bars if paths[mi][1] == [0] and int(best[paths[mi][0][0]]) == 1
+            and lay.marks[mi].pieces[0].stroke < BAR_THIN * pen]
+    if bars:
+        doubts.append(f"{len(bars)} mark(s) as straight as a printed line read as 1")
     if lay.dense:
         # read where it was "no digit found", never `ok`: a bold digit filling the picture's
         # height passes for a shadow there, and was left out of a reading sure of the rest
@@ -331,6 +338,9 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
                    len(digits) + not_digits, raw)
 
 
+#: A mark as straight as a printed line (`segment._printed_bar`) read as 1 is doubted when its
+#: stroke is thinner than this share of the file's marks' (median)
+BAR_THIN = 0.7
 #: A mark read whole as a 1 whose stroke is thinner than this share of the file's marks' (median),
 #: where printed lines were taken out, is a line left standing (a box's side, a rule's end), not a
 #: pen's stroke; without them, thinner than the second share (a faint margin's piece: multi-dev's
