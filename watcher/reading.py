@@ -307,7 +307,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         doubts.append(TINY_DOUBT)
     # a printer's line, not a pen's 1: thinner than the pen's strokes too (a 1 drawn with a paint
     # program's line tool is as straight, but as thick as its neighbours)
-    pen = float(np.median([m.pieces[0].stroke for m in lay.marks]))
+    pen = float(np.median([m.pieces[0].stroke for m in lay.marks])) if lay.bars else 0.0
     bars = [mi for mi in lay.bars if paths[mi][1] == [0] and int(best[paths[mi][0][0]]) == 1
             and lay.marks[mi].pieces[0].stroke < BAR_THIN * pen]
     if bars:

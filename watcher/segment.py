@@ -617,7 +617,7 @@ class Printed:
     # on the ink threshold (`_faint_digits`), blobs a digit's height left out as background (`BLOB_DIGIT`)
     faint: list[Box] = field(default_factory=list)
     bare: bool = False  # lines taken out and nothing written left: an empty form (`OnlyLines`)
-    # specks left out that may be a symbol's dot (`_stacked_parts`: a "?" or "!" beside digits)
+    # specks left out that may be a symbol's dot (`_dotted`: a "?" or "!" beside digits)
     dots: list[Box] = field(default_factory=list)
 
 
