@@ -530,10 +530,9 @@ def _within(box: Box, boxes: list[Box]) -> int:
 def _covers(box: Box, boxes: list[Box]) -> bool:
     """`box` holds the centre of every one of `boxes` of half its size or more: those marks are
     parts of what it frames (specks of a noisy scan do not count)."""
-    x, y, w, h = box
-    size = max(w, h)
-    return all(x <= bx + bw / 2 <= x + w and y <= by + bh / 2 <= y + h
-               for bx, by, bw, bh in boxes if max(bw, bh) >= 0.5 * size)
+    size = max(box[2], box[3])
+    big = [b for b in boxes if max(b[2], b[3]) >= 0.5 * size]
+    return _within(box, big) == len(big)
 
 
 def _best_path(m: Mark, conf: np.ndarray, labels: np.ndarray,
