@@ -61,3 +61,21 @@ def test_a_shadow_a_sheet_filling_the_picture_and_light_writing_on_a_board_are_l
     assert find_sheet(crowded) is None
     # chalk on a board: the light strokes are no sheet
     assert find_sheet(1.0 - _writing(300, 600)) is None
+
+
+def test_a_bold_light_stroke_on_a_dark_canvas_is_the_writing_not_a_sheet() -> None:
+    """A "1" drawn white on black with a paint program's wide brush is a bright, solid, convex
+    region with a dark surround, as a sheet on a table is; but nothing is written on it. It was
+    painted away as the table, and the file read "no digit found"."""
+    from watcher import segment
+
+    canvas = np.zeros((400, 400), np.uint8)
+    cv2.line(canvas, (205, 40), (190, 330), 255, 48)
+    assert find_sheet(canvas.astype(np.float32) / 255) is None
+    lay = segment.find(canvas)
+    assert len(lay.marks) == 1 and lay.first().box[3] > 250
+    # the same sheet with a digit written on it is still a sheet
+    paper = np.full((400, 400), 50, np.uint8)
+    paper[40:360, 60:340] = 230
+    cv2.putText(paper, "7", (150, 260), cv2.FONT_HERSHEY_SIMPLEX, 4, 25, 12)
+    assert find_sheet(paper.astype(np.float32) / 255) is not None

@@ -30,6 +30,9 @@ SOLID = 0.8
 #: The surround's share of pixels that stand out from their neighbourhood by `MARK_STEP`: more
 #: than this and something is written there (digits in a shadow), so nothing is painted.
 SURROUND_MARKS = 0.004
+#: The fewest pixels of marks on the sheet (on the probe copy): a sheet is photographed for
+#: what is written on it, and one small digit gives dozens.
+SHEET_MARKS = 10
 MARK_STEP = 0.3  # of the neighbourhood's grey: ink takes a share of the light, in shade too
 MARK_WINDOWS = (9, 25)  # pixels: thin strokes, and bold ones (a marker's)
 #: A sheet's edge is a step: across its first two pixels (on the probe copy) the grey changes
@@ -102,12 +105,19 @@ def _sheet(s: np.ndarray) -> Sheet | None:
     # writing in the surround (a shadow over digits, not a table): marks that stand out there
     grey = u8.astype(np.float32) + np.float32(8)
     marks = np.zeros(u8.shape, bool)
+    dark = np.zeros(u8.shape, bool)  # ink on paper: darker than round it
     for k in MARK_WINDOWS:
         near = cv2.medianBlur(u8, k).astype(np.float32) + np.float32(8)
         marks |= np.abs(grey - near) > MARK_STEP * near
+        dark |= near - grey > MARK_STEP * near
     edge = cv2.dilate(mask, np.ones((7, 7), np.uint8)) > 0  # the sheet's own edge is not a mark
     surround = ~edge
     if surround.any() and np.count_nonzero(marks & surround) > SURROUND_MARKS * np.count_nonzero(surround):
+        return None
+    # nothing written on it: the bright region is the writing itself, a bold light stroke on a
+    # dark canvas (a "1" drawn white on black was painted away as the table round a sheet)
+    within = cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0
+    if np.count_nonzero(dark & within) < SHEET_MARKS:
         return None
     # pulled in by three pixels, from the picture's border too: a sliver of table narrower than a
     # pixel here is averaged into the paper, and would be left dark along the border
