@@ -164,13 +164,13 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
         a = a[:, :, 0]
     if (a.dtype == np.uint8 and a.ndim == 2 and 0 < a.size and max(a.shape) <= SMALL_SIDE
             and a.shape[1] < TINY_WIDE * a.shape[0]):
-        # an MNIST-sized file: one digit, unless it is wider than tall with a mark beside the digit
-        # that may be a digit too ("69" in 28 x 30 pixels), or as wide as two (28 x 38): read as
-        # marks then, as a colour file of that size and a grey one of 28 x 42 always were, and to
-        # review either way (TINY_DOUBT). A square tile's broken 1 stays one digit
+        # an MNIST-sized file: one digit, unless a mark beside the digit may be a digit too ("10"
+        # squeezed into a 28 x 28 tile, "69" in 28 x 30), or it is as wide as two (28 x 38): read
+        # as marks then, as a colour file of that size and a grey one of 28 x 42 always were, and
+        # to review either way (TINY_DOUBT)
         small = _small_ink_map(a)
         found_small = find_digit(small)
-        if not found_small.left_out or a.shape[1] <= a.shape[0]:
+        if not found_small.left_out:
             return _single(small, 1.0 / scale, found_small)
     # a big 8-bit grey picture (a page) is scaled down before it becomes floats: a quarter of the memory
     grey = a if a.dtype == np.uint8 and a.ndim == 2 and a.size > PAGE_PIXELS else to_grey(a)
