@@ -448,9 +448,10 @@ def crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: L
     lies along a line printed lighter than the pen where the ink is darker than the line's (along
     any line taken out: a stroke lying on a rule made one run with it, too thick to be a thin
     line). Crossings only for thin lines (not a band of shadow taken for one, whose ragged
-    remains would join up), and only asked where three or more of them run across (not an
-    underline, a comb or a box, where a digit dipping through the line would be joined to its
-    neighbour or to a tick: measured, that lost more rendered numbers than it won)."""
+    remains would join up), and only asked where three or more of them run across, or three or
+    more upright ones `RULE_TALL` digits tall (not an underline, a comb or a box, where a digit
+    dipping through the line would be joined to its neighbour or to a tick: measured, that lost
+    more rendered numbers than it won)."""
     lines, across, upright = taken
     fine = cv2.bitwise_or(across, upright)
     gap = 2 * RULE_THICK + 5  # the line and what was taken on each side of it
@@ -467,6 +468,22 @@ def crossings_back(ink: np.ndarray, mask: np.ndarray, left: np.ndarray, taken: L
     if level < 0.6:  # a grid printed lighter than the pen: the darker ink on it is writing
         back |= (ink > 0.5 * (1.0 + level)).view(np.uint8)
     return cv2.bitwise_or(left, back & near & mask)
+
+
+#: Upright thin lines this many digits tall, three or more, are a sheet's printed rules (a
+#: ledger's columns, or squared paper whose lines across were too faint to be found): a comb's
+#: ticks and a row of boxes' sides are about a digit tall.
+RULE_TALL = 4.0
+
+
+def upright_rules(taken: Lines, digit_h: float) -> bool:
+    """Three or more thin upright lines, each `RULE_TALL` digits tall, were taken out: the strokes
+    they cross are to be put back (`crossings_back`), as on squared paper."""
+    up = taken[2]
+    if not up.any():
+        return False
+    _n, _lab, st, _c = cv2.connectedComponentsWithStats(up, connectivity=8)
+    return int(np.count_nonzero(st[1:, 3] >= RULE_TALL * digit_h)) >= 3
 
 
 def is_grid(taken: Lines, upright: bool = True) -> bool:

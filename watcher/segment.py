@@ -699,7 +699,9 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False,
                                           slope=low if faint is None else None)
         lines = taken[0]
         grid = formlines.is_grid(taken)
-        if grid or formlines.is_grid(taken, upright=False):  # squared paper, or a notebook's rules
+        # squared paper, a notebook's rules, or a sheet's upright rules alone (squared paper whose
+        # lines across were too faint to find: a 7's bar cut where a rule crosses it read "1")
+        if grid or formlines.is_grid(taken, upright=False) or formlines.upright_rules(taken, digit_h):
             mask = formlines.crossings_back(ink, inked, mask, taken)
             crossed = taken[1]
         elif n <= formlines.LIGHT_CELLS_MARKS:
