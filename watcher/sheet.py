@@ -2,9 +2,9 @@
 
 The table is darker than the paper, so the ink map takes it for ink (or, when it fills most of
 the picture, for the paper, and the sheet for ink), and its edge along the sheet reads as a rule
-or a row of 1s. When the picture holds one bright, solid, convex region with a darker surround
-that has nothing written on it, everything outside that region is painted the sheet's own paper
-grey, and the picture is read as a scan of the sheet.
+or a row of 1s. When the picture holds one bright, solid, convex region with writing on it and
+a darker surround that has nothing written on it, everything outside that region is painted the
+sheet's own paper grey, and the picture is read as a scan of the sheet.
 
 Pure: a grey picture in, the sheet (or None) out; the sheet paints any copy of the picture.
 """
@@ -30,8 +30,8 @@ SOLID = 0.8
 #: The surround's share of pixels that stand out from their neighbourhood by `MARK_STEP`: more
 #: than this and something is written there (digits in a shadow), so nothing is painted.
 SURROUND_MARKS = 0.004
-#: The fewest pixels of marks on the sheet (on the probe copy): a sheet is photographed for
-#: what is written on it, and one small digit gives dozens.
+#: The fewest pixels on the sheet darker than round them (ink; on the probe copy): a sheet is
+#: photographed for what is written on it, and one small digit gives dozens.
 SHEET_MARKS = 10
 MARK_STEP = 0.3  # of the neighbourhood's grey: ink takes a share of the light, in shade too
 MARK_WINDOWS = (9, 25)  # pixels: thin strokes, and bold ones (a marker's)
