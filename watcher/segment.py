@@ -805,7 +805,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False,
                             [int(keep[k]) + 1 for k in members], int(area[keep[m]].sum())))
     if crossed is not None:
         groups = _split_across(groups, lab, crossed, med)
-    elif len(groups) >= STACK_MARKS and med >= 0.25 * TARGET_HEIGHT:  # not a noisy scan's specks
+    if len(groups) >= STACK_MARKS and med >= 0.25 * TARGET_HEIGHT:  # not a noisy scan's specks
         groups = _split_stacked(groups, lab, med)
     kept, boxed = _drop_frames(groups)
     printed.lined |= boxed  # a field's box, taken out: read as a field, not as one digit with its box
@@ -851,7 +851,8 @@ def _split_stacked(groups: list[Group], lab: np.ndarray, med: float) -> list[Gro
     """Marks two digits high on a page of rows, cut in two where they hold least ink about their
     middle: a digit's tail touching the digit below it, in the next row, made one mark of the two,
     read as one digit or none (a page with rows 1.1 digits apart: 1,158 marks for 1,250 digits).
-    A part still two digits high is cut again (three rows touching)."""
+    A part still two digits high is cut again (three rows touching); on ruled paper, what is still
+    that high once cut at the rules (`_split_across`)."""
     out: list[Group] = []
     todo = list(reversed(groups))
     while todo:
