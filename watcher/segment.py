@@ -871,9 +871,9 @@ def _split_stacked(groups: list[Group], lab: np.ndarray, med: float) -> list[Gro
 
 
 def _halves(g: Group, lab: np.ndarray, y: int, med: float, gap: int = formlines.RULE_THICK) -> list[Group] | None:
-    """`g` cut above and below the rule through row `y` (as wide as the rules were taken out),
-    each part boxed tight round its ink; None unless both are a digit high. `gap`: the rows left
-    out on each side of `y`."""
+    """`g` cut at row `y`, `gap` rows left out on each side (by default as wide as a rule is taken
+    out: `_split_across`; none where no rule runs there: `_split_stacked`), each part boxed tight
+    round its ink; None unless both are a digit high."""
     out = []
     for a, b in ((g.y0, y - gap), (y + gap + 1, g.y1)):
         if b - a < SPLIT_PART * med:
