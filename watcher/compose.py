@@ -183,6 +183,37 @@ def photographed(img: np.ndarray, rng: np.random.Generator, kind: str = "any") -
     return _jpeg((np.clip(g, 0, 1) * 255).astype(np.uint8), int(rng.integers(60, 95)))
 
 
+def photographed_sheet(page: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A whole sheet (uint8 grey, a `page`) as a phone photographs it: on a darker table, from a
+    little in front (its far edge up to 16% shorter) and turned up to 4 degrees, darker towards
+    the corners, a soft or sharp shadow over part of it, noisy, scaled to 4032, 3000 or 1600
+    pixels, saved as a JPEG."""
+    g = page.astype(np.float32) / 255
+    h, w = g.shape
+    pad = int(0.12 * max(h, w))
+    big = np.full((h + 2 * pad, w + 2 * pad), rng.uniform(0.15, 0.45), np.float32)
+    big[pad:pad + h, pad:pad + w] = g
+    rows, cols = big.shape
+    src = np.array([[pad, pad], [pad + w, pad], [pad + w, pad + h], [pad, pad + h]], np.float32)
+    k = rng.uniform(0.0, 0.08) * w
+    turn = np.radians(rng.uniform(-4, 4))
+    dst = src + np.array([[k, 0], [-k, 0], [0, 0], [0, 0]], np.float32) + rng.uniform(-0.02, 0.02, (4, 2)).astype(np.float32) * w
+    centre = np.array([cols / 2, rows / 2], np.float32)
+    turned = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]], np.float32)
+    dst = (dst - centre) @ turned.T + centre
+    out = cv2.warpPerspective(big, cv2.getPerspectiveTransform(src, dst.astype(np.float32)), (cols, rows),
+                              borderValue=float(big[0, 0]))
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    light = 1 - rng.uniform(0.05, 0.2) * (((xx - cols / 2) / cols) ** 2 + ((yy - rows / 2) / rows) ** 2) * 4
+    a = rng.uniform(0, 2 * np.pi)
+    edge = np.cos(a) * xx / cols + np.sin(a) * yy / rows - rng.uniform(-0.3, 0.3) - 0.5 * (np.cos(a) + np.sin(a))
+    light = light * (1.0 - rng.uniform(0.0, 0.5) / (1.0 + np.exp(-edge * rng.uniform(5, 30))))
+    out = out * light + rng.normal(0, 0.02, out.shape)
+    f = float(rng.choice([4032, 3000, 1600])) / max(rows, cols)
+    out = cv2.resize(np.clip(out, 0, 1), (int(cols * f), int(rows * f)), interpolation=cv2.INTER_AREA)
+    return _jpeg((out * 255).astype(np.uint8), int(rng.integers(70, 95)))
+
+
 def _slope(canvas: np.ndarray, degrees: float) -> np.ndarray:
     h, w = canvas.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
