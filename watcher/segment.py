@@ -192,7 +192,7 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
         return _single(ink, 1.0 / (f1 * scale), found)
     whole = _single(ink, 1.0 / (f1 * scale), found) if found is not None else None
     try:
-        out = _several(grey, work, ink, f1, scale, found)
+        out = _several(grey, work, ink, f1, scale, found, sheet is not None)
     except OnlyLines:
         raise  # an empty form: its lines are no digit, whole or not
     except NoDigitFound:
@@ -209,9 +209,10 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
 
 
 def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, scale: float,
-             found: Found | None) -> Layout | None:
+             found: Found | None, sheet: bool = False) -> Layout | None:
     """The marks at the working scale, in reading order; None when the picture is one digit.
-    `work`: the picture at scale `f1`, `ink` its ink map."""
+    `work`: the picture at scale `f1`, `ink` its ink map; `sheet`: a photographed sheet, the table round
+    it painted paper (where a shadow over part of it may be one blob with the digits under it)."""
     h, w = grey.shape
     t = _threshold(ink)
     groups, lab, _form = _groups(ink, t)
@@ -226,21 +227,26 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
             # half ink, on any paper estimate ("no digit found" for 50 of 60 such numbers)
             dense = True
             groups, lab, _form = _groups(ink, t, dense=True)
-    elif _on_edge(groups, ink.shape):
+    elif _on_edge(groups, ink.shape) or (sheet and _one_blob(groups, ink.size)):
         # a shadow's soft edge across the picture is read as a band of specks by the plain ink
         # map, joining the digits into one mark that runs off the picture: the paper followed
-        # into the shadow parts them, where it finds more marks or one that stays on the picture
+        # into the shadow parts them, where it finds more marks or one that stays on the picture.
+        # On a photographed sheet (the table painted paper) the shadow's half of the sheet is one
+        # blob of specks and digits, taken for one big digit (a page of 80 read as one): there
+        # the paper followed into it must find several marks, none such a blob
         alt = _page_ink(work)
         t_alt = _threshold(alt)
         found_alt = _groups(alt, t_alt)
-        if found_alt[0] and not _on_edge(found_alt[0], alt.shape):
+        parted = len(found_alt[0]) > ONE_DIGIT_PIECES and not _one_blob(found_alt[0], alt.size)
+        if parted or (found_alt[0] and not _on_edge(found_alt[0], alt.shape) and _on_edge(groups, ink.shape)):
             ink, t, (groups, lab, _form) = alt, t_alt, found_alt
             found = None  # the single-digit reader's one digit held the band: read as marks
     # where printed lines were taken out (a box, an underline, a comb of one cell) the file is a
     # form's field, read with its lines out even when one digit is left: the single-digit reader
     # would read them in
     trays = False
-    if found is not None and not _form.lined and _one_digit(groups, found.box):
+    cells = _net_cells(lab, groups)
+    if found is not None and not _form.lined and cells is None and _one_digit(groups, found.box):
         # the look for a tray again from the start only where one may be (most files: none)
         trays = bool(groups) and _may_hold_tray(lab, groups) and _groups(ink, t, trays=True)[2].lined
         # a dot over or under it (a "?", a "!") is read as marks: the dot sends the file to review
@@ -249,28 +255,88 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
             return None
     if not groups:
         raise OnlyLines("no digit found: only printed lines") if _form.bare else NoDigitFound("no digit found")
-    height = float(np.median([g.h for g in groups]))
-    f2 = f1
-    if height < 0.7 * TARGET_HEIGHT and f1 < 1.0:
-        f2 = min(1.0, f1 * TARGET_HEIGHT / height, MAX_WORK_SIDE / max(h, w))
-    if f2 <= f1 * 1.15:
-        f2 = f1
-    # the ink again, its paper followed into shadows (one digit's ink map is kept as it was)
-    ink = _page_ink(_resize(grey, f2))
-    t = _threshold(ink)
-    inverse = None
-    angle = _skew(ink > t)
-    if angle != 0.0:
-        ink, inverse = _rotate(ink, angle)
-    groups, lab, form = _groups(ink, t, trays, dense)  # once, on the picture as it will be read
-    if not groups:
-        raise OnlyLines("no digit found: only printed lines") if form.bare else NoDigitFound("no digit found")
+    most = min(1.0, MAX_WORK_SIDE / max(h, w))
+    f2 = _reading_scale(f1, cells or float(np.median([g.h for g in groups])), most, 0.7)
+    for again in (False, True):
+        # the ink again, its paper followed into shadows (one digit's ink map is kept as it was)
+        ink = _page_ink(_resize(grey, f2))
+        t = _threshold(ink)
+        inverse = None
+        angle = _skew(ink > t)
+        if angle != 0.0:
+            ink, inverse = _rotate(ink, angle)
+        groups, lab, form = _groups(ink, t, trays, dense)  # on the picture as it will be read
+        if not groups:
+            raise OnlyLines("no digit found: only printed lines") if form.bare else NoDigitFound("no digit found")
+        # the marks far smaller at this scale than the first look promised: that look measured a
+        # net (squared paper lit unevenly in a photo holds together in pieces many digits tall,
+        # and a page of 20-pixel digits was read at a third of its size, each digit a blur)
+        f3 = _reading_scale(f2, float(np.median([g.h for g in groups])), most, RESCALE_BELOW)
+        if again or f3 == f2:
+            break
+        f2 = f3
     up = ToOriginal(1.0 / (f2 * scale), inverse)
     out = _layout(ink, groups, lab, up, form.faint, form.dots)
     out.dense = dense
     out.cells = [up(c) for c in form.cells]
     out.lined = form.lined
     return out
+
+
+#: A mark with this many holes or more is a net (squared paper, a table, its lines holding the
+#: digits together at the first look's scale), not digits: an 8 has two, and a long number of
+#: touching digits a dozen at most. Holes smaller than `NET_HOLE` of the mark's longer side (and
+#: `NET_HOLE_LEAST` pixels square) are a noisy stroke's pinholes.
+NET_HOLES = 24
+NET_HOLE = 0.01
+NET_HOLE_LEAST = 3  # pixels: the least hole
+NET_SQUARE = 2.5  # a cell is at most this many times as wide as tall, or as tall as wide
+
+
+def _net_cells(lab: np.ndarray, groups: list[Group]) -> float | None:
+    """The height of the cells of the biggest mark when it is a net (`_cells_height`)."""
+    if not groups:
+        return None
+    g = max(groups, key=lambda g: g.area)
+    return _cells_height(np.isin(lab[g.y0:g.y1, g.x0:g.x1], g.labels))
+
+
+def _cells_height(sel: np.ndarray) -> float | None:
+    """The height of a mark's cells when it is a net (`NET_HOLES`): about a digit's height (a
+    grid's squares, a table's cells); None when it is not. A sheet of squared paper photographed
+    in unequal light is one net at the first look's scale, its lines thinner than a pixel there:
+    it was taken for one big digit (a page of 162 digits read as one); and where it is read, its
+    lines too faint to be found as lines, the net's height was taken for the digits'."""
+    rows, cols = sel.shape
+    _n, _lab, st, _c = cv2.connectedComponentsWithStats((~sel).view(np.uint8), connectivity=4)
+    x, y, w, h, area = (st[1:, k] for k in range(5))
+    least = max(NET_HOLE_LEAST ** 2, (NET_HOLE * max(rows, cols)) ** 2)
+    # a grid's squares, not the long gaps of a ladder (a ruled sheet's rules run into the table
+    # round it where the table is taken for ink)
+    inner = (x > 0) & (y > 0) & (x + w < cols) & (y + h < rows) & (area >= least) & (w <= NET_SQUARE * h) & (h <= NET_SQUARE * w)
+    if np.count_nonzero(inner) < NET_HOLES:
+        return None
+    return float(np.median(h[inner]))
+
+
+#: A digit height measured over this many times the cells' of a net among the marks is the net's
+#: (`_groups`)
+NET_TALL = 3.0
+
+
+#: The marks found at the reading scale under this share of `TARGET_HEIGHT` (where the picture
+#: could be read larger) are found again at the scale that makes them that tall
+RESCALE_BELOW = 0.5
+
+
+def _reading_scale(f: float, height: float, most: float, below: float) -> float:
+    """The scale to read a picture at, found at scale `f` with marks `height` tall: one that makes
+    them `TARGET_HEIGHT` where they are under `below` of it (up to `most`); `f` where that is
+    within 15% of it."""
+    if height >= below * TARGET_HEIGHT or f >= most:
+        return f
+    g = min(most, f * TARGET_HEIGHT / max(height, 1.0))
+    return g if g > f * 1.15 else f
 
 
 @dataclass(frozen=True)
@@ -582,6 +648,23 @@ def _without_rules(mask: np.ndarray, least: int = 2) -> np.ndarray | None:
     return None
 
 
+#: One mark holding nearly all the marks' ink (`BLOB_MOST`) and this share of the picture's
+#: pixels is a blob that may be a shadow's (`_one_blob`); the shadow-following ink map must part
+#: it into more marks than one digit is ever in (`ONE_DIGIT_PIECES`) to be taken instead (a big
+#: blurred digit with specks round it parts into a few)
+BLOB_SHARE = 0.03
+BLOB_MOST = 0.8
+
+
+def _one_blob(groups: list[Group], pixels: int) -> bool:
+    """One mark holds nearly all the ink, and a good share of the picture: a big bold digit, or
+    a shadow's specks run together with the digits under it."""
+    if not groups:
+        return False
+    top = max(g.area for g in groups)
+    return top >= BLOB_SHARE * pixels and top >= BLOB_MOST * sum(g.area for g in groups)
+
+
 def _on_edge(groups: list[Group], shape: tuple[int, int]) -> bool:
     """One mark alone, running off the picture's top or bottom."""
     return len(groups) == 1 and (groups[0].y0 == 0 or groups[0].y1 >= shape[0])
@@ -666,6 +749,12 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False,
     cells: list[Box] = []
     inked = mask
     first_h = digit_h = _net_height(mask, *_height_and_share(st, mask.shape, lab))
+    if first_h > NET_TALL * NET_HOLE_LEAST:
+        top = 1 + int(np.argmax(st[1:, 4]))
+        tx, ty, tw, th = (int(v) for v in st[top, :4])
+        net = _cells_height(lab[ty:ty + th, tx:tx + tw] == top)
+        if net is not None and first_h > NET_TALL * net:
+            first_h = digit_h = net  # a net, its lines too faint to be found as lines: its cells' height
     low = (ink > 0.5 * t).view(np.uint8)  # where faint rules are looked for
     mask, taken = formlines.lines_out(inked, first_h, slope=low)
     if trays:
@@ -1021,20 +1110,36 @@ ONE_DIGIT_PIECES = 8
 SHELF_MARKS = 4
 
 
+#: More than `ONE_DIGIT_PIECES` marks beside the digit or too small to be its parts, holding more
+#: ink than this share of its parts': not one digit, whatever their sizes (`_one_digit`; a blurred
+#: digit's specks of noise are a few)
+ONE_DIGIT_BESIDE = 1.0
+
+
+def _within_box(g: Group, box: Box) -> bool:
+    """The mark's middle lies in the box (2 pixels of slack)."""
+    bx, by, bw, bh = box
+    cx, cy = (g.x0 + g.x1) / 2, (g.y0 + g.y1) / 2
+    return bx - 2 <= cx <= bx + bw + 2 and by - 2 <= cy <= by + bh + 2
+
+
 def _one_digit(groups: list[Group], box: Box) -> bool:
     """The picture is one digit: every mark of a digit's size (near the biggest mark's ink and
     at least 40% of its height or width; specks and noise are not) lies within the
-    single-digit reader's box, no two stand side by side as two
-    digits would (a 5's flag sits above its body), and the box is no wider than a digit."""
-    bx, by, bw, bh = box
+    single-digit reader's box, the marks beside it hold less ink than it, no two stand side by
+    side as two digits would (a 5's flag sits above its body), and the box is no wider than a
+    digit."""
+    _bx, _by, bw, bh = box
     top = max(groups, key=lambda g: g.area, default=None)
     if top is None:
         return True
     big = [g for g in groups if g.area >= 0.08 * top.area and (g.h >= 0.4 * top.h or g.w >= 0.4 * top.w)]
-    for g in big:
-        cx, cy = (g.x0 + g.x1) / 2, (g.y0 + g.y1) / 2
-        if not (bx - 2 <= cx <= bx + bw + 2 and by - 2 <= cy <= by + bh + 2):
-            return False
+    parts = {id(g) for g in big}
+    beside = [g for g in groups if id(g) not in parts or not _within_box(g, box)]
+    if len(beside) > ONE_DIGIT_PIECES and sum(g.area for g in beside) > ONE_DIGIT_BESIDE * sum(g.area for g in big):
+        return False  # more ink in many marks beside it or too small to be its parts: a page of small digits and a dark blob
+    if not all(_within_box(g, box) for g in big):
+        return False
     if len(big) > ONE_DIGIT_PIECES:
         return False  # a grid of digits run together in places, not one digit in pieces
     tall = max((g.h for g in big), default=bh)

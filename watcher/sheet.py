@@ -46,14 +46,21 @@ class Sheet:
 
     mask: np.ndarray  # uint8, 255 on the sheet
     paper: float
+    # the sheet's paper grey carried out over the table (on the probe copy): a sheet in shade
+    # along its edge meets the paint without a step, which the ink map took for a blob of ink
+    fill: np.ndarray | None = None
 
     def paint(self, grey: np.ndarray) -> np.ndarray:
         """A copy of `grey` (uint8, or float in [0, 1]; any size) with all but the sheet painted
-        its paper grey."""
+        its paper grey, as the paper near it is."""
         h, w = grey.shape[:2]
         off = cv2.resize(self.mask, (w, h), interpolation=cv2.INTER_LINEAR) < 128
         out = grey.copy()
-        out[off] = round(self.paper * 255) if grey.dtype == np.uint8 else np.float32(self.paper)
+        if self.fill is None:
+            out[off] = round(self.paper * 255) if grey.dtype == np.uint8 else np.float32(self.paper)
+            return out
+        fill = cv2.resize(self.fill, (w, h), interpolation=cv2.INTER_LINEAR)
+        out[off] = (fill[off] * 255).round().astype(np.uint8) if grey.dtype == np.uint8 else fill[off]
         return out
 
 
@@ -121,7 +128,32 @@ def _sheet(s: np.ndarray) -> Sheet | None:
         return None
     # pulled in by three pixels, from the picture's border too: a sliver of table narrower than a
     # pixel here is averaged into the paper, and would be left dark along the border
-    return Sheet(cv2.erode(mask, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0), paper)
+    inner = cv2.erode(mask, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return Sheet(inner, paper, _paper_out(s, inner, paper))
+
+
+#: Pixels (on the probe copy): how far round a place outside the sheet its paper is averaged, and
+#: the widest stroke or line closed over first (its ink is not paper)
+FILL_WINDOW = 31
+FILL_INK = 9
+
+
+def _paper_out(s: np.ndarray, inner: np.ndarray, paper: float) -> np.ndarray:
+    """The sheet's paper grey carried out over the table: each place outside takes the paper of
+    the sheet's nearest place (its ink and printed lines closed over, then averaged over
+    `FILL_WINDOW`), so that the paint meets the sheet without a step."""
+    on = (inner > 0).astype(np.float32)
+    if not on.any():
+        return np.full(s.shape, paper, np.float32)
+    bright = cv2.morphologyEx(s, cv2.MORPH_CLOSE, np.ones((FILL_INK, FILL_INK), np.uint8)) * on
+    k = (FILL_WINDOW, FILL_WINDOW)
+    near = cv2.blur(bright, k) / np.maximum(cv2.blur(on, k), 1e-6)
+    # the nearest sheet pixel of every pixel (labels number the sheet's pixels in raster order)
+    _d, nearest = cv2.distanceTransformWithLabels((inner == 0).astype(np.uint8), cv2.DIST_L2, 3,
+                                                  labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(inner == 255)
+    values = np.minimum(near[ys, xs], 1.0).astype(np.float32)
+    return values[np.clip(nearest - 1, 0, len(values) - 1)]
 
 
 def _cornered(outline: np.ndarray, shape: tuple[int, int]) -> bool:
