@@ -140,12 +140,13 @@ FILL_INK = 9
 
 def _paper_out(s: np.ndarray, inner: np.ndarray, paper: float) -> np.ndarray:
     """The sheet's paper grey carried out over the table: each place outside takes the paper of
-    the sheet's nearest place (its ink and printed lines closed over, then averaged over
-    `FILL_WINDOW`), so that the paint meets the sheet without a step."""
+    the sheet's nearest place (the table kept out and the sheet's ink and printed lines closed
+    over, then averaged over `FILL_WINDOW`), so that the paint meets the sheet without a step."""
     on = (inner > 0).astype(np.float32)
     if not on.any():
         return np.full(s.shape, paper, np.float32)
-    bright = cv2.morphologyEx(s, cv2.MORPH_CLOSE, np.ones((FILL_INK, FILL_INK), np.uint8)) * on
+    own = np.where(inner > 0, s, np.float32(paper)).astype(np.float32)  # the table kept out of it
+    bright = cv2.morphologyEx(own, cv2.MORPH_CLOSE, np.ones((FILL_INK, FILL_INK), np.uint8)) * on
     k = (FILL_WINDOW, FILL_WINDOW)
     near = cv2.blur(bright, k) / np.maximum(cv2.blur(on, k), 1e-6)
     # the nearest sheet pixel of every pixel (labels number the sheet's pixels in raster order)
