@@ -158,6 +158,17 @@ def _ruled(canvas: np.ndarray, rng: np.random.Generator, base: int, height: int)
     return out
 
 
+def _shadow(xx: np.ndarray, yy: np.ndarray, rng: np.random.Generator, depth: tuple[float, float],
+            sharp: tuple[float, float]) -> np.ndarray:
+    """The light a shadow leaves across a picture (`xx`, `yy`: its pixels' columns and rows): its
+    edge at a random angle and place, taking a share in `depth` of the light, as sharp as a
+    random slope in `sharp`."""
+    rows, cols = xx.shape
+    a = rng.uniform(0, 2 * np.pi)
+    edge = np.cos(a) * xx / cols + np.sin(a) * yy / rows - rng.uniform(-0.3, 0.3) - 0.5 * (np.cos(a) + np.sin(a))
+    return 1.0 - rng.uniform(*depth) / (1.0 + np.exp(-edge * rng.uniform(*sharp)))
+
+
 def photographed(img: np.ndarray, rng: np.random.Generator, kind: str = "any") -> np.ndarray:
     """A scan (uint8 grey) as a phone takes it, then saved as a JPEG. "table": the sheet on a darker
     table that shows on two to four sides (a sliver of it on the others); "shadow": a shadow
@@ -174,9 +185,7 @@ def photographed(img: np.ndarray, rng: np.random.Generator, kind: str = "any") -
         g = big[cut[0]:big.shape[0] - cut[2], cut[1]:big.shape[1] - cut[3]]
     elif kind == "shadow":
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        a = rng.uniform(0, 2 * np.pi)
-        d = np.cos(a) * xx / w + np.sin(a) * yy / h - rng.uniform(-0.3, 0.3) - 0.5 * (np.cos(a) + np.sin(a))
-        g = g * (1.0 - rng.uniform(0.35, 0.6) / (1.0 + np.exp(-d * rng.uniform(8, 40))))
+        g = g * _shadow(xx, yy, rng, (0.35, 0.6), (8, 40))
     else:
         raise ValueError(f"no such photo: {kind}")
     g = g + rng.normal(0, 0.02, g.shape).astype(np.float32)
@@ -205,9 +214,7 @@ def photographed_sheet(page: np.ndarray, rng: np.random.Generator) -> np.ndarray
                               borderValue=float(big[0, 0]))
     yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
     light = 1 - rng.uniform(0.05, 0.2) * (((xx - cols / 2) / cols) ** 2 + ((yy - rows / 2) / rows) ** 2) * 4
-    a = rng.uniform(0, 2 * np.pi)
-    edge = np.cos(a) * xx / cols + np.sin(a) * yy / rows - rng.uniform(-0.3, 0.3) - 0.5 * (np.cos(a) + np.sin(a))
-    light = light * (1.0 - rng.uniform(0.0, 0.5) / (1.0 + np.exp(-edge * rng.uniform(5, 30))))
+    light = light * _shadow(xx, yy, rng, (0.0, 0.5), (5, 30))
     out = out * light + rng.normal(0, 0.02, out.shape)
     f = float(rng.choice([4032, 3000, 1600])) / max(rows, cols)
     out = cv2.resize(np.clip(out, 0, 1), (int(cols * f), int(rows * f)), interpolation=cv2.INTER_AREA)
