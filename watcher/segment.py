@@ -227,7 +227,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
             # half ink, on any paper estimate ("no digit found" for 50 of 60 such numbers)
             dense = True
             groups, lab, _form = _groups(ink, t, dense=True)
-    elif _on_edge(groups, ink.shape) or (sheet and _one_blob(groups, ink.size)):
+    elif (edge := _on_edge(groups, ink.shape)) or (sheet and _one_blob(groups, ink.size)):
         # a shadow's soft edge across the picture is read as a band of specks by the plain ink
         # map, joining the digits into one mark that runs off the picture: the paper followed
         # into the shadow parts them, where it finds more marks or one that stays on the picture.
@@ -238,7 +238,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         t_alt = _threshold(alt)
         found_alt = _groups(alt, t_alt)
         parted = len(found_alt[0]) > ONE_DIGIT_PIECES and not _one_blob(found_alt[0], alt.size)
-        if parted or (found_alt[0] and not _on_edge(found_alt[0], alt.shape) and _on_edge(groups, ink.shape)):
+        if parted or (edge and found_alt[0] and not _on_edge(found_alt[0], alt.shape)):
             ink, t, (groups, lab, _form) = alt, t_alt, found_alt
             found = None  # the single-digit reader's one digit held the band: read as marks
     # where printed lines were taken out (a box, an underline, a comb of one cell) the file is a

@@ -4,7 +4,7 @@ The table is darker than the paper, so the ink map takes it for ink (or, when it
 the picture, for the paper, and the sheet for ink), and its edge along the sheet reads as a rule
 or a row of 1s. When the picture holds one bright, solid, convex region with writing on it and
 a darker surround that has nothing written on it, everything outside that region is painted the
-sheet's own paper grey, and the picture is read as a scan of the sheet.
+paper grey of the sheet's nearest place, and the picture is read as a scan of the sheet.
 
 Pure: a grey picture in, the sheet (or None) out; the sheet paints any copy of the picture.
 """
@@ -45,10 +45,10 @@ class Sheet:
     """A photographed sheet: where it is (on the probe copy) and its paper grey."""
 
     mask: np.ndarray  # uint8, 255 on the sheet
-    paper: float
+    paper: float  # its median paper grey
     # the sheet's paper grey carried out over the table (on the probe copy): a sheet in shade
     # along its edge meets the paint without a step, which the ink map took for a blob of ink
-    fill: np.ndarray | None = None
+    fill: np.ndarray
 
     def paint(self, grey: np.ndarray) -> np.ndarray:
         """A copy of `grey` (uint8, or float in [0, 1]; any size) with all but the sheet painted
@@ -56,9 +56,6 @@ class Sheet:
         h, w = grey.shape[:2]
         off = cv2.resize(self.mask, (w, h), interpolation=cv2.INTER_LINEAR) < 128
         out = grey.copy()
-        if self.fill is None:
-            out[off] = round(self.paper * 255) if grey.dtype == np.uint8 else np.float32(self.paper)
-            return out
         fill = cv2.resize(self.fill, (w, h), interpolation=cv2.INTER_LINEAR)
         out[off] = (fill[off] * 255).round().astype(np.uint8) if grey.dtype == np.uint8 else fill[off]
         return out
