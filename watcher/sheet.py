@@ -82,10 +82,33 @@ def _dark_edges(grey: np.ndarray) -> bool:
     return int(np.count_nonzero(edges < SURROUND_DARKER * paper)) >= 0.2 * edges.size
 
 
+#: Where the sheet is not found at Otsu's threshold, it is looked for again at this share of the
+#: way from the table's grey up to the paper's: a shadow over part of a sheet (or its corner
+#: turned from the light) makes that part darker than Otsu's level, and its digits were then
+#: writing on the table, so no sheet was found (a page of 336 digits read as none).
+SHADED_LEVEL = 0.3
+
+
 def _sheet(s: np.ndarray) -> Sheet | None:
-    """The sheet on the probe copy `s` (float grey), or None where any test above says no."""
+    """The sheet on the probe copy `s` (float grey), or None: at Otsu's threshold, or failing
+    that a lower one (`SHADED_LEVEL`)."""
     u8 = (cv2.GaussianBlur(s, (3, 3), 0) * 255).astype(np.uint8)
-    _otsu, bright = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    otsu, _bright = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    found = _sheet_at(s, u8, otsu)
+    if found is not None:
+        return found
+    above = u8 > otsu
+    if above.all() or not above.any():
+        return None
+    table, paper = float(np.median(u8[~above])), float(np.median(u8[above]))
+    lower = table + SHADED_LEVEL * (paper - table)
+    return _sheet_at(s, u8, lower) if lower < otsu - 8 else None
+
+
+def _sheet_at(s: np.ndarray, u8: np.ndarray, level: float) -> Sheet | None:
+    """The sheet as the biggest region brighter than `level` (of `u8`, the probe copy blurred a
+    little), or None where any test above says no."""
+    _l, bright = cv2.threshold(u8, level, 255, cv2.THRESH_BINARY)
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
