@@ -157,3 +157,29 @@ def test_the_small_image_shortcut_equals_the_general_path(mnist: dict[str, np.nd
         assert np.array_equal(_small_ink_map(im), want)
         compared += 1
     assert compared >= 400
+
+
+def test_the_paper_followed_into_shade_on_request_leaves_no_band_round_a_lit_patch() -> None:
+    """A page with a lit patch over part of it, its edge sharp: the max filter carries the lit
+    paper past the edge, and the shaded paper beside it reads as ink that joins the digits into
+    one blob. The shaded paper rule of `shadows` alone keeps that estimate (it finds more than half
+    as much ink either way); `shaded` follows the paper into the shade, as the reader asks when
+    that blob was all a photographed sheet gave."""
+    from watcher.normalise import ink_map
+
+    grey = np.full((600, 450), 0.62, np.float32)
+    strokes = np.zeros(grey.shape, np.uint8)
+    for r in range(12):
+        for c in range(9):
+            cv2.putText(strokes, str((r + c) % 10), (20 + 47 * c, 40 + 48 * r), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 255, 2)
+    paper = cv2.dilate(strokes, np.ones((5, 5), np.uint8)) == 0
+    grey[strokes > 0] = 0.12
+    grey[300:, 220:] = np.minimum(grey[300:, 220:] * 1.5, 1.0)  # the lit patch
+    beside = np.zeros(grey.shape, bool)
+    beside[240:, 160:] = True
+    beside[300:, 220:] = False  # the unlit paper within 60 pixels of the patch
+    carried = ink_map(grey, shadows=True)
+    followed = ink_map(grey, shadows=True, shaded=True)
+    assert np.mean(carried[beside & paper] > 0.25) > 0.5  # the band the blob was made of
+    assert np.mean(followed[beside & paper] > 0.25) < 0.15
+    assert np.all(followed[strokes > 0] > 0.25)  # every stroke still ink, in the light and out of it

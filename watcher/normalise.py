@@ -149,7 +149,7 @@ def _ink_share(smooth: np.ndarray, paper: np.ndarray) -> float:
     return float(np.count_nonzero(smooth < np.float32(0.8) * paper)) / smooth.size
 
 
-def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False) -> np.ndarray:
+def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False, shaded: bool = False) -> np.ndarray:
     """Grey [0, 1] -> ink [0, 1] (1 = ink): polarity decided, lighting flattened, contrast stretched.
 
     Paper is whatever most of the picture is (the median), so light-on-dark screenshots and
@@ -161,7 +161,8 @@ def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False) -> np.ndar
     corner of a photo ink (it spreads the lit paper into it, and the shadow swallowed the digits
     in it), the paper is taken as the median of a wide window instead, strokes thinned away first.
     Only there: on evenly lit paper the max filter's estimate is kept, and a single digit never
-    asks for it (its bold strokes may cover half of any window).
+    asks for it (its bold strokes may cover half of any window). `shaded`: the paper followed into
+    shadows whatever the max filter finds (the caller saw it join a page's digits into one blob).
     Raises NoDigitFound when the picture has no contrast at all.
     """
     g = grey
@@ -193,15 +194,15 @@ def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False) -> np.ndar
         paper_map = cv2.dilate(smooth, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
         paper_map = cv2.blur(paper_map, (k, k))
         floor = None
-        if shadows:
-            shaded = _shaded_paper(smooth, k)
-            seen, seen_lit = _ink_share(smooth, shaded), _ink_share(smooth, paper_map)
-            if seen < 0.5 * seen_lit:
+        if shadows or shaded:
+            followed = _shaded_paper(smooth, k)
+            seen, seen_lit = _ink_share(smooth, followed), _ink_share(smooth, paper_map)
+            if shaded or seen < 0.5 * seen_lit:
                 # a shadow read as ink: paper far darker than the picture's own (the table round
                 # a photographed sheet, a deep shadow) holds noise as strong as its writing, so
                 # its contrast counts against the picture's typical paper, not its own
-                floor = np.float32(max(0.05, 0.5 * float(np.median(shaded))))
-                paper_map = _shadow_edge_back(shaded, k) if seen < SHADOW_DEEP * seen_lit else shaded
+                floor = np.float32(max(0.05, 0.5 * float(np.median(followed))))
+                paper_map = _shadow_edge_back(followed, k) if seen < SHADOW_DEEP * seen_lit else followed
         if paper_map.shape != g.shape:
             paper_map = cv2.resize(paper_map, (w, h), interpolation=cv2.INTER_LINEAR)
         if floor is None:

@@ -216,7 +216,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     h, w = grey.shape
     t = _threshold(ink)
     groups, lab, _form = _groups(ink, t)
-    dense = False
+    dense = shaded = False
     if not groups and _shadowed(ink > t):
         # a shadow or the table round a photographed sheet taken for ink: the paper followed into it
         ink = _page_ink(work)
@@ -234,13 +234,21 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         # On a photographed sheet (the table painted paper) the shadow's half of the sheet is one
         # blob of specks and digits, taken for one big digit (a page of 80 read as one): there
         # the paper followed into it must find several marks, none such a blob
-        alt = _page_ink(work)
-        t_alt = _threshold(alt)
-        found_alt = _groups(alt, t_alt)
-        parted = len(found_alt[0]) > ONE_DIGIT_PIECES and not _one_blob(found_alt[0], alt.size)
-        if parted or (edge and found_alt[0] and not _on_edge(found_alt[0], alt.shape)):
-            ink, t, (groups, lab, _form) = alt, t_alt, found_alt
-            found = None  # the single-digit reader's one digit held the band: read as marks
+        for shaded in (False, True) if sheet else (False,):
+            # on a photographed sheet, the paper followed into its shade even where the max
+            # filter's estimate finds as much ink: a sharp shadow (or a lit patch) over part of
+            # the sheet sets the shade off by a step, and the lit paper carried across it made a
+            # band of "ink" joining the page's digits into one blob (162 and 242 digits read as one)
+            alt = _page_ink(work, shaded)
+            t_alt = _threshold(alt)
+            found_alt = _groups(alt, t_alt)
+            parted = len(found_alt[0]) > ONE_DIGIT_PIECES and not _one_blob(found_alt[0], alt.size)
+            if parted or (edge and found_alt[0] and not _on_edge(found_alt[0], alt.shape)):
+                ink, t, (groups, lab, _form) = alt, t_alt, found_alt
+                found = None  # the single-digit reader's one digit held the band: read as marks
+                break
+        else:
+            shaded = False
     # where printed lines were taken out (a box, an underline, a comb of one cell) the file is a
     # form's field, read with its lines out even when one digit is left: the single-digit reader
     # would read them in
@@ -259,7 +267,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     f2 = _reading_scale(f1, cells or float(np.median([g.h for g in groups])), most, 0.7)
     for again in (False, True):
         # the ink again, its paper followed into shadows (one digit's ink map is kept as it was)
-        ink = _page_ink(_resize(grey, f2))
+        ink = _page_ink(_resize(grey, f2), shaded)
         t = _threshold(ink)
         inverse = None
         angle = _skew(ink > t)
@@ -410,10 +418,10 @@ def _rotate(ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     return out, cv2.invertAffineTransform(m)
 
 
-def _page_ink(grey: np.ndarray) -> np.ndarray:
-    """`ink_map` for a working picture of several digits, its paper followed into shadows; a big
-    one (a page) has its paper estimated at a quarter of the size."""
-    return ink_map(grey, coarse=4 if max(grey.shape) > 2 * WORK_SIDE else 1, shadows=True)
+def _page_ink(grey: np.ndarray, shaded: bool = False) -> np.ndarray:
+    """`ink_map` for a working picture of several digits, its paper followed into shadows (always,
+    `shaded`); a big one (a page) has its paper estimated at a quarter of the size."""
+    return ink_map(grey, coarse=4 if max(grey.shape) > 2 * WORK_SIDE else 1, shadows=True, shaded=shaded)
 
 
 def _resize(grey: np.ndarray, f: float) -> np.ndarray:
