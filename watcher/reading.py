@@ -246,7 +246,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     joined = _joined(lay, paths, conf, k)
     floors = _line_floors(lay, sure_marks, floor)
     thin = _thin_ones(lay, paths, best)
-    thin_out = lay.lined and floor > PAGE_FLOOR  # a form's line left standing; on a page, a digit
+    thin_out = lay.lined  # a form's line left standing, or a grid's on a page (`_thin_ones`)
     for mi, (m, (idx, path, share), below) in enumerate(zip(lay.marks, paths, floors, strict=True)):
         if mi - 1 in joined:
             continue  # read with the mark before it
@@ -353,11 +353,12 @@ def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]
     """The marks (their numbers) read whole as a 1 that are drawn far thinner than the file's other
     marks: one pen wrote the number, a printer drew the form's lines, and a side or a rule's end
     left standing reads as a sure 1. Where printed lines were taken out, such a mark is not read
-    except on a page of digits (the end of a row of cells left standing was read "97381" for
-    9738: 20 readings of 7,000 rendered numbers mended, 5 real thin 1s lost, all in review either
-    way; on squared paper's pages 4 real 1s of 1,800 were lost, so there they are read). Where none was,
-    only a far thinner one counts, and it is read: a 1 drawn thinner than the rest is a quick
-    stroke, and real files have them."""
+    (the end of a row of cells left standing was read "97381" for 9738: 20 readings of 7,000
+    rendered numbers mended, 5 real thin 1s lost, all in review either way), on a page of digits
+    too: squared paper photographed from a little in front has its upright lines fanning out, and
+    what is left of them near the sheet's sides was read as 1s (413 digits read for 360; our scanned
+    page sets read the same either way). Where none was, only a far thinner one counts, and it is
+    read: a 1 drawn thinner than the rest is a quick stroke, and real files have them."""
     if len(lay.marks) < 3:
         return set()
     bar = (STROKE_THIN if lay.lined else STROKE_THIN_PLAIN) * float(np.median([m.pieces[0].stroke for m in lay.marks]))
