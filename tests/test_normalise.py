@@ -183,3 +183,36 @@ def test_the_paper_followed_into_shade_on_request_leaves_no_band_round_a_lit_pat
     assert np.mean(carried[beside & paper] > 0.25) > 0.5  # the band the blob was made of
     assert np.mean(followed[beside & paper] > 0.25) < 0.15
     assert np.all(followed[strokes > 0] > 0.25)  # every stroke still ink, in the light and out of it
+
+
+def _half_lit(writing: float, board: float, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A bold "44" (grey `writing`) on mid-grey paper or a board (`board`), with a patch of paper
+    lit brighter past a sharp edge aslant in a corner, noisy there as a phone's lit paper is."""
+    rng = np.random.default_rng(seed)
+    h, w = 222, 406
+    grey = np.full((h, w), board, np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    lit = yy > 280 - 0.45 * xx
+    grey[lit] = 0.9
+    strokes = np.zeros((h, w), np.uint8)
+    cv2.putText(strokes, "44", (70, 140), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 12)
+    grey[strokes > 0] = writing
+    noise = rng.normal(0, 1, grey.shape) * np.where(lit, 0.1, 0.03)
+    return np.clip(cv2.GaussianBlur(grey, (9, 9), 0) + noise, 0, 1).astype(np.float32), strokes > 0
+
+
+def test_polarity_of_a_mid_grey_photo_is_not_decided_by_the_noise_of_its_lit_patch() -> None:
+    """A photo mostly in shade is mid-grey, and its polarity is decided by what departs most from
+    a wide blur: the one lightest pixel against the one darkest, a lit patch's noise against the
+    writing, took a bold "44" for light writing on dark paper (the shade its ink: read
+    "33811312165"). The lightest and darkest thousandth decide; light writing on a mid-grey board
+    still reads as such."""
+    from watcher.normalise import _dark_paper, ink_map
+
+    dark_on_paper, strokes = _half_lit(0.15, 0.5)
+    assert not _dark_paper(dark_on_paper)
+    ink = ink_map(dark_on_paper, shadows=True)
+    paper = ~cv2.dilate(strokes.view(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert np.mean(ink[strokes] > 0.5) > 0.9 and np.mean(ink[paper] > 0.5) < 0.05
+    chalk_on_board, _ = _half_lit(0.9, 0.4)
+    assert _dark_paper(chalk_on_board)
