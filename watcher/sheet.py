@@ -93,22 +93,23 @@ def _sheet(s: np.ndarray) -> Sheet | None:
     """The sheet on the probe copy `s` (float grey), or None: at Otsu's threshold, or failing
     that a lower one (`SHADED_LEVEL`)."""
     u8 = (cv2.GaussianBlur(s, (3, 3), 0) * 255).astype(np.uint8)
-    otsu, _bright = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    found = _sheet_at(s, u8, otsu)
+    otsu, bright = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    found = _sheet_at(s, u8, bright)
     if found is not None:
         return found
-    above = u8 > otsu
+    above = bright > 0
     if above.all() or not above.any():
         return None
     table, paper = float(np.median(u8[~above])), float(np.median(u8[above]))
     lower = table + SHADED_LEVEL * (paper - table)
-    return _sheet_at(s, u8, lower) if lower < otsu - 8 else None
+    if lower >= otsu - 8:
+        return None  # (nearly) Otsu's level again: the same region, already refused
+    return _sheet_at(s, u8, cv2.threshold(u8, lower, 255, cv2.THRESH_BINARY)[1])
 
 
-def _sheet_at(s: np.ndarray, u8: np.ndarray, level: float) -> Sheet | None:
-    """The sheet as the biggest region brighter than `level` (of `u8`, the probe copy blurred a
-    little), or None where any test above says no."""
-    _l, bright = cv2.threshold(u8, level, 255, cv2.THRESH_BINARY)
+def _sheet_at(s: np.ndarray, u8: np.ndarray, bright: np.ndarray) -> Sheet | None:
+    """The sheet as the biggest region of `bright` (`u8`, the probe copy blurred a little, over
+    some level), or None where any test above says no."""
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
