@@ -1143,10 +1143,11 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
         return True
     big = [g for g in groups if g.area >= 0.08 * top.area and (g.h >= 0.4 * top.h or g.w >= 0.4 * top.w)]
     parts = {id(g) for g in big}
-    beside = [g for g in groups if id(g) not in parts or not _within_box(g, box)]
+    out = [g for g in big if not _within_box(g, box)]
+    beside = [g for g in groups if id(g) not in parts] + out
     if len(beside) > ONE_DIGIT_PIECES and sum(g.area for g in beside) > ONE_DIGIT_BESIDE * sum(g.area for g in big):
         return False  # more ink in many marks beside it or too small to be its parts: a page of small digits and a dark blob
-    if not all(_within_box(g, box) for g in big):
+    if out:
         return False
     if len(big) > ONE_DIGIT_PIECES:
         return False  # a grid of digits run together in places, not one digit in pieces
