@@ -31,6 +31,7 @@ from watcher.normalise import (
     SMALL_SIDE,
     WORK_SIDE,
     Found,
+    _odd,
     _small_ink_map,
     find_digit,
     frame28,
@@ -698,6 +699,13 @@ def _shadowed(mask: np.ndarray) -> bool:
 #: `DENSE_PAPER` where neither ink map leaves more (a marker's bold strokes cut out tight)
 MOSTLY_PAPER = 0.55
 DENSE_PAPER = 0.35
+#: How far above the ground ink is looked for where the paper sits over the lower threshold, as a
+#: share of that threshold (`_above_ground`; 0.4 or 0.8 of it: 47 or 46 of `bench/photo_pages.py`'s 48
+#: pages, 96.8% or 98.1% of its mixed pages' digits right, against 48 and 98.8%)
+GROUND_OVER = 0.6
+#: ... where the clearest patch about it (a square of half a digit, averaged) is over this share of
+#: that threshold too (0.5: one mixed page's digits 98.5% → 96.2% right)
+GROUND_LEAST = 0.25
 
 
 def _mostly_ink(mask: np.ndarray, paper: float = MOSTLY_PAPER) -> bool:
@@ -729,6 +737,30 @@ BARE_INK = 0.05
 
 #: A box looked for in the ink before the lines came out is at most this many digits tall
 ROW_TALL = 3.0
+
+
+def _above_ground(ink: np.ndarray, height: float, t: float) -> np.ndarray:
+    """The lower threshold's ink (over t) where the paper sits under it; where it does not, ink
+    `GROUND_OVER` t above the ground (the ink map's median over four digits' heights, taken where
+    the clearest patch in that window is over `GROUND_LEAST` t too: the paper itself raised, not
+    a dense page's writing). A photographed sheet's paper estimated too bright (lit paper carried
+    into shade) is over the lower threshold in places, and a faint grid's lines there ran into one
+    blob with it: none of them was taken out, and a row of digits they joined was read as one."""
+    h, w = ink.shape
+    f = max(1, int(height // 2))
+    small = cv2.resize((ink * 255).astype(np.uint8), (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    k = min(_odd(4 * height / f), 255)
+    low = (ink > t).view(np.uint8)
+    if k < 3 or min(small.shape) < k:
+        return low
+    ground = cv2.medianBlur(small, k)
+    if int(ground.max()) <= 255 * t:
+        return low
+    # only where the paper is raised all over the window, its clearest patch too: over a dense
+    # page's bold writing the median is over t, with paper between the digits
+    ground[cv2.erode(small, np.ones((k, k), np.uint8)) <= 255 * GROUND_LEAST * t] = 0
+    up = cv2.resize(ground, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32) * np.float32(1 / 255)
+    return np.where(up > t, ink > up + np.float32(GROUND_OVER * t), low.view(bool)).view(np.uint8)
 
 
 def _overlaps(a: Box, b: Box) -> bool:
@@ -777,11 +809,13 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False,
     if taken[2].any() and formlines.is_grid(taken, upright=False):
         # squared paper: its lines fade in and out of the ink threshold in places (a grid printed
         # light, a blurred photo), and the pieces left read as 1s and 7s: they are looked for on
-        # a lower threshold. Only on a grid (not a ruled page: it has no upright lines to find):
-        # elsewhere touching digits make long runs there too
-        again = formlines.lines_out(inked, first_h, faint=low)
+        # a lower threshold (above the paper's own level where the paper is over it). Only on a
+        # grid (not a ruled page: it has no upright lines to find): elsewhere touching digits make
+        # long runs there too
+        level = _above_ground(ink, first_h, 0.5 * t)
+        again = formlines.lines_out(inked, first_h, faint=level)
         if formlines.is_grid(again[1]):
-            faint, (mask, taken) = low, again
+            faint, (mask, taken) = level, again
     lines = taken[0]
     grid = False
     crossed: np.ndarray | None = None  # the rules across whose crossings were put back
