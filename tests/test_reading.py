@@ -1784,6 +1784,10 @@ PHOTOGRAPHED_PAGES = [
     # level, the shaded half's digits too faint on the probe copy to stop it, and painted over
     ((304664094295408548937793138182084385167, 261136684632268670825940853076396136793, 3248146268),
      2, 24, 6, 59, (2481, 3507), "squared"),
+    # 312 small digits: on the sheet finder's small copy they stood out less than it asked of
+    # writing, the sheet was taken for a bold light stroke, the table left as ink and none read
+    ((59626815638686913783678663767026480846, 47650611409575876553999889140290214363, 242411494, 1),
+     7, 24, 13, 65, (2481, 3507), "ruled"),
 ]
 
 

@@ -92,59 +92,69 @@ SHADED_LEVEL = 0.3
 #: half in shade, its lit half alone over Otsu's level (and the shaded half's digits, too faint
 #: on the probe copy to count as writing round a sheet, painted over: 63 of 144 digits read)
 SHADE_ADDS = 1.1
-#: ... writing there: pixels darker than round them by this share (in shade, on the small probe
-#: copy, a digit stands out less than `MARK_STEP`), `SHEET_MARKS` of them at least. Without it
-#: a lit patch of the table beside a sheet was taken for its paper
-SHADE_MARK_STEP = 0.2
+#: Writing on a sheet: pixels darker than round them by this share, `SHEET_MARKS` of them at
+#: least. On the small probe copy a digit in shade, or a page's small digits, stand out less
+#: than `MARK_STEP` (pages of 312 and 210 digits were taken for a light stroke, nothing written
+#: on them, and read as none); round the sheet, `MARK_STEP` stands
+WRITING_STEP = 0.2
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """The probe copy, blurred a little (`u8`), and how far each pixel stands out from round it
+    as a share of its grey (over `MARK_WINDOWS`): either way (`either`) and darker (`darker`)."""
+
+    u8: np.ndarray
+    either: np.ndarray
+    darker: np.ndarray
+
+
+def _probe(s: np.ndarray) -> _Probe:
+    """`_Probe` of the probe copy `s`: measured once, asked of each level the sheet is looked at."""
+    u8 = (cv2.GaussianBlur(s, (3, 3), 0) * 255).astype(np.uint8)
+    grey = u8.astype(np.float32) + np.float32(8)
+    either = np.zeros(u8.shape, np.float32)
+    darker = np.zeros(u8.shape, np.float32)
+    for k in MARK_WINDOWS:
+        near = cv2.medianBlur(u8, k).astype(np.float32) + np.float32(8)
+        np.maximum(either, np.abs(grey - near) / near, out=either)
+        np.maximum(darker, (near - grey) / near, out=darker)
+    return _Probe(u8, either, darker)
 
 
 def _sheet(s: np.ndarray) -> Sheet | None:
     """The sheet on the probe copy `s` (float grey), or None: at Otsu's threshold, or at a lower
     one (`SHADED_LEVEL`) where none is found at Otsu's or the lower one adds a shaded part."""
-    u8 = (cv2.GaussianBlur(s, (3, 3), 0) * 255).astype(np.uint8)
-    otsu, bright = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    found = _sheet_at(s, u8, bright)
+    p = _probe(s)
+    otsu, bright = cv2.threshold(p.u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    found = _sheet_at(s, p, bright)
     above = bright > 0
     if above.all() or not above.any():
         return found
-    table, paper = float(np.median(u8[~above])), float(np.median(u8[above]))
+    table, paper = float(np.median(p.u8[~above])), float(np.median(p.u8[above]))
     lower = table + SHADED_LEVEL * (paper - table)
     if lower >= otsu - 8:
         return found  # (nearly) Otsu's level again: the same region
     # beside a sheet found, only darker marks round the wider one are writing: its shaded
     # corners can lie below the lower level too, lighter than the table round them
-    wider = _sheet_at(s, u8, cv2.threshold(u8, lower, 255, cv2.THRESH_BINARY)[1], dark_only=found is not None)
+    wider = _sheet_at(s, p, cv2.threshold(p.u8, lower, 255, cv2.THRESH_BINARY)[1], dark_only=found is not None)
     if found is None or wider is None:
         return wider if found is None else found
-    return wider if _adds_shade(u8, found.mask, wider.mask) else found
+    return wider if _adds_shade(p, found.mask, wider.mask) else found
 
 
-def _adds_shade(u8: np.ndarray, first: np.ndarray, wider: np.ndarray) -> bool:
+def _adds_shade(p: _Probe, first: np.ndarray, wider: np.ndarray) -> bool:
     """The sheet found at the lower level adds a shaded part with writing on it to the first."""
     on, more = first > 0, wider > 0
     if np.count_nonzero(more) < SHADE_ADDS * np.count_nonzero(on) or np.count_nonzero(on & more) < 0.95 * np.count_nonzero(on):
         return False
     added = (cv2.erode(wider, np.ones((7, 7), np.uint8)) > 0) & ~(cv2.dilate(first, np.ones((7, 7), np.uint8)) > 0)
-    return int(np.count_nonzero(_stand_out(u8, SHADE_MARK_STEP)[1] & added)) >= SHEET_MARKS
+    return int(np.count_nonzero((p.darker > WRITING_STEP) & added)) >= SHEET_MARKS
 
 
-def _stand_out(u8: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels of `u8` that stand out from round them by `step` of its grey (lighter or darker),
-    and those darker (ink on paper)."""
-    grey = u8.astype(np.float32) + np.float32(8)
-    marks = np.zeros(u8.shape, bool)
-    dark = np.zeros(u8.shape, bool)
-    for k in MARK_WINDOWS:
-        near = cv2.medianBlur(u8, k).astype(np.float32) + np.float32(8)
-        marks |= np.abs(grey - near) > step * near
-        dark |= near - grey > step * near
-    return marks, dark
-
-
-def _sheet_at(s: np.ndarray, u8: np.ndarray, bright: np.ndarray, dark_only: bool = False) -> Sheet | None:
-    """The sheet as the biggest region of `bright` (`u8`, the probe copy blurred a little, over
-    some level), or None where any test above says no. `dark_only`: only darker marks round it
-    count as writing there."""
+def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = False) -> Sheet | None:
+    """The sheet as the biggest region of `bright` (the probe copy over some level), or None where
+    any test above says no. `dark_only`: only darker marks round it count as writing there."""
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
@@ -166,9 +176,7 @@ def _sheet_at(s: np.ndarray, u8: np.ndarray, bright: np.ndarray, dark_only: bool
     if not _cornered(outline, s.shape) or not _sharp(s, mask):
         return None  # a shadow's edge: soft, or one line across the picture
     # writing in the surround (a shadow over digits, not a table): marks that stand out there
-    marks, dark = _stand_out(u8, MARK_STEP)  # dark: ink on paper, darker than round it
-    if dark_only:
-        marks = dark
+    marks = (p.darker if dark_only else p.either) > MARK_STEP
     edge = cv2.dilate(mask, np.ones((7, 7), np.uint8)) > 0  # the sheet's own edge is not a mark
     surround = ~edge
     if surround.any() and np.count_nonzero(marks & surround) > SURROUND_MARKS * np.count_nonzero(surround):
@@ -176,7 +184,7 @@ def _sheet_at(s: np.ndarray, u8: np.ndarray, bright: np.ndarray, dark_only: bool
     # nothing written on it: the bright region is the writing itself, a bold light stroke on a
     # dark canvas (a "1" drawn white on black was painted away as the table round a sheet)
     within = cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0
-    if np.count_nonzero(dark & within) < SHEET_MARKS:
+    if np.count_nonzero((p.darker > WRITING_STEP) & within) < SHEET_MARKS:
         return None
     # pulled in by three pixels, from the picture's border too: a sliver of table narrower than a
     # pixel here is averaged into the paper, and would be left dark along the border
