@@ -1826,7 +1826,7 @@ def test_a_faint_grid_is_looked_for_above_paper_estimated_too_bright() -> None:
     ink = np.clip(ink, 0.0, 1.0)  # an ink map's range
     t = 0.15
     low = ink > t
-    level = segment._above_ground(ink, 40.0, t).view(bool)
+    level = segment._above_ground(ink, (ink > t).view(np.uint8), 40.0, t).view(bool)
     paper = np.ones_like(low)
     for at in range(20, 600, 40):
         paper[max(0, at - 1):at + 3, :] = paper[:, max(0, at - 1):at + 3] = False
@@ -1846,8 +1846,8 @@ def test_a_dense_table_s_writing_is_not_taken_for_paper_raised(mnist: dict[str, 
     changed: list[float] = []
     above = segment._above_ground
 
-    def spy(ink: np.ndarray, height: float, t: float) -> np.ndarray:
-        out = above(ink, height, t)
+    def spy(ink: np.ndarray, low: np.ndarray, height: float, t: float) -> np.ndarray:
+        out = above(ink, low, height, t)
         changed.append(float(np.mean(out.view(bool) != (ink > t))))
         return out
 

@@ -739,8 +739,8 @@ BARE_INK = 0.05
 ROW_TALL = 3.0
 
 
-def _above_ground(ink: np.ndarray, height: float, t: float) -> np.ndarray:
-    """The lower threshold's ink (over t) where the paper sits under it; where it does not, ink
+def _above_ground(ink: np.ndarray, low: np.ndarray, height: float, t: float) -> np.ndarray:
+    """The lower threshold's ink (`low`, over t) where the paper sits under it; where it does not, ink
     `GROUND_OVER` t above the ground (the ink map's median over four digits' heights, taken where
     the clearest patch in that window is over `GROUND_LEAST` t too: the paper itself raised, not
     a dense page's writing). A photographed sheet's paper estimated too bright (lit paper carried
@@ -750,7 +750,6 @@ def _above_ground(ink: np.ndarray, height: float, t: float) -> np.ndarray:
     f = max(1, int(height // 2))
     small = cv2.resize((ink * 255).astype(np.uint8), (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
     k = min(_odd(4 * height / f), 255)
-    low = (ink > t).view(np.uint8)
     if k < 3 or min(small.shape) < k:
         return low
     ground = cv2.medianBlur(small, k)
@@ -812,7 +811,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False,
         # a lower threshold (above the paper's own level where the paper is over it). Only on a
         # grid (not a ruled page: it has no upright lines to find): elsewhere touching digits make
         # long runs there too
-        level = _above_ground(ink, first_h, 0.5 * t)
+        level = _above_ground(ink, low, first_h, 0.5 * t)
         again = formlines.lines_out(inked, first_h, faint=level)
         if formlines.is_grid(again[1]):
             faint, (mask, taken) = level, again
