@@ -749,8 +749,8 @@ def _above_ground(ink: np.ndarray, low: np.ndarray, height: float, t: float) -> 
     h, w = ink.shape
     f = max(1, int(height // 2))
     small = cv2.resize((ink * 255).astype(np.uint8), (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    k = min(_odd(4 * height / f), 255)
-    if k < 3 or min(small.shape) < k:
+    k = _odd(4 * height / f)  # about 9: the window is four digits on the copy half a digit to a pixel
+    if min(small.shape) < k:
         return low
     ground = cv2.medianBlur(small, k)
     if int(ground.max()) <= 255 * t:
