@@ -1892,6 +1892,24 @@ def test_the_pieces_of_a_photographed_grid_fanning_out_are_no_1s(mnist: dict[str
     assert not ok(r)  # a page goes to review
 
 
+def test_thin_1s_end_to_end_are_a_line_s_pieces_and_a_column_of_1s_a_row_apart_is_not() -> None:
+    """Where lines were taken out, thin 1s one under another end to end are what is left of one
+    upright line (broken where the lines across it came out); 1s written in a column of the page
+    stand a row apart, and a thin 1 alone is read as the pen drew it."""
+    def lay(boxes: list[tuple[int, int, int, int]]) -> segment.Layout:
+        marks = [segment.Mark(0, [segment.Piece(b, np.zeros((28, 28), np.float32), 2.0)]) for b in boxes]
+        marks += [segment.Mark(0, [segment.Piece((600 + 60 * k, 100, 30, 50), np.zeros((28, 28), np.float32), 4.0)])
+                  for k in range(5)]
+        return segment.Layout(marks, lined=True)
+
+    broken = [(360, 1940, 6, 46), (358, 1990, 6, 32), (357, 2024, 6, 72), (355, 2110, 5, 55)]
+    assert reading._in_line(list(range(4)), lay(broken)) == {0, 1, 2, 3}
+    column = [(360, 100 + 80 * k, 6, 50) for k in range(4)]  # a row's height apart: 30 pixels between
+    assert reading._in_line(list(range(4)), lay(column)) == set()
+    side_by_side = [(360, 1940, 6, 46), (420, 1990, 6, 46)]  # end to end, a digit's width across
+    assert reading._in_line([0, 1], lay(side_by_side)) == set()
+
+
 def test_a_page_whose_rows_touch_is_read_digit_by_digit(mnist: dict[str, np.ndarray], clf) -> None:
     """Rows written 1.07 digits apart: a digit's tail touches the digit under it, in the next
     row, and the two were one mark, read as one digit or none (165-169 marks for 192 digits here;

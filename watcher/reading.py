@@ -347,6 +347,12 @@ BAR_THIN = 0.7
 #: thinnest real 1 is 0.3 as thick as its neighbours, the next 0.67)
 STROKE_THIN = 0.45
 STROKE_THIN_PLAIN = 0.25
+#: Where printed lines were taken out, two marks read whole as 1, each thinner than this share,
+#: one under the other end to end (the gap between them under `LINE_GAP` of the marks' typical
+#: height, their centres within `LINE_SHIFT` of it across) are pieces of one line left standing
+STROKE_LINE = 0.6
+LINE_GAP = 0.5
+LINE_SHIFT = 0.2
 
 
 def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]:
@@ -361,9 +367,29 @@ def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]
     read: a 1 drawn thinner than the rest is a quick stroke, and real files have them."""
     if len(lay.marks) < 3:
         return set()
-    bar = (STROKE_THIN if lay.lined else STROKE_THIN_PLAIN) * float(np.median([m.pieces[0].stroke for m in lay.marks]))
-    return {mi for mi, (m, (idx, path, _s)) in enumerate(zip(lay.marks, paths, strict=True))
-            if path == [0] and int(best[idx[0]]) == 1 and m.pieces[0].stroke < bar}
+    pen = float(np.median([m.pieces[0].stroke for m in lay.marks]))
+    bar = (STROKE_THIN if lay.lined else STROKE_THIN_PLAIN) * pen
+    ones = [mi for mi, (idx, path, _s) in enumerate(paths) if path == [0] and int(best[idx[0]]) == 1]
+    thin = {mi for mi in ones if lay.marks[mi].pieces[0].stroke < bar}
+    if lay.lined:
+        thin |= _in_line([mi for mi in ones if lay.marks[mi].pieces[0].stroke < STROKE_LINE * pen], lay)
+    return thin
+
+
+def _in_line(ones: list[int], lay: Layout) -> set[int]:
+    """Of these marks (read as thin 1s), those one under another end to end: a line broken into
+    pieces where the lines across it were taken out. A column of 1s written on the page stands a
+    row apart; squared paper photographed from a little in front had what was left of its
+    fanning upright lines there read as 1s."""
+    if len(ones) < 2:
+        return set()
+    tall = float(np.median([m.pieces[0].box[3] for m in lay.marks]))
+    box = np.array([lay.marks[mi].pieces[0].box for mi in ones], np.float64)
+    top, bottom, mid = box[:, 1], box[:, 1] + box[:, 3], box[:, 0] + box[:, 2] / 2
+    gap = np.maximum(top[:, None], top[None, :]) - np.minimum(bottom[:, None], bottom[None, :])
+    near = (gap < LINE_GAP * tall) & (np.abs(mid[:, None] - mid[None, :]) < LINE_SHIFT * tall)
+    np.fill_diagonal(near, False)
+    return {ones[k] for k in np.flatnonzero(near.any(axis=1)).tolist()}
 
 
 #: Two neighbouring cells narrower than this share of their row's (median) whose widths add up to
