@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from watcher.errors import NoDigitFound
-from watcher.normalise import normalise, to_grey
+from watcher.normalise import ink_map, normalise, to_grey
 
 
 def seven(size: int = 200, thickness: int = 14) -> np.ndarray:
@@ -216,3 +216,24 @@ def test_polarity_of_a_mid_grey_photo_is_not_decided_by_the_noise_of_its_lit_pat
     assert np.mean(ink[strokes] > 0.5) > 0.9 and np.mean(ink[paper] > 0.5) < 0.05
     chalk_on_board, _ = _half_lit(0.9, 0.4)
     assert _dark_paper(chalk_on_board)
+
+
+def test_a_page_s_paper_follows_the_light_falling_off_across_the_sheet() -> None:
+    """The light falls off towards one side of a photographed sheet. The max filter's paper is
+    carried from the brighter paper a window away onto the dimmer, and there the paper itself
+    came out as ink (a faint grid's cells read as marks). On a page the paper follows the slope."""
+    h, w = 600, 1000
+    x = np.arange(w, dtype=np.float32)
+    g = np.tile(0.9 * (1.0 - 0.5 * (x / w) ** 2), (h, 1)).astype(np.float32)
+    lines = np.zeros((h, w), bool)
+    lines[::50, :] = True
+    lines[:, ::50] = True
+    g[lines] *= 0.8  # a faint grid, a fifth darker than its paper
+    g[280:320, 100:400] = 0.1  # a bold stroke
+    paper = ~lines
+    paper[270:330, 90:410] = False
+    dim = (slice(None), slice(800, 950))
+    assert float(ink_map(g)[dim][paper[dim]].mean()) > 0.1  # the max filter: the dim paper is ink
+    ink = ink_map(g, follow_light=True)
+    assert float(ink[dim][paper[dim]].mean()) < 0.05
+    assert float(ink[dim][lines[dim]].mean()) - float(ink[dim][paper[dim]].mean()) > 0.2  # the grid stands out

@@ -1788,6 +1788,12 @@ PHOTOGRAPHED_PAGES = [
     # writing, the sheet was taken for a bold light stroke, the table left as ink and none read
     ((59626815638686913783678663767026480846, 47650611409575876553999889140290214363, 242411494, 1),
      7, 24, 13, 65, (2481, 3507), "ruled"),
+    # the light falling off towards the sheet's side, or in a band across it: the max filter's
+    # paper, carried from the brighter paper a window away, made a faint grid ink there
+    ((117191092378008923824171906180164102160, 48033170148846378449264849981880743275, 1585131724, 1),
+     4, 16, 9, 98, (2481, 3507), "squared"),
+    ((286887962581542977138945921227266635239, 155168332176707774904512248224851075529, 3558143688, 1),
+     7, 12, 8, 115, (2481, 3507), "squared"),
 ]
 
 

@@ -266,9 +266,11 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         raise OnlyLines("no digit found: only printed lines") if _form.bare else NoDigitFound("no digit found")
     most = min(1.0, MAX_WORK_SIDE / max(h, w))
     f2 = _reading_scale(f1, cells or float(np.median([g.h for g in groups])), most, 0.7)
+    tall = _inked_height(groups)
+    page = len(groups) >= PAGE_LIGHT[0] and tall >= PAGE_LIGHT[1] and min(ink.shape) >= PAGE_LIGHT[2] * tall
     for again in (False, True):
         # the ink again, its paper followed into shadows (one digit's ink map is kept as it was)
-        ink = _page_ink(_resize(grey, f2), shaded)
+        ink = _page_ink(_resize(grey, f2), shaded, page)
         t = _threshold(ink)
         inverse = None
         angle = _skew(ink > t)
@@ -300,6 +302,14 @@ NET_HOLES = 24
 NET_HOLE = 0.01
 NET_HOLE_LEAST = 3  # pixels: the least hole
 NET_SQUARE = 2.5  # a cell is at most this many times as wide as tall, or as tall as wide
+
+
+def _inked_height(groups: list[Group]) -> float:
+    """The marks' typical height: their median weighted by ink (a photo's specks hold little)."""
+    h = np.array([g.h for g in groups], np.float64)
+    order = np.argsort(h)
+    cum = np.cumsum(np.array([g.area for g in groups], np.float64)[order])
+    return float(h[order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
 
 
 def _net_cells(lab: np.ndarray, groups: list[Group]) -> float | None:
@@ -419,10 +429,22 @@ def _rotate(ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     return out, cv2.invertAffineTransform(m)
 
 
-def _page_ink(grey: np.ndarray, shaded: bool = False) -> np.ndarray:
+#: A page, whose paper at the reading scale follows the light's slopes across the sheet
+#: (`ink_map`'s `follow_light`): at the working scale, this many marks at least, their typical
+#: height (`_inked_height`) this many pixels at least, and the picture's narrower side this many
+#: such heights at least. On a photographed number a sharp shadow's edge became a blob of ink with
+#: it ("5882977" read "588"); some numbers give over 40 marks (specks, a comb's pieces), and a
+#: noisy photo's marks can be specks 2 pixels tall by their ink
+PAGE_LIGHT = (40, 4.0, 8.0)
+
+
+def _page_ink(grey: np.ndarray, shaded: bool = False, page: bool = False) -> np.ndarray:
     """`ink_map` for a working picture of several digits, its paper followed into shadows (always,
-    `shaded`); a big one (a page) has its paper estimated at a quarter of the size."""
-    return ink_map(grey, coarse=4 if max(grey.shape) > 2 * WORK_SIDE else 1, shadows=True, shaded=shaded)
+    `shaded`); a big one has its paper estimated at a quarter of the size. `page`: the first look
+    found a page (`PAGE_LIGHT`): on a big picture the paper follows the light's
+    slopes across the sheet (`follow_light`)."""
+    big = max(grey.shape) > 2 * WORK_SIDE
+    return ink_map(grey, coarse=4 if big else 1, shadows=True, shaded=shaded, follow_light=page and big)
 
 
 def _resize(grey: np.ndarray, f: float) -> np.ndarray:
