@@ -1794,6 +1794,10 @@ PHOTOGRAPHED_PAGES = [
      4, 16, 9, 98, (2481, 3507), "squared"),
     ((286887962581542977138945921227266635239, 155168332176707774904512248224851075529, 3558143688, 1),
      7, 12, 8, 115, (2481, 3507), "squared"),
+    # a ruled page whose rows each ran together along their rule at the first look, a shaded
+    # corner's speckle the biggest mark: all within the single-digit reader's box, one digit of 216
+    ((63130491421877425937942582040984224654, 7937318808080196428804369945471644491, 135164933, 1),
+     3, 18, 12, 81, (2481, 3507), "ruled"),
 ]
 
 
@@ -1816,6 +1820,22 @@ def test_a_photographed_page_of_one_digit_is_read_digit_by_digit(
     assert r is not None
     got = r.text.replace(" ", "")
     assert len(got) >= 0.9 * rows * cols and got.count(str(digit)) >= 0.95 * len(got), (len(got), got.count(str(digit)))
+
+
+def test_rows_of_a_page_run_together_along_their_rules_are_not_one_digit() -> None:
+    """A photographed ruled page whose rows each ran together along their rule at the first look,
+    with a shaded corner's speckle the biggest mark: every mark lay within the single-digit
+    reader's box, and the page (216 digits) was read as one digit. Marks lying flat across most
+    of the box, three or more, are rows; a digit's own flat strokes (a 5's flag, a 7's bar) are
+    one or two, and shorter."""
+    box = (48, 74, 279, 381)
+    rows = [segment.Group(75 - k, 74 + 19 * k, 327, 90 + 19 * k, [k + 1], 780) for k in range(12)]
+    blob = segment.Group(48, 309, 323, 455, [13], 9809)
+    assert not segment._one_digit([*rows, blob], box)
+    assert segment._one_digit([*rows[:2], blob], box)  # two are no rows
+    five = [segment.Group(10, 0, 40, 6, [1], 150), segment.Group(8, 5, 16, 30, [2], 120),  # a 5: flag, stem ...
+            segment.Group(8, 28, 38, 60, [3], 420)]  # ... and bowl
+    assert segment._one_digit(five, (8, 0, 32, 60))
 
 
 def test_a_faint_grid_is_looked_for_above_paper_estimated_too_bright() -> None:

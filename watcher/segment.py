@@ -1186,16 +1186,26 @@ def _within_box(g: Group, box: Box) -> bool:
     return bx - 2 <= cx <= bx + bw + 2 and by - 2 <= cy <= by + bh + 2
 
 
+#: Marks this many times as wide as tall and this share of the single-digit reader's box wide at
+#: least, `ROWS_LEAST` of them or more, are rows of writing, not one digit's pieces: a
+#: photographed ruled page whose rows each ran together along their rule, with a shaded corner's
+#: speckle the biggest mark, was one digit of 216
+ROW_FLAT = (5.0, 0.6)
+ROWS_LEAST = 3
+
+
 def _one_digit(groups: list[Group], box: Box) -> bool:
     """The picture is one digit: every mark of a digit's size (near the biggest mark's ink and
     at least 40% of its height or width; specks and noise are not) lies within the
     single-digit reader's box, the marks beside it hold less ink than it, no two stand side by
-    side as two digits would (a 5's flag sits above its body), and the box is no wider than a
-    digit."""
+    side as two digits would (a 5's flag sits above its body), the box is no wider than a digit,
+    and no `ROWS_LEAST` marks lie flat across most of it (`ROW_FLAT`)."""
     _bx, _by, bw, bh = box
     top = max(groups, key=lambda g: g.area, default=None)
     if top is None:
         return True
+    if sum(g.w >= ROW_FLAT[0] * g.h and g.w >= ROW_FLAT[1] * bw for g in groups) >= ROWS_LEAST:
+        return False  # rows of a page, each run together along its rule
     big = [g for g in groups if g.area >= 0.08 * top.area and (g.h >= 0.4 * top.h or g.w >= 0.4 * top.w)]
     parts = {id(g) for g in big}
     out = [g for g in big if not _within_box(g, box)]
