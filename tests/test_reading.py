@@ -1822,6 +1822,21 @@ def test_a_photographed_page_of_one_digit_is_read_digit_by_digit(
     assert len(got) >= 0.9 * rows * cols and got.count(str(digit)) >= 0.95 * len(got), (len(got), got.count(str(digit)))
 
 
+def test_a_grid_s_pieces_outnumbering_the_digits_are_not_taken_for_the_pen() -> None:
+    """A squared page's upright lines left in pieces where they lean (a photo from a little in
+    front) were read as 1s, more of them than the digits: the pen measured over every mark was
+    the grid's, and no piece was thin beside it (486 digits read for 140). The pen is measured on
+    the marks not read as 1; a 1 the pen drew stays."""
+    z = np.zeros((28, 28), np.float32)
+    digits = [segment.Mark(0, [segment.Piece((100 * k, 0, 40, 60), z, 4.0)]) for k in range(6)]
+    pieces = [segment.Mark(1, [segment.Piece((100 * k, 200, 4, 60), z, 1.5)]) for k in range(10)]
+    pen_1 = segment.Mark(2, [segment.Piece((0, 400, 8, 60), z, 3.8)])
+    lay = segment.Layout([*digits, *pieces, pen_1], lined=True)
+    paths: list[reading.MarkPath] = [([k], [0], 1.0) for k in range(len(lay.marks))]
+    best = np.array([4] * 6 + [1] * 11)
+    assert reading._thin_ones(lay, paths, best) == set(range(6, 16))
+
+
 def test_rows_of_a_page_run_together_along_their_rules_are_not_one_digit() -> None:
     """A photographed ruled page whose rows each ran together along their rule at the first look,
     with a shaded corner's speckle the biggest mark: every mark lay within the single-digit

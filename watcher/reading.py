@@ -351,6 +351,8 @@ STROKE_THIN_PLAIN = 0.25
 #: one under the other end to end (the gap between them under `LINE_GAP` of the marks' typical
 #: height, their centres within `LINE_SHIFT` of it across) are pieces of one line left standing
 STROKE_LINE = 0.6
+#: The pen's stroke is measured on the marks not read whole as 1 where there are this many
+PEN_MARKS = 3
 LINE_GAP = 0.5
 LINE_SHIFT = 0.2
 
@@ -364,12 +366,17 @@ def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]
     too: squared paper photographed from a little in front has its upright lines fanning out, and
     what is left of them near the sheet's sides was read as 1s (413 digits read for 360; our scanned
     page sets read the same either way). Where none was, only a far thinner one counts, and it is
-    read: a 1 drawn thinner than the rest is a quick stroke, and real files have them."""
+    read: a 1 drawn thinner than the rest is a quick stroke, and real files have them. The pen is
+    measured on the marks not read as 1 where there are `PEN_MARKS` of them: a photographed squared
+    page's upright lines, left in pieces where they lean, outnumbered its digits and were taken
+    for the pen (486 digits read for 140)."""
     if len(lay.marks) < 3:
         return set()
-    pen = float(np.median([m.pieces[0].stroke for m in lay.marks]))
-    bar = (STROKE_THIN if lay.lined else STROKE_THIN_PLAIN) * pen
     ones = [mi for mi, (idx, path, _s) in enumerate(paths) if path == [0] and int(best[idx[0]]) == 1]
+    read_one = set(ones)
+    others = [m.pieces[0].stroke for mi, m in enumerate(lay.marks) if mi not in read_one]
+    pen = float(np.median(others if len(others) >= PEN_MARKS else [m.pieces[0].stroke for m in lay.marks]))
+    bar = (STROKE_THIN if lay.lined else STROKE_THIN_PLAIN) * pen
     thin = {mi for mi in ones if lay.marks[mi].pieces[0].stroke < bar}
     if lay.lined:
         thin |= _in_line([mi for mi in ones if lay.marks[mi].pieces[0].stroke < STROKE_LINE * pen], lay)
