@@ -1822,6 +1822,29 @@ def test_a_photographed_page_of_one_digit_is_read_digit_by_digit(
     assert len(got) >= 0.9 * rows * cols and got.count(str(digit)) >= 0.95 * len(got), (len(got), got.count(str(digit)))
 
 
+def test_a_grid_s_upright_lines_leaning_a_few_degrees_are_taken_out_and_a_leaning_1_is_not() -> None:
+    """Squared paper photographed from a little in front: its upright lines fan out, leaning 4
+    degrees near the sheet's sides, and a straight run (a pixel of slack at most) lost them: their
+    pieces were read as 1s. Where lines across were found, upright ones are looked for leaning too;
+    a 1 leaning as much, a digit tall, stays."""
+    h, w, step, digit = 600, 800, 50, 40
+    mask = np.zeros((h, w), np.uint8)
+    for y in range(25, h, step):
+        mask[y, :] = 1  # lines across
+    lean = np.tan(np.radians(4.0))
+    ys = np.arange(h)
+    for x0 in range(40, w - 50, step):
+        mask[ys, np.round(x0 + lean * ys).astype(int)] = 1  # upright lines, leaning
+    one = np.zeros_like(mask)
+    for y in range(330, 330 + digit):
+        x = round(62 + lean * y)
+        one[y, x:x + 3] = 1  # a 1 between two of them, leaning as much, a pen's stroke thick
+    left, _taken = formlines.lines_out(mask | one, float(digit))
+    assert np.count_nonzero(left & mask) <= 0.05 * np.count_nonzero(mask)  # the grid taken out, leaning lines too
+    assert np.count_nonzero(left & one) >= 0.8 * np.count_nonzero(one)  # the 1 stays
+    assert np.count_nonzero(formlines._runs(mask, int(1.25 * digit), False)) == 0  # a straight run finds none
+
+
 def test_a_grid_s_pieces_outnumbering_the_digits_are_not_taken_for_the_pen() -> None:
     """A squared page's upright lines left in pieces where they lean (a photo from a little in
     front) were read as 1s, more of them than the digits: the pen measured over every mark was

@@ -82,6 +82,9 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
         src = mask if faint is None else faint
         runs = straight = _runs(src, length, horizontal)
+        if not horizontal and before is None and cv2.connectedComponents(fine[0], connectivity=8)[0] > RULES_LEAN:
+            # thin lines across found (a ruled or squared sheet): upright ones may lean
+            runs = straight = cv2.bitwise_or(straight, _leaning_runs(src, max(length, int(LEAN_LENGTH * digit_h))))
         whole, bands = runs, None  # each run's extent; a sloped rule's band, faded steps included
         if slope is not None and horizontal == (before is None):
             # across on the first pass, upright on the second (a box's side, once its rules are out)
@@ -880,6 +883,38 @@ def rules_across(mask: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]
     """(`mask` without its straight runs across at least `length` long, those runs widened), as
     `_taken_out` gives them."""
     return _taken_out(mask, _runs(mask, length, True))
+
+
+#: On a ruled or squared sheet, upright lines are looked for leaning these many degrees either
+#: way too: a sheet photographed from a little in front has them fanning out towards its sides,
+#: and a straight run loses a thin line leaning past 2 degrees (a squared page's lines there were
+#: left in pieces, 346 read as 1s). On the first pass, where more thin lines across than
+#: `RULES_LEAN` were found, and `LEAN_LENGTH` digits long at least (a tall 1 leaning as much, on a
+#: line, is shorter)
+LEAN_DEGREES = (2.5, 5.0)
+RULES_LEAN = 3
+LEAN_LENGTH = 2.0
+
+
+def _leaning_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """The runs of `mask` at least `length` long leaning about `LEAN_DEGREES` from upright: each
+    found on a copy sheared to stand them up, with a pixel of slack across (what is left of the
+    lean between two angles), and sheared back; those as thin as a printed line (`RULE_THICK`): a
+    1 leaning as much is a pen's stroke. A shear moves each row along itself, so the slack is given
+    (and taken back) once, before and after all of them."""
+    h, w = mask.shape
+    slack = cv2.dilate(mask, STAIR)
+    out = np.zeros_like(mask)
+    for degrees in LEAN_DEGREES:
+        for sign in (-1.0, 1.0):
+            k = sign * float(np.tan(np.radians(degrees)))
+            shear = np.array([[1.0, k, -k * h / 2], [0.0, 1.0, 0.0]], np.float32)
+            runs = _runs(cv2.warpAffine(slack, shear, (w, h), flags=cv2.INTER_NEAREST), length, False)
+            out |= cv2.warpAffine(runs, shear, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    out = cv2.dilate(out, STAIR) & mask
+    _n, lab, st = components(out)
+    thin = (st[:, 4] <= RULE_THICK * st[:, 3]).view(np.uint8)  # thicker than a printed line: a pen's 1
+    return out & thin[lab]
 
 
 def _runs(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
