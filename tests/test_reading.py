@@ -1798,6 +1798,10 @@ PHOTOGRAPHED_PAGES = [
     # corner's speckle the biggest mark: all within the single-digit reader's box, one digit of 216
     ((63130491421877425937942582040984224654, 7937318808080196428804369945471644491, 135164933, 1),
      3, 18, 12, 81, (2481, 3507), "ruled"),
+    # squared paper photographed from in front, a lit patch over its right half: the grid's upright
+    # lines there lean 4 degrees, were not taken out, and their pieces read as 1s (486 for 140)
+    ((104409017164838688493272690419285577248, 141594020766391051164819261345714058667, 2839575220, 1),
+     4, 10, 14, 72, (2481, 3507), "squared"),
 ]
 
 
