@@ -82,7 +82,8 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
         src = mask if faint is None else faint
         runs = straight = _runs(src, length, horizontal)
-        if not horizontal and before is None and cv2.connectedComponents(fine[0], connectivity=8)[0] > RULES_LEAN:
+        if (not horizontal and before is None and fine[0].any()
+                and cv2.connectedComponents(fine[0], connectivity=8)[0] > RULES_LEAN):
             # thin lines across found (a ruled or squared sheet): upright ones may lean
             runs = straight = cv2.bitwise_or(straight, _leaning_runs(src, max(length, int(LEAN_LENGTH * digit_h))))
         whole, bands = runs, None  # each run's extent; a sloped rule's band, faded steps included

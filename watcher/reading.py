@@ -351,10 +351,10 @@ STROKE_THIN_PLAIN = 0.25
 #: one under the other end to end (the gap between them under `LINE_GAP` of the marks' typical
 #: height, their centres within `LINE_SHIFT` of it across) are pieces of one line left standing
 STROKE_LINE = 0.6
-#: The pen's stroke is measured on the marks not read whole as 1 where there are this many
-PEN_MARKS = 3
 LINE_GAP = 0.5
 LINE_SHIFT = 0.2
+#: The pen's stroke is measured on the marks not read whole as 1 where there are this many
+PEN_MARKS = 3
 
 
 def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]:
