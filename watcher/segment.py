@@ -306,10 +306,14 @@ NET_SQUARE = 2.5  # a cell is at most this many times as wide as tall, or as tal
 
 def _inked_height(groups: list[Group]) -> float:
     """The marks' typical height: their median weighted by ink (a photo's specks hold little)."""
-    h = np.array([g.h for g in groups], np.float64)
-    order = np.argsort(h)
-    cum = np.cumsum(np.array([g.area for g in groups], np.float64)[order])
-    return float(h[order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
+    return _weighted_median(np.array([g.h for g in groups], np.float64), np.array([g.area for g in groups], np.float64))
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value below which half the weight lies."""
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
 
 
 def _net_cells(lab: np.ndarray, groups: list[Group]) -> float | None:
@@ -610,9 +614,7 @@ def _height_and_share(st: np.ndarray, shape: tuple[int, int],
     ok = (w < 6 * h) & (h < 8 * w + 8) & ~bar & ~_backdrop(s, *shape, lab) & ~_frames(s)
     if not ok.any():
         ok[:] = True
-    order = np.argsort(h[ok])
-    cum = np.cumsum(area[ok][order])
-    return float(h[ok][order][int(np.searchsorted(cum, 0.5 * cum[-1]))]), float(cum[-1] / area.sum())
+    return _weighted_median(h[ok], area[ok]), float(area[ok].sum() / area.sum())
 
 
 #: Rules across at least this share of the picture, two or more and as thin as a printed line,
