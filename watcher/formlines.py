@@ -82,8 +82,7 @@ def lines_out(mask: np.ndarray, digit_h: float, before: Lines | None = None,
         length = max(15, int((1.6 if horizontal else 1.25) * digit_h))
         src = mask if faint is None else faint
         runs = straight = _runs(src, length, horizontal)
-        if (not horizontal and before is None and fine[0].any()
-                and cv2.connectedComponents(fine[0], connectivity=8)[0] > RULES_LEAN):
+        if not horizontal and before is None and is_grid((lines, fine[0], fine[1]), upright=False):
             # thin lines across found (a ruled or squared sheet): upright ones may lean
             runs = straight = cv2.bitwise_or(straight, _leaning_runs(src, max(length, int(LEAN_LENGTH * digit_h))))
         whole, bands = runs, None  # each run's extent; a sloped rule's band, faded steps included
@@ -889,11 +888,10 @@ def rules_across(mask: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]
 #: On a ruled or squared sheet, upright lines are looked for leaning these many degrees either
 #: way too: a sheet photographed from a little in front has them fanning out towards its sides,
 #: and a straight run loses a thin line leaning past 2 degrees (a squared page's lines there were
-#: left in pieces, 346 read as 1s). On the first pass, where more thin lines across than
-#: `RULES_LEAN` were found, and `LEAN_LENGTH` digits long at least (a tall 1 leaning as much, on a
+#: left in pieces, 346 read as 1s). On the first pass, where three or more thin lines across
+#: were found (`is_grid`), and `LEAN_LENGTH` digits long at least (a tall 1 leaning as much, on a
 #: line, is shorter)
 LEAN_DEGREES = (2.5, 5.0)
-RULES_LEAN = 3
 LEAN_LENGTH = 2.0
 
 
