@@ -1802,6 +1802,15 @@ PHOTOGRAPHED_PAGES = [
     # lines there lean 4 degrees, were not taken out, and their pieces read as 1s (486 for 140)
     ((104409017164838688493272690419285577248, 141594020766391051164819261345714058667, 2839575220, 1),
      4, 10, 14, 72, (2481, 3507), "squared"),
+    # a ruled sheet whose rules, held together by its margin, were 88% of the ink's height (the
+    # table's edge above and below it): not taken for the net, and its height taken for the
+    # digits', so no rule came out and whole rows were read as one mark (112 of 238 found)
+    ((278809435896392081288985722996417861813, 160502278706357643194801498428059812275, 907634735, 1),
+     3, 17, 14, 99, (2481, 3507), "ruled"),
+    # a small sheet (1,222 x 1,600) whose grid, printed light, was found at the first look and
+    # was ink at the reading scale only in patches: their pieces read as 1s and a 4
+    ((69623244707921947468776363726942404426, 210602798688404222029095236965608334861, 4250755389),
+     5, 9, 8, 128, (2481, 3507), "squared"),
 ]
 
 
@@ -1847,6 +1856,67 @@ def test_a_grid_s_upright_lines_leaning_a_few_degrees_are_taken_out_and_a_leanin
     assert np.count_nonzero(left & mask) <= 0.05 * np.count_nonzero(mask)  # the grid taken out, leaning lines too
     assert np.count_nonzero(left & one) >= 0.8 * np.count_nonzero(one)  # the 1 stays
     assert np.count_nonzero(formlines._runs(mask, int(1.25 * digit), False)) == 0  # a straight run finds none
+
+
+def test_a_ruled_sheet_held_by_its_margin_is_the_net_though_the_table_s_edge_is_ink_too() -> None:
+    """A photographed ruled sheet's rules, its margin and the digits on them are one mark, its
+    height the digits' typical one; the table's edge above and below the sheet made the ink 12%
+    taller than that mark, which was then not taken for the net: no rule came out, and whole rows
+    were read as one mark (112 of 238 digits found). Measured without its rules, the digits are."""
+    h, w, gap = 1000, 700, 60
+    mask = np.zeros((h, w), np.uint8)
+    top, bottom = 70, 70 + 14 * gap  # the sheet's rules: 85% of the ink's height
+    for y in range(top, bottom + 1, gap):
+        mask[y:y + 2, 40:w - 20] = 1
+    mask[top:bottom + 2, 40:42] = 1  # the margin holding them together
+    mask[:8, :] = 1  # the table's edge above and below the sheet
+    mask[h - 8:, :] = 1
+    for y in range(top, bottom - gap, gap):
+        for x in range(90, w - 80, 70):
+            cv2.ellipse(mask, (x, y + gap - 20), (14, 22), 0, 0, 360, 1, 4)  # a digit through its rule
+    _n, lab, st = formlines.components(mask)
+    height, share = segment._height_and_share(st, mask.shape, lab)
+    assert height > 0.8 * h  # the net
+    assert segment._net_height(mask, height, share) < 50  # the digits (44 tall, the rule through them out)
+
+
+def test_specks_left_standing_upright_on_a_ruled_page_are_no_grid() -> None:
+    """A ruled page's rules, and single pixels of a shadow's edge taken as upright lines: three
+    of them counted as squared paper's upright lines (its crossings are put back, its faint lines
+    looked for below the threshold)."""
+    h, w = 400, 300
+    across, upright = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    across[50:350:40, 20:280] = 1
+    upright[[100, 180, 260], [40, 120, 200]] = 1  # specks
+    assert formlines.is_grid((across | upright, across, np.zeros_like(upright)), upright=False)  # ruled
+    assert not formlines.is_grid((across | upright, across, upright))
+    upright[60:340, [40, 120, 200]] = 1  # squared paper's upright lines
+    assert formlines.is_grid((across | upright, across, upright))
+
+
+def test_a_grid_found_at_the_first_look_is_looked_for_below_the_threshold() -> None:
+    """A small photographed sheet whose grid, printed light, was found at the first look but was
+    ink at the reading scale only in patches round a few crossings: no line was found there, and
+    the pieces were read as 1s and a 4. Told that the first look found a grid, its lines are
+    looked for on the lower threshold, and the pieces go with them."""
+    h, w, step = 900, 900, 60
+    grid = np.zeros((h, w), np.uint8)
+    for k in range(30, h, step):
+        grid[k:k + 2, :] = 1
+        grid[:, k:k + 2] = 1
+    patch = np.zeros_like(grid)
+    for py, px in ((270, 570), (390, 690), (510, 330), (630, 570), (150, 810)):
+        patch[py - 25:py + 25, px - 25:px + 25] = 1
+    ink = np.where(grid > 0, np.where(patch > 0, 0.45, 0.15), 0.0).astype(np.float32)  # over the threshold in patches
+    digits = np.zeros_like(grid)
+    for y in range(60, h - 60, 120):
+        for x in range(60, w - 60, 120):
+            cv2.ellipse(digits, (x + 30, y + 30), (14, 22), 0, 0, 360, 1, 5)
+    ink[digits > 0] = 0.95
+    t = segment._threshold(ink)
+    assert len(segment._groups(ink, t)[0]) == 49 + 5  # the patches' pieces read as marks
+    groups = segment._groups(ink, t, squared=True)[0]
+    assert len(groups) == 49 and all(35 <= g.y1 - g.y0 <= 52 for g in groups)
 
 
 def test_a_grid_s_pieces_outnumbering_the_digits_are_not_taken_for_the_pen() -> None:

@@ -276,7 +276,9 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         angle = _skew(ink > t)
         if angle != 0.0:
             ink, inverse = _rotate(ink, angle)
-        groups, lab, form = _groups(ink, t, trays, dense)  # on the picture as it will be read
+        # on the picture as it will be read; a grid the first look found is looked for on the lower
+        # threshold too, where none of it is ink on the threshold
+        groups, lab, form = _groups(ink, t, trays, dense, _form.grid)
         if not groups:
             raise OnlyLines("no digit found: only printed lines") if form.bare else NoDigitFound("no digit found")
         # the marks far smaller at this scale than the first look promised: that look measured a
@@ -626,6 +628,11 @@ NET_RULE_THIN = 0.04
 #: it, left out as a line)
 NET_SHARE = 0.15
 NET_SPECK = 0.1
+#: The typical mark is the net when it is over this share of the ink's height: the ink's extent
+#: also holds what is round a photographed sheet (the table's edge, a shadow's), and a ruled
+#: sheet's rules held together by its margin were 88% of it (a page of 238 digits read as 112);
+#: no line of digits in a picture of two lines or more is half its height
+NET_SPAN = 0.5
 
 
 def _net_height(mask: np.ndarray, height: float, share: float = 1.0) -> float:
@@ -643,7 +650,7 @@ def _net_height(mask: np.ndarray, height: float, share: float = 1.0) -> float:
     if len(inked) == 0:
         return height
     extent = inked[-1] - inked[0] + 1
-    spans = height >= 0.9 * extent
+    spans = height >= NET_SPAN * extent
     if not spans and (share >= NET_SHARE or height >= NET_SPECK * extent):
         return height
     least = 2 if spans else 1  # the one rule the digits hang on is enough
@@ -750,6 +757,9 @@ class Printed:
     bare: bool = False  # lines taken out and nothing written left: an empty form (`OnlyLines`)
     # specks left out that may be a symbol's dot (`_dotted`: a "?" or "!" beside digits)
     dots: list[Box] = field(default_factory=list)
+    # squared paper's lines were among them (`formlines.is_grid`), its upright ones three or more
+    # sheet-long lines (`formlines.upright_rules`: not a few pixels left standing upright)
+    grid: bool = False
 
 
 #: A mark left out as background (`_backdrop`) from this to this many times the kept marks'
@@ -795,12 +805,15 @@ def _overlaps(a: Box, b: Box) -> bool:
     return w > 0 and h > 0 and w * h > 0.5 * min(aw * ah, bw * bh)
 
 
-def _groups(ink: np.ndarray, t: float, trays: bool = False,
-            dense: bool = False) -> tuple[list[Group], np.ndarray, Printed]:
+def _groups(ink: np.ndarray, t: float, trays: bool = False, dense: bool = False,
+            squared: bool = False) -> tuple[list[Group], np.ndarray, Printed]:
     """Marks (joined components) of the ink map, specks and long lines left out, the
     components' label image, and what printed lines were taken out. `trays`: a comb of one
     cell is taken out too (`formlines.trays_out`; asked only of a picture of one digit: in a
-    number, a digit's own cup may look like one)."""
+    number, a digit's own cup may look like one). `squared`: squared paper was found at another
+    scale: its lines are looked for on the lower threshold even where none is found on the ink
+    threshold (a faint grid on a photographed sheet, the paper followed into its light, is ink
+    only at its crossings and in patches, and their pieces were read as 1s and 4s)."""
     mask = (ink > t).astype(np.uint8)
     if _mostly_ink(mask, DENSE_PAPER if dense else MOSTLY_PAPER):
         return [], mask, Printed([], False)  # nothing written on it can be told apart
@@ -829,7 +842,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False,
         if shelf.any():
             taken = (taken[0] | shelf, taken[1], taken[2])
     faint = None
-    if taken[2].any() and formlines.is_grid(taken, upright=False):
+    if squared or (taken[2].any() and formlines.is_grid(taken, upright=False)):
         # squared paper: its lines fade in and out of the ink threshold in places (a grid printed
         # light, a blurred photo), and the pieces left read as 1s and 7s: they are looked for on
         # a lower threshold (above the paper's own level where the paper is over it). Only on a
@@ -886,7 +899,8 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False,
     if celled is not None:
         mask = celled
         n, lab, st = formlines.components(mask)
-    printed = Printed(cells, bool(lines.any()) or celled is not None)
+    printed = Printed(cells, bool(lines.any()) or celled is not None,
+                      grid=grid and formlines.upright_rules(taken, digit_h))
     if n <= 1:
         printed.bare = printed.lined
         return [], lab, printed
