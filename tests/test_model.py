@@ -91,5 +91,10 @@ def test_export_writes_a_file_that_loads_and_matches_the_shipped_one(tmp_path: P
     x, _ = digits
     assert out.stat().st_mode & 0o044  # readable by the service user: not mkstemp's 0600
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
-    assert np.allclose(M.load(out).predict(x), M.load(M.SHIPPED_MODEL).predict(x), atol=1e-4)
-    assert out.read_bytes() == M.SHIPPED_MODEL.read_bytes()  # `train` reproduces the served file exactly
+    again, shipped = M.load(out).predict(x), M.load(M.SHIPPED_MODEL).predict(x)
+    # the same graph and weights: the same digit everywhere, the scores within the rounding of the
+    # constants the converter folds, which differs between CPUs (TensorFlow 2.21 both times: 428 of
+    # 998,072 bytes differ on one machine, up to 3.7e-4 in a score; byte for byte on another)
+    assert len(out.read_bytes()) == len(M.SHIPPED_MODEL.read_bytes())
+    assert (again.argmax(axis=1) == shipped.argmax(axis=1)).all()
+    assert np.allclose(again, shipped, atol=1e-3)
