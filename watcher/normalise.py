@@ -175,7 +175,7 @@ def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False, shaded: bo
     `follow_light` (a page at its reading scale): the paper is the max filter's closing (a min
     filter of the same size after it), which follows a slope of light across a sheet, where the
     max filter alone carries the brighter paper a window away onto the dimmer, and a faint grid
-    there was ink. Not on smaller pictures: photographed numbers read worse with it.
+    there was ink. Not on numbers: photographed numbers read worse with it.
     Raises NoDigitFound when the picture has no contrast at all.
     """
     g = grey

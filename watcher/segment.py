@@ -447,10 +447,11 @@ PAGE_LIGHT = (40, 4.0, 8.0)
 def _page_ink(grey: np.ndarray, shaded: bool = False, page: bool = False) -> np.ndarray:
     """`ink_map` for a working picture of several digits, its paper followed into shadows (always,
     `shaded`); a big one has its paper estimated at a quarter of the size. `page`: the first look
-    found a page (`PAGE_LIGHT`): on a big picture the paper follows the light's
-    slopes across the sheet (`follow_light`)."""
+    found a page (`PAGE_LIGHT`): its paper follows the light's slopes across the sheet
+    (`follow_light`), on a small picture too (a page of big digits, read at under twice the working
+    side: a soft shadow's edge there was a band of specks joining two rows' digits, 48 of 54 read)."""
     big = max(grey.shape) > 2 * WORK_SIDE
-    return ink_map(grey, coarse=4 if big else 1, shadows=True, shaded=shaded, follow_light=page and big)
+    return ink_map(grey, coarse=4 if big else 1, shadows=True, shaded=shaded, follow_light=page)
 
 
 def _resize(grey: np.ndarray, f: float) -> np.ndarray:

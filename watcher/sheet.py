@@ -82,11 +82,14 @@ def _dark_edges(grey: np.ndarray) -> bool:
     return int(np.count_nonzero(edges < SURROUND_DARKER * paper)) >= 0.2 * edges.size
 
 
-#: Where the sheet is not found at Otsu's threshold, it is looked for again at this share of the
+#: Where the sheet is not found at Otsu's threshold, it is looked for again at these shares of the
 #: way from the table's grey up to the paper's: a shadow over part of a sheet (or its corner
 #: turned from the light) makes that part darker than Otsu's level, and its digits were then
-#: writing on the table, so no sheet was found (a page of 336 digits read as none).
-SHADED_LEVEL = 0.3
+#: writing on the table, so no sheet was found (a page of 336 digits read as none). The second,
+#: lower level where the first adds shade and a deeper shade may lie under it too: a sheet's
+#: corner in deep shade (paper 100 of 255 by a table of 40 there, 76 over all) lay under the first,
+#: was painted as table, and its 18 digits were lost
+SHADED_LEVELS = (0.3, 0.15)
 #: Where the sheet is found at Otsu's level too, the one found at the lower level is taken when
 #: it is at least this much bigger, holds the first, and what it adds has writing on it: a sheet
 #: half in shade, its lit half alone over Otsu's level (and the shaded half's digits, too faint
@@ -123,8 +126,8 @@ def _probe(s: np.ndarray) -> _Probe:
 
 
 def _sheet(s: np.ndarray) -> Sheet | None:
-    """The sheet on the probe copy `s` (float grey), or None: at Otsu's threshold, or at a lower
-    one (`SHADED_LEVEL`) where none is found at Otsu's or the lower one adds a shaded part."""
+    """The sheet on the probe copy `s` (float grey), or None: at Otsu's threshold, or at lower
+    ones (`SHADED_LEVELS`) where none is found at Otsu's or a lower one adds a shaded part."""
     p = _probe(s)
     otsu, bright = cv2.threshold(p.u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     found = _sheet_at(s, p, bright)
@@ -132,15 +135,16 @@ def _sheet(s: np.ndarray) -> Sheet | None:
     if above.all() or not above.any():
         return found
     table, paper = float(np.median(p.u8[~above])), float(np.median(p.u8[above]))
-    lower = table + SHADED_LEVEL * (paper - table)
-    if lower >= otsu - 8:
-        return found  # (nearly) Otsu's level again: the same region
-    # beside a sheet found, only darker marks round the wider one are writing: its shaded
-    # corners can lie below the lower level too, lighter than the table round them
-    wider = _sheet_at(s, p, cv2.threshold(p.u8, lower, 255, cv2.THRESH_BINARY)[1], dark_only=found is not None)
-    if found is None or wider is None:
-        return wider if found is None else found
-    return wider if _adds_shade(p, found.mask, wider.mask) else found
+    for i, level in enumerate(SHADED_LEVELS):
+        lower = table + level * (paper - table)
+        if lower >= otsu - 8 or (i > 0 and found is None):
+            continue  # (nearly) Otsu's level again; the deeper look only beside a sheet found
+        # beside a sheet found, only darker marks round the wider one are writing: its shaded
+        # corners can lie below the lower level too, lighter than the table round them
+        wider = _sheet_at(s, p, cv2.threshold(p.u8, lower, 255, cv2.THRESH_BINARY)[1], dark_only=found is not None)
+        if wider is not None and (found is None or _adds_shade(p, found.mask, wider.mask)):
+            found = wider
+    return found
 
 
 def _adds_shade(p: _Probe, first: np.ndarray, wider: np.ndarray) -> bool:
