@@ -1837,6 +1837,11 @@ PHOTOGRAPHED_PAGES = [
     # made a band of specks joining digits of two rows into marks read as one 8 (48 of 54 found)
     ((261723186112917696022861712606923941302, 61103650459218955061752147258824541677, 29048168, 1),
      8, 9, 6, 150, (1654, 2338), "ruled"),
+    # squared paper under a band of shade: at the first look the grid and the shade joined the
+    # sheet into two marks, so it was no page there, its light was not followed at the reading
+    # scale either, and the shade's band of specks hid 60 of its 200 digits
+    ((170590115444049196782673255867780380794, 14503878986101793044376121114264460843, 2468480137, 1),
+     3, 20, 10, 56, (1654, 2338), "squared"),
 ]
 
 

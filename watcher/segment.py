@@ -287,6 +287,13 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         f3 = _reading_scale(f2, float(np.median([g.h for g in groups])), most, RESCALE_BELOW)
         if again or f3 == f2:
             break
+        if not page:
+            # the first look saw a net, or the shade joining the sheet's digits, not a page: what
+            # it promised measured again here (a squared sheet under a band of shade, its light
+            # not followed there, lost the 60 digits under it)
+            here = _inked_height(groups)
+            page = (len(groups) >= PAGE_LIGHT[0] and here * f1 / f2 >= PAGE_LIGHT[1]
+                    and min(ink.shape) >= PAGE_LIGHT[2] * here)
         f2 = f3
     up = ToOriginal(1.0 / (f2 * scale), inverse)
     out = _layout(ink, groups, lab, up, form.faint, form.dots)
@@ -436,9 +443,10 @@ def _rotate(ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: A page, whose paper at the reading scale follows the light's slopes across the sheet
-#: (`ink_map`'s `follow_light`): at the working scale, this many marks at least, their typical
-#: height (`_inked_height`) this many pixels at least, and the picture's narrower side this many
-#: such heights at least. On a photographed number a sharp shadow's edge became a blob of ink with
+#: (`ink_map`'s `follow_light`): at the working scale (or, where the first look promised marks far
+#: bigger than the reading scale finds, there, the height counted at the working scale), this many
+#: marks at least, their typical height (`_inked_height`) this many pixels at least, and the
+#: picture's narrower side this many such heights at least. On a photographed number a sharp shadow's edge became a blob of ink with
 #: it ("5882977" read "588"); some numbers give over 40 marks (specks, a comb's pieces), and a
 #: noisy photo's marks can be specks 2 pixels tall by their ink
 PAGE_LIGHT = (40, 4.0, 8.0)
