@@ -242,13 +242,14 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     # in a page of digits (many marks, nearly all surely digits) a mark of a digit's size is a
     # digit, however badly drawn: it is read (with its low confidence) rather than left out
     sure_marks = [bool(conf[idx].min() >= 0.9) for idx, _p, _s in paths]
-    floor = PAGE_FLOOR if len(paths) >= PAGE_MARKS and sum(sure_marks) >= 0.8 * len(paths) else NOT_A_DIGIT_BELOW
+    page = len(paths) >= PAGE_MARKS and sum(sure_marks) >= 0.8 * len(paths)
+    floor = PAGE_FLOOR if page else NOT_A_DIGIT_BELOW
     joined = _joined(lay, paths, conf, k)
     floors = _line_floors(lay, sure_marks, floor)
     thin = _thin_ones(lay, paths, best)
     # a form's line left standing, or a grid's on a page (`_thin_ones`); on a page of sure digits
     # a piece of a faint grid that no look took for one, a fifth of the pen thick, too
-    thin_out = lay.lined or floor == PAGE_FLOOR
+    thin_out = lay.lined or page
     for mi, (m, (idx, path, share), below) in enumerate(zip(lay.marks, paths, floors, strict=True)):
         if mi - 1 in joined:
             continue  # read with the mark before it
@@ -369,7 +370,7 @@ def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]
     what is left of them near the sheet's sides was read as 1s (413 digits read for 360; our scanned
     page sets read the same either way). Where none was, only a far thinner one counts, and it is
     read: a 1 drawn thinner than the rest is a quick stroke, and real files have them; on a page
-    of sure digits (`PAGE_FLOOR`) it is left out all the same (the caller's choice): a faint grid's
+    of sure digits (`PAGE_MARKS`) it is left out all the same (the caller's choice): a faint grid's
     pieces that no look took for a grid were read as 1s under a page of 7s. The pen is
     measured on the marks not read as 1 where there are `PEN_MARKS` of them: a photographed squared
     page's upright lines, left in pieces where they lean, outnumbered its digits and were taken

@@ -446,9 +446,10 @@ def _rotate(ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
 #: (`ink_map`'s `follow_light`): at the working scale (or, where the first look promised marks far
 #: bigger than the reading scale finds, there, the height counted at the working scale), this many
 #: marks at least, their typical height (`_inked_height`) this many pixels at least, and the
-#: picture's narrower side this many such heights at least. On a photographed number a sharp shadow's edge became a blob of ink with
-#: it ("5882977" read "588"); some numbers give over 40 marks (specks, a comb's pieces), and a
-#: noisy photo's marks can be specks 2 pixels tall by their ink
+#: picture's narrower side this many such heights at least. On a photographed number a sharp
+#: shadow's edge became a blob of ink with it ("5882977" read "588"); some numbers give over 40
+#: marks (specks, a comb's pieces), and a noisy photo's marks can be specks 2 pixels tall by their
+#: ink
 PAGE_LIGHT = (40, 4.0, 8.0)
 
 

@@ -86,9 +86,9 @@ def _dark_edges(grey: np.ndarray) -> bool:
 #: way from the table's grey up to the paper's: a shadow over part of a sheet (or its corner
 #: turned from the light) makes that part darker than Otsu's level, and its digits were then
 #: writing on the table, so no sheet was found (a page of 336 digits read as none). The second,
-#: lower level where the first adds shade and a deeper shade may lie under it too: a sheet's
-#: corner in deep shade (paper 100 of 255 by a table of 40 there, 76 over all) lay under the first,
-#: was painted as table, and its 18 digits were lost
+#: lower level is asked only beside a sheet found at Otsu's level or the first: a sheet's corner
+#: in deep shade (paper 100 of 255 by a table of 40 there, 76 over all) lay under the first, was
+#: painted as table, and its 18 digits were lost
 SHADED_LEVELS = (0.3, 0.15)
 #: Where the sheet is found at Otsu's level too, the one found at the lower level is taken when
 #: it is at least this much bigger, holds the first, and what it adds has writing on it: a sheet
