@@ -952,6 +952,33 @@ def test_on_a_page_of_sure_digits_a_line_a_fifth_of_the_pen_thick_is_left_out(mn
         assert any("3 mark(s) as thin as a printed line left out" in why for why in r.doubts) and not ok(r), r.doubts
 
 
+def test_on_a_page_a_flat_piece_of_a_line_is_read_down_to_the_usual_floor_only() -> None:
+    """On a page of sure digits a mark of a digit's size is a digit however badly drawn, and is
+    read down to the page's floor; a flat piece of a grid's line (a pixel tall) is not of a digit's
+    size, and a small digit (half the height) still is."""
+    blank = np.zeros((28, 28), np.float32)
+    marks = [segment.Mark(k // 10, [segment.Piece((40 * (k % 10), 60 * (k // 10), 20, 24), blank, 3.0)])
+             for k in range(20)]
+    marks.append(segment.Mark(1, [segment.Piece((420, 70, 12, 1), blank, 1.0)]))  # a line's flat piece
+    marks.append(segment.Mark(1, [segment.Piece((460, 66, 14, 12), blank, 3.0)]))  # a small 0
+    floors = reading._line_floors(segment.Layout(marks), [True] * 20 + [False, False], reading.PAGE_FLOOR)
+    assert floors == [reading.PAGE_FLOOR] * 20 + [reading.NOT_A_DIGIT_BELOW, reading.PAGE_FLOOR]
+
+
+def test_a_sheet_in_two_blobs_is_looked_at_with_its_shade_followed() -> None:
+    """Marks that each hold a good share of the picture and nearly all its ink between them are
+    blobs (a photographed sheet's lit corner joining its upper rows, its rules holding the lower
+    ones together), two as much as one; a page of many small marks is not."""
+    def group(x0: int, y0: int, x1: int, y1: int, area: int) -> segment.Group:
+        return segment.Group(x0=x0, y0=y0, x1=x1, y1=y1, area=area, labels=[1])
+
+    pixels = 512 * 391
+    two = [group(60, 51, 329, 210, 17002), group(62, 217, 343, 436, 10621)]
+    assert segment._blobs(two, pixels) and not segment._one_blob(two, pixels)
+    many = [group(10 * k, 0, 10 * k + 8, 10, 40) for k in range(300)]
+    assert not segment._blobs(many, pixels)
+
+
 def test_a_1_drawn_as_tall_as_its_cell_is_no_side_read_ok(mnist: dict[str, np.ndarray], clf) -> None:
     """A 1 drawn straight from the top of its cell to the bottom is taken out with the sides:
     the reading that lost it is not `ok`."""
@@ -1842,6 +1869,15 @@ PHOTOGRAPHED_PAGES = [
     # scale either, and the shade's band of specks hid 60 of its 200 digits
     ((170590115444049196782673255867780380794, 14503878986101793044376121114264460843, 2468480137, 1),
      3, 20, 10, 56, (1654, 2338), "squared"),
+    # a ruled sheet whose lit corner's specks joined its upper rows into one mark, its lower rows
+    # held together by their rules in another: two blobs, not one, so the shade-following ink map
+    # was not asked, and the page was read as one mark (0 of 312)
+    ((320188067239434628296715119915528809846, 269188299403747573246441374543581625569, 2031884950, 1),
+     9, 24, 13, 54, (1654, 2338), "ruled"),
+    # squared paper whose faint grid left flat pieces of its lines, a pixel or two tall, read as
+    # 3s at 0.15 down to the page's floor (178 read for 154, 86.5% its digit)
+    ((327017482001179473423221124934697806561, 269188299403747573246441374543581625569, 3288693079, 1),
+     6, 11, 14, 65, (2481, 3507), "squared"),
 ]
 
 

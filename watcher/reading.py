@@ -49,6 +49,10 @@ PAGE_FLOOR = 0.1
 #: mark no wider than a digit and this tall against them is read down to `PAGE_FLOOR`
 LINE_SURE = 0.8
 LINE_DIGIT_HEIGHT = 0.75
+#: On a page, a mark under this share of its sure digits' typical height is read down to
+#: `NOT_A_DIGIT_BELOW` only, not `PAGE_FLOOR`: a flat piece of a faint grid's line, read as a 3 at
+#: 0.15 (24 such on a squared page of 154 6s)
+PAGE_DIGIT_HEIGHT = 0.3
 #: ... and a mark wide enough to be cut is one digit there when no wider than this many digit
 #: heights and in a form's cell, or one stroke: the long axis of its ink's spread at least
 #: `LINE_ONE_STROKE` times the short one (variances: a 1 leaning far is, a "+" is not)
@@ -480,9 +484,16 @@ def _line_floors(lay: Layout, sure_marks: list[bool], floor: float) -> list[floa
     rather than left out. An equation's letters stand among as many operators and letters: not
     there. One digit: a mark that cannot be cut (no wider than a digit), or one wide enough to be
     cut but no wider than the digits are tall (`LINE_ONE_WIDE`) that stands in one of a row of
-    form cells or is one straight stroke (a 1 leaning far: a "+" is not)."""
+    form cells or is one straight stroke (a 1 leaning far: a "+" is not). On a page (`floor` the
+    page's), every mark is read down to it but those under `PAGE_DIGIT_HEIGHT` of its sure digits'
+    typical height: they keep the usual floor."""
     floors = [floor] * len(lay.marks)
     if floor <= PAGE_FLOOR:
+        # a page's floor is a digit-sized mark's: a flat piece of a grid's line is no digit
+        sure = [m.pieces[0].box[3] for m, s in zip(lay.marks, sure_marks, strict=True) if s]
+        if sure:
+            low = PAGE_DIGIT_HEIGHT * float(np.median(sure))
+            floors = [NOT_A_DIGIT_BELOW if m.pieces[0].box[3] < low else floor for m in lay.marks]
         return floors
     lines: dict[int, list[int]] = {}
     for mi, m in enumerate(lay.marks):

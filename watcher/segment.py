@@ -228,12 +228,13 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
             # half ink, on any paper estimate ("no digit found" for 50 of 60 such numbers)
             dense = True
             groups, lab, _form = _groups(ink, t, dense=True)
-    elif (edge := _on_edge(groups, ink.shape)) or (sheet and _one_blob(groups, ink.size)):
+    elif (edge := _on_edge(groups, ink.shape)) or (sheet and _blobs(groups, ink.size)):
         # a shadow's soft edge across the picture is read as a band of specks by the plain ink
         # map, joining the digits into one mark that runs off the picture: the paper followed
         # into the shadow parts them, where it finds more marks or one that stays on the picture.
         # On a photographed sheet (the table painted paper) the shadow's half of the sheet is one
-        # blob of specks and digits, taken for one big digit (a page of 80 read as one): there
+        # blob of specks and digits (or two: `_blobs`), taken for one big digit (a page of 80 read
+        # as one): there
         # the paper followed into it must find several marks, none such a blob
         for shaded in (False, True) if sheet else (False,):
             # on a photographed sheet, the paper followed into its shade even where the max
@@ -713,6 +714,15 @@ def _one_blob(groups: list[Group], pixels: int) -> bool:
         return False
     top = max(g.area for g in groups)
     return top >= BLOB_SHARE * pixels and top >= BLOB_MOST * sum(g.area for g in groups)
+
+
+def _blobs(groups: list[Group], pixels: int) -> bool:
+    """The marks that each hold a good share of the picture (`BLOB_SHARE`) hold nearly all the ink
+    between them (`BLOB_MOST`): one blob (`_one_blob`), or a few: a photographed ruled sheet whose
+    lit corner's specks joined its upper rows into one mark, its lower rows held together by their
+    rules in another (312 digits read as none)."""
+    big = sum(g.area for g in groups if g.area >= BLOB_SHARE * pixels)
+    return big > 0 and big >= BLOB_MOST * sum(g.area for g in groups)
 
 
 def _on_edge(groups: list[Group], shape: tuple[int, int]) -> bool:
