@@ -1878,6 +1878,11 @@ PHOTOGRAPHED_PAGES = [
     # 3s at 0.15 down to the page's floor (178 read for 154, 86.5% its digit)
     ((327017482001179473423221124934697806561, 269188299403747573246441374543581625569, 3288693079, 1),
      6, 11, 14, 65, (2481, 3507), "squared"),
+    # a small ruled sheet whose lower part lies in a soft shadow running into the table: no sheet
+    # was found (the shaded part, lighter than the table, counted as writing round it), and the
+    # page was read as one mark (0 of 190)
+    ((215039828449404288669811191905960231963, 107090353359002252723118071224206516545, 2448879775),
+     5, 19, 10, 82, (2481, 3507), "ruled"),
 ]
 
 

@@ -86,9 +86,11 @@ def _dark_edges(grey: np.ndarray) -> bool:
 #: way from the table's grey up to the paper's: a shadow over part of a sheet (or its corner
 #: turned from the light) makes that part darker than Otsu's level, and its digits were then
 #: writing on the table, so no sheet was found (a page of 336 digits read as none). The second,
-#: lower level is asked only beside a sheet found at Otsu's level or the first: a sheet's corner
-#: in deep shade (paper 100 of 255 by a table of 40 there, 76 over all) lay under the first, was
-#: painted as table, and its 18 digits were lost
+#: lower level for a deeper shade: a sheet's corner in deep shade (paper 100 of 255 by a table of
+#: 40 there, 76 over all) lay under the first, was painted as table, and its 18 digits were lost;
+#: a sheet whose lower part lies in a soft shadow running into the table was found at neither
+#: Otsu's level nor the first (its shaded part, lighter than the table, counted as writing round
+#: it), and the page was read as one mark
 SHADED_LEVELS = (0.3, 0.15)
 #: Where the sheet is found at Otsu's level too, the one found at the lower level is taken when
 #: it is at least this much bigger, holds the first, and what it adds has writing on it: a sheet
@@ -137,11 +139,13 @@ def _sheet(s: np.ndarray) -> Sheet | None:
     table, paper = float(np.median(p.u8[~above])), float(np.median(p.u8[above]))
     for i, level in enumerate(SHADED_LEVELS):
         lower = table + level * (paper - table)
-        if lower >= otsu - 8 or (i > 0 and found is None):
-            continue  # (nearly) Otsu's level again; the deeper look only beside a sheet found
-        # beside a sheet found, only darker marks round the wider one are writing: its shaded
-        # corners can lie below the lower level too, lighter than the table round them
-        wider = _sheet_at(s, p, cv2.threshold(p.u8, lower, 255, cv2.THRESH_BINARY)[1], dark_only=found is not None)
+        if lower >= otsu - 8:
+            continue  # (nearly) Otsu's level again
+        # beside a sheet found, and at the deeper level, only darker marks round the wider one are
+        # writing: its shaded corners can lie below the lower level too, lighter than the table
+        # round them
+        wider = _sheet_at(s, p, cv2.threshold(p.u8, lower, 255, cv2.THRESH_BINARY)[1],
+                          dark_only=found is not None or i > 0)
         if wider is not None and (found is None or _adds_shade(p, found.mask, wider.mask)):
             found = wider
     return found
