@@ -234,8 +234,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         # into the shadow parts them, where it finds more marks or one that stays on the picture.
         # On a photographed sheet (the table painted paper) the shadow's half of the sheet is one
         # blob of specks and digits (or two: `_blobs`), taken for one big digit (a page of 80 read
-        # as one): there
-        # the paper followed into it must find several marks, none such a blob
+        # as one): there the paper followed into it must find several marks, none such a blob
         for shaded in (False, True) if sheet else (False,):
             # on a photographed sheet, the paper followed into its shade even where the max
             # filter's estimate finds as much ink: a sharp shadow (or a lit patch) over part of
@@ -267,8 +266,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         raise OnlyLines("no digit found: only printed lines") if _form.bare else NoDigitFound("no digit found")
     most = min(1.0, MAX_WORK_SIDE / max(h, w))
     f2 = _reading_scale(f1, cells or float(np.median([g.h for g in groups])), most, 0.7)
-    tall = _inked_height(groups)
-    page = len(groups) >= PAGE_LIGHT[0] and tall >= PAGE_LIGHT[1] and min(ink.shape) >= PAGE_LIGHT[2] * tall
+    page = _a_page(groups, ink.shape)
     for again in (False, True):
         # the ink again, its paper followed into shadows (one digit's ink map is kept as it was)
         ink = _page_ink(_resize(grey, f2), shaded, page)
@@ -292,9 +290,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
             # the first look saw a net, or the shade joining the sheet's digits, not a page: what
             # it promised measured again here (a squared sheet under a band of shade, its light
             # not followed there, lost the 60 digits under it)
-            here = _inked_height(groups)
-            page = (len(groups) >= PAGE_LIGHT[0] and here * f1 / f2 >= PAGE_LIGHT[1]
-                    and min(ink.shape) >= PAGE_LIGHT[2] * here)
+            page = _a_page(groups, ink.shape, f1 / f2)
         f2 = f3
     up = ToOriginal(1.0 / (f2 * scale), inverse)
     out = _layout(ink, groups, lab, up, form.faint, form.dots)
@@ -452,6 +448,12 @@ def _rotate(ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
 #: marks (specks, a comb's pieces), and a noisy photo's marks can be specks 2 pixels tall by their
 #: ink
 PAGE_LIGHT = (40, 4.0, 8.0)
+
+
+def _a_page(groups: list[Group], shape: tuple[int, int], to_work: float = 1.0) -> bool:
+    """The marks make a page (`PAGE_LIGHT`); `to_work`: the working scale over theirs."""
+    tall = _inked_height(groups)
+    return len(groups) >= PAGE_LIGHT[0] and tall * to_work >= PAGE_LIGHT[1] and min(shape) >= PAGE_LIGHT[2] * tall
 
 
 def _page_ink(grey: np.ndarray, shaded: bool = False, page: bool = False) -> np.ndarray:
