@@ -284,13 +284,19 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         # net (squared paper lit unevenly in a photo holds together in pieces many digits tall,
         # and a page of 20-pixel digits was read at a third of its size, each digit a blur)
         f3 = _reading_scale(f2, float(np.median([g.h for g in groups])), most, RESCALE_BELOW)
-        if again or f3 == f2:
+        if again:
             break
+        found_here = False
         if not page:
             # the first look saw a net, or the shade joining the sheet's digits, not a page: what
             # it promised measured again here (a squared sheet under a band of shade, its light
-            # not followed there, lost the 60 digits under it)
-            page = _a_page(groups, ink.shape, f1 / f2)
+            # not followed there, lost the 60 digits under it), and the page looked at again at
+            # this scale with its light followed even where this scale stands (a sheet's shaded
+            # corner whose specks joined it into nine blobs at the first look: they were read as
+            # digits, 209 for 196)
+            page = found_here = _a_page(groups, ink.shape, f1 / f2)
+        if f3 == f2 and not found_here:
+            break
         f2 = f3
     up = ToOriginal(1.0 / (f2 * scale), inverse)
     out = _layout(ink, groups, lab, up, form.faint, form.dots)
@@ -1007,15 +1013,22 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False, dense: bool = False,
 #: the digits of two rows touch the rule between them, and putting its crossings back joins them.
 SPLIT_TALL = 1.6
 SPLIT_PART = 0.6
+#: A part of such a mark still that tall is split again where the mark is at most this many
+#: digits wide: digits stacked through two rules, not rows joined along them.
+STACK_WIDE = 2.0
 
 
 def _split_across(groups: list[Group], lab: np.ndarray, across: np.ndarray, med: float) -> list[Group]:
     """Marks two digits high joined through a rule whose crossings were put back
     (`formlines.crossings_back`), split at the rule. A digit crossing a rule (squared paper, a
     notebook's lines) is one digit high, and stays whole; so does a digit with a short flourish
-    beyond a rule (too little ink on its other side)."""
+    beyond a rule (too little ink on its other side). A part still that tall is split again
+    (three rows joined through two rules: cut at the lower, the upper rule's crossing left in
+    the top part, cut at its least ink later, kept a piece of the rule under a 7, read "1")."""
     out: list[Group] = []
-    for g in groups:
+    todo = list(reversed(groups))
+    while todo:
+        g = todo.pop()
         if g.h < SPLIT_TALL * med:
             out.append(g)
             continue
@@ -1026,7 +1039,12 @@ def _split_across(groups: list[Group], lab: np.ndarray, across: np.ndarray, med:
             parts = _halves(g, lab, g.y0 + r, med)
             if parts is not None:
                 break
-        out += parts if parts is not None else [g]
+        if parts is None:
+            out.append(g)
+        elif g.w <= STACK_WIDE * med:
+            todo += reversed(parts)
+        else:  # a row's digits joined along its rule (a first look at a page's size): no stack of digits
+            out += parts
     return out
 
 
