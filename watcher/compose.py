@@ -229,10 +229,11 @@ def _slope(canvas: np.ndarray, degrees: float) -> np.ndarray:
 
 def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows: int = 30, cols: int = 20,
          ruled: bool = False, height: int = 110, size: tuple[int, int] = (4960, 7016), squared: bool = False,
-         table: bool = False) -> Drawn:
+         table: bool = False, rule: tuple[float, int] = (0.8, 3)) -> Drawn:
     """A sheet (600-dpi A4 by default) with a grid of rows x columns of digits, plain, ruled, or
     squared (an exercise book's grid, printed lighter than the pen, about a digit's height apart),
-    or a table (`table`: a printed cell round each digit, written large)."""
+    or a table (`table`: a printed cell round each digit, written large). `rule`: a ruled sheet's
+    lines, their ink (the pen's is 1) and thickness in pixels."""
     if table:
         return _table(digits, labels, rng, rows, cols, size)
     width, height_px = size
@@ -252,7 +253,7 @@ def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows:
         pick = rng.integers(0, len(digits), cols)
         yline = int(top + r * dy)
         if ruled:
-            cv2.line(canvas, (0, yline + int(0.8 * dy)), (width, yline + int(0.8 * dy)), 0.8, 3)
+            cv2.line(canvas, (0, yline + int(0.8 * dy)), (width, yline + int(0.8 * dy)), rule[0], rule[1])
         for c, i in enumerate(pick):
             ink = _digit_ink(digits[i], height, rng)
             y0 = yline + int(0.8 * dy) - ink.shape[0] - int(rng.integers(2, 10))

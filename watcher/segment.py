@@ -360,8 +360,10 @@ NET_TALL = 3.0
 
 
 #: The marks found at the reading scale under this share of `TARGET_HEIGHT` (where the picture
-#: could be read larger) are found again at the scale that makes them that tall
-RESCALE_BELOW = 0.5
+#: could be read larger) are found again at the scale that makes them that tall. At half, a page
+#: of 50 rows whose rules are as dark as the pen, its rows joined at the first look into marks
+#: twice a digit's height, was read at digits 20 px high: 77% of its digits right, 97.5% at 40
+RESCALE_BELOW = 0.6
 
 
 def _reading_scale(f: float, height: float, most: float, below: float) -> float:
