@@ -2210,6 +2210,19 @@ def test_digits_stacked_through_two_rules_are_cut_at_each() -> None:
     assert len(segment._split_across([wide], strip, across, med)) == 2  # cut once, as before
 
 
+def _dense_ruled_page_from_jpeg(mnist: dict[str, np.ndarray], clf, tmp_path: Path,
+                                rule: tuple[float, int]) -> tuple[int, int]:
+    """A 600-dpi ruled page of 50 x 25 digits (seed 1) saved as JPEG and read as the daemon reads
+    it (`prepare`, `classify`): (digits found, edit distance to its 1,250 digits)."""
+    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(1), rows=50, cols=25, ruled=True,
+                     rule=rule)
+    path = tmp_path / "page.jpg"
+    cv2.imwrite(str(path), d.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    r = classify([prepare(str(path), 200_000_000, 200_000_000)], clf.predict, clf.calibration)[0]
+    assert r is not None
+    return len(r.digits), edit_distance(r.text.replace(" ", ""), d.text.replace(" ", ""))
+
+
 def test_a_600_dpi_ruled_page_whose_rows_touch_is_read_from_its_jpeg_at_half_size(
         mnist: dict[str, np.ndarray], clf, tmp_path: Path) -> None:
     """The daemon's path: a 35-Mpx JPEG is decoded at half its size. There this page's rules came
@@ -2217,14 +2230,9 @@ def test_a_600_dpi_ruled_page_whose_rows_touch_is_read_from_its_jpeg_at_half_siz
     the pen, were put back whole as writing and joined each row's digits into marks (901 of
     1,250 digits found, 70.2% right); then digits stacked through two rules kept a piece of the
     one between them (98.7% right)."""
-    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(1), rows=50, cols=25, ruled=True)
-    path = tmp_path / "page.jpg"
-    cv2.imwrite(str(path), d.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    r = classify([prepare(str(path), 200_000_000, 200_000_000)], clf.predict, clf.calibration)[0]
-    assert r is not None
-    want = d.text.replace(" ", "")
-    assert len(r.digits) >= 0.99 * len(want), len(r.digits)  # 1,250 of 1,250
-    assert edit_distance(r.text.replace(" ", ""), want) <= 0.012 * len(want)  # 11 of 1,250
+    found, errors = _dense_ruled_page_from_jpeg(mnist, clf, tmp_path, (0.8, 3))
+    assert found >= 0.99 * 1250, found  # 1,250 of 1,250
+    assert errors <= 0.012 * 1250  # 11 of 1,250
 
 
 def test_a_dense_page_whose_rules_are_as_dark_as_the_pen_is_read_at_its_digits_size(
@@ -2234,15 +2242,9 @@ def test_a_dense_page_whose_rules_are_as_dark_as_the_pen_is_read_at_its_digits_s
     read at half the target height, 20 px, exactly `RESCALE_BELOW` then (0.5), so not found
     again: 1,015 of 1,250 digits found, 77.1% right. Under 0.6 of the target it is found again at
     the digits' size."""
-    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(1), rows=50, cols=25, ruled=True,
-                     rule=(1.0, 3))
-    path = tmp_path / "page.jpg"
-    cv2.imwrite(str(path), d.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    r = classify([prepare(str(path), 200_000_000, 200_000_000)], clf.predict, clf.calibration)[0]
-    assert r is not None
-    want = d.text.replace(" ", "")
-    assert len(r.digits) >= 0.99 * len(want), len(r.digits)
-    assert edit_distance(r.text.replace(" ", ""), want) <= 0.04 * len(want)
+    found, errors = _dense_ruled_page_from_jpeg(mnist, clf, tmp_path, (1.0, 3))
+    assert found >= 0.99 * 1250, found
+    assert errors <= 0.04 * 1250
 
 
 def test_marks_that_read_surely_whole_are_never_cut(mnist: dict[str, np.ndarray], clf) -> None:
