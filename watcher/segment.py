@@ -286,16 +286,15 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         f3 = _reading_scale(f2, float(np.median([g.h for g in groups])), most, RESCALE_BELOW)
         if again:
             break
-        found_here = False
-        if not page:
+        if not page and _a_page(groups, ink.shape, f1 / f2):
             # the first look saw a net, or the shade joining the sheet's digits, not a page: what
             # it promised measured again here (a squared sheet under a band of shade, its light
-            # not followed there, lost the 60 digits under it), and the page looked at again at
-            # this scale with its light followed even where this scale stands (a sheet's shaded
-            # corner whose specks joined it into nine blobs at the first look: they were read as
-            # digits, 209 for 196)
-            page = found_here = _a_page(groups, ink.shape, f1 / f2)
-        if f3 == f2 and not found_here:
+            # not followed there, lost the 60 digits under it), and the page looked at again with
+            # its light followed, even where this scale stands (a sheet's shaded corner whose
+            # specks joined it into nine blobs at the first look: they were read as digits, 209
+            # for 196)
+            page = True
+        elif f3 == f2:
             break
         f2 = f3
     up = ToOriginal(1.0 / (f2 * scale), inverse)
