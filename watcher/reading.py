@@ -58,6 +58,12 @@ PAGE_DIGIT_HEIGHT = 0.3
 #: `LINE_ONE_STROKE` times the short one (variances: a 1 leaning far is, a "+" is not)
 LINE_ONE_WIDE = 1.1
 LINE_ONE_STROKE = 4.0
+#: ... or, elsewhere, when its whole reads as another digit than 1 (a "+" reads as 1) and its
+#: strokes are at least this share of the line's sure digits' (a bold 8 or a 2 drawn like a Z no
+#: cut reads; a notebook's faint margin crossing a rule is a fifth as thick). Its chain of cuts is
+#: first read as a doubtful pair or more at the usual floor: two touching digits ("31" reads
+#: whole as a 4) are read so, as they were when left out
+LINE_WIDE_PEN = 0.5
 #: A file that is one mark, read as one digit below this raw score, is read as touching digits
 #: instead when each piece of its best cut reads at `SPLIT_SINGLE_SURE` or more ("10" in a box,
 #: the 1 touching the 0, read as 8 before). It goes to review either way.
@@ -249,7 +255,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     page = len(paths) >= PAGE_MARKS and sum(sure_marks) >= 0.8 * len(paths)
     floor = PAGE_FLOOR if page else NOT_A_DIGIT_BELOW
     joined = _joined(lay, paths, conf, k)
-    floors = _line_floors(lay, sure_marks, floor)
+    wholes = [int(best[idx[0] - path[0]]) for idx, path, _s in paths]  # each mark read whole
+    floors, loose_below = _line_floors(lay, sure_marks, floor, wholes)
     thin = _thin_ones(lay, paths, best)
     # a form's line left standing, or a grid's on a page (`_thin_ones`); on a page of sure digits
     # a piece of a faint grid that no look took for one, a fifth of the pen thick, too
@@ -268,15 +275,16 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             raw *= float(conf[ji])
             digits.append(Digit(piece.box, m.line, int(best[ji]), float(sure[ji])))
             continue
-        if path == [0] and conf[idx[0]] < below and m.wide and m.ends > 1:
+        if path == [0] and conf[idx[0]] < loose_below[mi] and m.wide and m.ends > 1:
             # a chain of touching digits where one cut piece reads badly: read it all (doubtfully)
-            # rather than leave out every digit of it
-            loose, share = _best_path(m, conf[idx[0]:idx[0] + len(m.pieces)], best[idx[0]:idx[0] + len(m.pieces)],
-                                      piece_min=0.0)
+            # rather than leave out every digit of it; a pair too where the mark would be read
+            # whole below the usual floor (`LINE_WIDE_PEN`)
+            loose, loose_share = _best_path(m, conf[idx[0]:idx[0] + len(m.pieces)],
+                                            best[idx[0]:idx[0] + len(m.pieces)], piece_min=0.0)
             picked = [idx[0] + i for i in loose]
             gm = float(np.exp(np.mean(np.log(np.maximum(conf[picked], 1e-9)))))
-            if len(loose) >= loose_pieces and gm >= LOOSE_MEAN:
-                idx, path = picked, loose
+            if len(loose) >= (2 if below < loose_below[mi] else loose_pieces) and gm >= LOOSE_MEAN:
+                idx, path, share = picked, loose, loose_share
                 unsure += 1
         if path == [0] and conf[idx[0]] < below:
             not_digits += 1
@@ -476,7 +484,8 @@ def _lines_of_marks(lay: Layout, whole: Box) -> int:
     return len({m.line for m in lay.marks if m.pieces[0].box[2] >= 0.4 * ww and m.pieces[0].box[3] >= 0.03 * wh})
 
 
-def _line_floors(lay: Layout, sure_marks: list[bool], floor: float) -> list[float]:
+def _line_floors(lay: Layout, sure_marks: list[bool], floor: float,
+                 wholes: list[int]) -> tuple[list[float], list[float]]:
     """Each mark's score below which it is left out as no digit: `floor`, but the page's floor
     for a mark that is one digit and as tall as the sure digits of its line (`LINE_DIGIT_HEIGHT`),
     when nearly all its line's other marks are sure digits (`LINE_SURE`, two at least): a bold
@@ -486,15 +495,19 @@ def _line_floors(lay: Layout, sure_marks: list[bool], floor: float) -> list[floa
     cut but no wider than the digits are tall (`LINE_ONE_WIDE`) that stands in one of a row of
     form cells or is one straight stroke (a 1 leaning far: a "+" is not). On a page (`floor` the
     page's), every mark is read down to it but those under `PAGE_DIGIT_HEIGHT` of its sure digits'
-    typical height: they keep the usual floor."""
+    typical height: they keep the usual floor. Also a wide mark read whole (`wholes`: each mark's
+    digit so) as another digit than 1, drawn with the line's pen (`LINE_WIDE_PEN`). With the floors,
+    the score below which each mark's chain of cuts is read loosely: the usual floor for the last
+    kind."""
     floors = [floor] * len(lay.marks)
+    loose = [floor] * len(lay.marks)
     if floor <= PAGE_FLOOR:
         # a page's floor is a digit-sized mark's: a flat piece of a grid's line is no digit
         sure = [m.pieces[0].box[3] for m, s in zip(lay.marks, sure_marks, strict=True) if s]
         if sure:
             low = PAGE_DIGIT_HEIGHT * float(np.median(sure))
             floors = [NOT_A_DIGIT_BELOW if m.pieces[0].box[3] < low else floor for m in lay.marks]
-        return floors
+        return floors, floors
     lines: dict[int, list[int]] = {}
     for mi, m in enumerate(lay.marks):
         lines.setdefault(m.line, []).append(mi)
@@ -503,14 +516,18 @@ def _line_floors(lay: Layout, sure_marks: list[bool], floor: float) -> list[floa
         if len(sure) < max(2, LINE_SURE * (len(marks) - 1)):
             continue
         tall = float(np.median([lay.marks[mi].pieces[0].box[3] for mi in sure]))
+        pen = float(np.median([lay.marks[mi].pieces[0].stroke for mi in sure]))
         for mi in marks:
             m = lay.marks[mi]
             _x, _y, bw, bh = m.pieces[0].box
-            one = not m.wide or (bw <= LINE_ONE_WIDE * tall and (
-                _in_a_cell(m.pieces[0].box, lay.cells) or _one_stroke(m.pieces[0].x, LINE_ONE_STROKE)))
-            if one and bh >= LINE_DIGIT_HEIGHT * tall:
+            if bh < LINE_DIGIT_HEIGHT * tall:
+                continue
+            if not m.wide or (bw <= LINE_ONE_WIDE * tall and (
+                    _in_a_cell(m.pieces[0].box, lay.cells) or _one_stroke(m.pieces[0].x, LINE_ONE_STROKE))):
+                floors[mi] = loose[mi] = PAGE_FLOOR
+            elif bw <= LINE_ONE_WIDE * tall and wholes[mi] != 1 and m.pieces[0].stroke >= LINE_WIDE_PEN * pen:
                 floors[mi] = PAGE_FLOOR
-    return floors
+    return floors, loose
 
 
 def _in_a_cell(box: Box, cells: list[Box]) -> bool:
