@@ -60,7 +60,7 @@ LINE_ONE_WIDE = 1.1
 LINE_ONE_STROKE = 4.0
 #: ... or, elsewhere, when its whole reads as another digit than 1 (a "+" reads as 1) and its
 #: strokes are at least this share of the line's sure digits' (a bold 8 or a 2 drawn like a Z no
-#: cut reads; a notebook's faint margin crossing a rule is a fifth as thick). Its chain of cuts is
+#: cut reads; a notebook's faint margin crossing a rule is a ninth as thick). Its chain of cuts is
 #: first read as a doubtful pair or more at the usual floor: two touching digits ("31" reads
 #: whole as a 4) are read so, as they were when left out
 LINE_WIDE_PEN = 0.5
