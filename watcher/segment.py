@@ -1070,8 +1070,17 @@ def _split_stacked(groups: list[Group], lab: np.ndarray, med: float) -> list[Gro
             out.append(g)
             continue
         a, b = g.y0 + int((0.5 - STACK_BAND) * g.h), g.y0 + int((0.5 + STACK_BAND) * g.h) + 1
-        ink = np.isin(lab[a:b, g.x0:g.x1], g.labels).sum(axis=1)
-        parts = _halves(g, lab, a + int(np.argmin(ink)), med, gap=0)
+        rows = np.isin(lab[g.y0:g.y1, g.x0:g.x1], g.labels).sum(axis=1)  # ink along each row
+        ink = rows[a - g.y0:b - g.y0]
+        least = a + np.flatnonzero(ink == ink.min())  # the rows of least ink
+        # two marks meet there only where each holds more ink than the join: a wedge of a table's
+        # corner or a shadow widening down the picture has none above, and is no stack
+        parts = None
+        if (rows[:least[0] - g.y0].max(initial=0) > ink.min()
+                and rows[least[-1] - g.y0 + 1:].max(initial=0) > ink.min()):
+            # of the rows of least ink, the one nearest the middle: a 7's stem is as thin all down
+            # as where it meets the digit under it, and cut at the band's top it left too little above
+            parts = _halves(g, lab, int(least[np.argmin(np.abs(least - (g.y0 + g.y1) / 2))]), med, gap=0)
         if parts is None:
             out.append(g)
         else:
