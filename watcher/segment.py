@@ -1058,7 +1058,8 @@ STACK_BAND = 0.2
 
 def _split_stacked(groups: list[Group], lab: np.ndarray, med: float) -> list[Group]:
     """Marks two digits high on a page of rows, cut in two where they hold least ink about their
-    middle: a digit's tail touching the digit below it, in the next row, made one mark of the two,
+    middle (a valley: more ink above and below), at the middle one of such rows: a digit's tail
+    touching the digit below it, in the next row, made one mark of the two,
     read as one digit or none (a page with rows 1.1 digits apart: 1,158 marks for 1,250 digits).
     A part still two digits high is cut again (three rows touching); on ruled paper, what is still
     that high once cut at the rules (`_split_across`)."""
