@@ -101,6 +101,40 @@ def test_animated_gif_uses_first_frame() -> None:
     normalise(decode.decode(data, LIMIT_PIXELS))  # a digit, not the blank second frame
 
 
+def _text_page(text: str, size: tuple[int, int] = (400, 200), mode: str = "L") -> Image.Image:
+    im = np.full((size[1], size[0]), 255, np.uint8)
+    cv2.putText(im, text, (20, size[1] * 3 // 4), cv2.FONT_HERSHEY_SIMPLEX, 3, 0, 6, cv2.LINE_AA)
+    return Image.fromarray(im).convert(mode)
+
+
+@pytest.mark.parametrize(("mode", "compression"), [("L", None), ("RGB", "tiff_lzw"), ("1", "group4")])
+def test_a_tiff_of_several_pages_is_decoded_as_its_pages_stacked_in_order(mode: str, compression: str | None) -> None:
+    """A scanner's document: every page is read, the first on top (one page only was read before)."""
+    pages = [_text_page("12", mode=mode), _text_page("345", (300, 150), mode=mode), _text_page("6", mode=mode)]
+    data = pil_bytes(pages[0], "TIFF", save_all=True, append_images=pages[1:], compression=compression)
+    a = decode.decode(data, LIMIT_PIXELS)
+    gap = decode.page_gap([200, 150, 200])
+    assert a.dtype == np.uint8 and a.shape == (200 + 150 + 200 + 2 * gap, 400)
+    grey = [np.asarray(p.convert("L")) for p in pages]
+    assert np.abs(a[:200].astype(int) - grey[0]).max() <= 1
+    assert np.abs(a[200 + gap:350 + gap, :300].astype(int) - grey[1]).max() <= 1
+    assert np.abs(a[350 + 2 * gap:].astype(int) - grey[2]).max() <= 1
+    assert (a[200:200 + gap] == 255).all() and (a[200 + gap:350 + gap, 300:] == 255).all()  # paper between
+    # one page stays as it was
+    one = pil_bytes(pages[0], "TIFF", compression=compression)
+    assert decode.decode(one, LIMIT_PIXELS).shape[:2] == (200, 400)
+
+
+def test_a_tiff_whose_pages_stacked_pass_the_pixel_limit_is_refused_before_decoding() -> None:
+    pages = [_text_page("1"), _text_page("2")]
+    data = pil_bytes(pages[0], "TIFF", save_all=True, append_images=pages[1:])
+    with pytest.raises(TooLarge, match="2 pages stacked"):
+        decode.decode(data, 400 * 300)  # each page (400x200) fits; the two do not
+    cut = data[: len(data) - 200]  # the last page's pixels cut short
+    with pytest.raises(CorruptImage):
+        decode.decode(cut, LIMIT_PIXELS)
+
+
 def png_claiming(width: int, height: int) -> bytes:
     def chunk(t: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + t + data + struct.pack(">I", zlib.crc32(t + data) & 0xFFFFFFFF)

@@ -2478,6 +2478,37 @@ def test_the_daemon_writes_text_count_and_digits_csv(tmp_path: Path, mnist: dict
     assert all(got[n]["status"] != "ok" or got[n]["text"].replace(" ", "") == t for n, t in texts.items())
 
 
+def test_a_scanned_tiff_of_two_pages_is_read_page_after_page(tmp_path: Path, mnist: dict[str, np.ndarray]) -> None:
+    """A scanner's document of two pages: one row with both pages' digits in order, digits.csv boxes
+    on the pages stacked top to bottom (only the first page was read before, `ok`)."""
+    from PIL import Image
+
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    rng = np.random.default_rng(5)
+    numbers = [compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", touching=False) for _ in range(2)]
+    pages = []
+    for d in numbers:
+        sheet = np.full((700, 1000), 255, np.uint8)  # the number on a page, well inside its margins
+        g = d.image if d.image.ndim == 2 else cv2.cvtColor(d.image, cv2.COLOR_BGR2GRAY)
+        h, w = min(g.shape[0], 450), min(g.shape[1], 850)
+        sheet[200:200 + h, 100:100 + w] = g[:h, :w]
+        pages.append(Image.fromarray(sheet))
+    pages[0].save(inbox / "scan.tif", format="TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw")
+    proc = DaemonProc(inbox, outbox, "--once")
+    assert proc.p.wait(120) == 0, proc.output()
+    (r,) = rows(outbox)
+    assert r["status"] != "error", r
+    assert r["text"].replace(" ", "") == numbers[0].text + numbers[1].text
+    assert len(r["text"].split(" ")) == 2  # a line a page
+    mine = [x for x in digits_csv(outbox) if x["claim"] == r["claim"]]
+    first = [x for x in mine if x["line"] == "0"]
+    second = [x for x in mine if x["line"] == "1"]
+    assert all(200 <= int(x["y"]) < 700 for x in first)
+    assert all(700 + 200 <= int(x["y"]) for x in second)  # under the first page (and the gap)
+
+
 def test_kill9_between_digits_and_rows_leaves_no_duplicate_through_the_join(tmp_path: Path,
                                                                           mnist: dict[str, np.ndarray]) -> None:
     if shutil.which("gcc") is None:

@@ -4,7 +4,9 @@ The daemon reads the bytes itself (never `cv2.imread(path)`, which has crashed w
 on odd paths) through a descriptor opened with O_NOFOLLOW, so a symlink is an error and its
 target is never touched. The header's claimed size is checked against `max_pixels` before
 decoding (decompression bombs). OpenCV decodes; Pillow is the fallback for what OpenCV refuses
-(some palette, CMYK and animated files; the first frame is used).
+(some palette, CMYK and animated files; the first frame is used). A TIFF of several pages (a
+scanner's or a fax's document) is read whole: its pages stacked top to bottom, in order, as one
+grey picture, so every page's digits are read and none is dropped unseen.
 """
 
 from __future__ import annotations
@@ -133,11 +135,11 @@ def _orientation(im: PILImage) -> int:
         return 1
 
 
-def _pillow(data: bytes) -> np.ndarray:
+def _pillow(data: bytes, frame: int = 0) -> np.ndarray:
     from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(data)) as src:
-        src.seek(0)
+        src.seek(frame)
         im: Image.Image = ImageOps.exif_transpose(src) if src.format == "JPEG" else src  # as OpenCV shows it
         if im.mode in ("P", "PA"):
             im = im.convert("RGBA")
@@ -167,6 +169,10 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
         raise CorruptImage("corrupt or truncated JPEG (no end marker)")
     if kind == "png" and data.rfind(b"IEND") < 0:
         raise CorruptImage("corrupt or truncated PNG (no IEND chunk)")
+    if kind == "tiff":
+        pages = tiff_pages(data)
+        if len(pages) > 1:
+            return _stacked_pages(data, pages, max_pixels)
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if kind == "jpeg" else cv2.IMREAD_UNCHANGED
     img = None
     try:
@@ -182,6 +188,100 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
         # a decoder may return less than the header promised for a truncated file
         raise CorruptImage(f"corrupt or truncated {kind.upper()}")
     return img
+
+
+#: The most pages a TIFF may hold (a hostile file's page chain is not followed further).
+MAX_PAGES = 256
+
+
+#: TIFF's NewSubfileType bit for a reduced-resolution copy of another page (a thumbnail)
+_REDUCED_COPY = 1
+
+
+def tiff_pages(data: bytes) -> list[tuple[int, int, int]]:
+    """(index, width, height) of each page of a TIFF, read from its headers without decoding
+    pixels. A reduced-resolution copy of a page (a thumbnail some writers add) is no page."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # our own limit applies, before decoding
+    pages: list[tuple[int, int, int]] = []
+    seen = 0
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            for k in range(MAX_PAGES + 1):
+                try:
+                    im.seek(k)
+                except EOFError:
+                    break  # the last page
+                seen = k + 1
+                if not int(getattr(im, "tag_v2", {}).get(254, 0)) & _REDUCED_COPY:
+                    pages.append((k, int(im.size[0]), int(im.size[1])))
+    except Exception as exc:
+        # a page after the first that cannot be found is a damaged file, not a shorter one
+        raise CorruptImage("corrupt TIFF header" if not seen else f"corrupt or truncated TIFF (page {seen + 1})") from exc
+    if seen > MAX_PAGES:
+        raise TooLarge(f"TIFF of more than {MAX_PAGES} pages")
+    return pages
+
+
+def page_gap(heights: list[int]) -> int:
+    """Rows of paper put between two stacked pages: enough that no stroke joins across."""
+    return max(16, max(heights) // 50)
+
+
+def _stacked_pages(data: bytes, sizes: list[tuple[int, int, int]], max_pixels: int) -> np.ndarray:
+    """A TIFF's pages as one grey picture, top to bottom in order, each page's paper filling the
+    gap below it and its right side up to the widest page. Boxes found in it count from the top
+    of the first page. The stacked picture is held to `max_pixels` before any page is decoded."""
+    gap = page_gap([h for _, _, h in sizes])
+    width = max(w for _, w, _ in sizes)
+    height = sum(h for _, _, h in sizes) + gap * (len(sizes) - 1)
+    if min(min(w, h) for _, w, h in sizes) <= 0:
+        raise CorruptImage("corrupt TIFF header (a page of no pixels)")
+    if width * height > max_pixels:
+        raise TooLarge(f"image too large ({len(sizes)} pages stacked: {width}x{height} pixels, limit {max_pixels})")
+    buf = np.frombuffer(data, np.uint8)
+    out = np.empty((height, width), np.uint8)
+    y = 0
+    for k, w, h in sizes:
+        # one page at a time (the file's k-th, thumbnails counted), so that only one is held
+        # beside the stacked picture; Pillow reads what OpenCV refuses
+        try:
+            ok, got = cv2.imdecodemulti(buf, cv2.IMREAD_UNCHANGED, range=(k, k + 1))
+        except cv2.error:
+            ok, got = False, []
+        try:
+            page = got[0] if ok and len(got) == 1 and got[0].shape[:2] == (h, w) else _pillow(data, k)
+        except Exception as exc:
+            raise CorruptImage(f"corrupt or truncated TIFF (page {k + 1})") from exc
+        grey = _grey8(np.asarray(page))
+        del got, page
+        if grey.shape != (h, w):
+            raise CorruptImage("corrupt or truncated TIFF (a page smaller than its header)")
+        paper = int(np.median(grey[:: max(1, h // 256), :: max(1, w // 256)]))
+        out[y:y + h, :w] = grey
+        out[y:y + h, w:] = paper
+        out[y + h:y + h + gap] = paper
+        y += h + gap
+    return out[:height]
+
+
+def _grey8(a: np.ndarray) -> np.ndarray:
+    """One page as 8-bit grey (colour averaged as OpenCV does, alpha laid on white, 16 bits cut to 8)."""
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        f = a.astype(np.float32)
+        top = float(f.max()) if f.size else 1.0
+        a = np.clip(f * (255.0 / top if top > 1.0 else 255.0), 0, 255).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 4:
+        alpha = a[:, :, 3:4].astype(np.float32) / 255.0
+        a = (a[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 3:
+        return np.asarray(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY))
+    if a.ndim == 3:
+        return np.ascontiguousarray(a[:, :, 0])
+    return a
 
 
 #: A JPEG with more pixels than this is decoded at a reduced size (libjpeg's scaled IDCT: a
