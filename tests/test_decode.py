@@ -125,6 +125,55 @@ def test_a_tiff_of_several_pages_is_decoded_as_its_pages_stacked_in_order(mode: 
     assert decode.decode(one, LIMIT_PIXELS).shape[:2] == (200, 400)
 
 
+def netpbm(grey: np.ndarray, magic: str, maxval: int = 255) -> bytes:
+    """A Netpbm file of an 8-bit grey picture, written by hand: Pillow writes only maxval 255 and
+    65535, and SANE's `scanimage` writes what the scanner gives (4095 for 12-bit samples)."""
+    h, w = grey.shape
+    head = f"{magic}\n# written by a test\n{w} {h}\n" + ("" if magic in ("P1", "P4") else f"{maxval}\n")
+    ink = grey < 128
+    values = (grey.astype(np.int64) * maxval + 127) // 255
+    if magic == "P1":
+        body = "\n".join(" ".join("1" if v else "0" for v in row) for row in ink).encode()
+    elif magic == "P4":
+        body = np.packbits(ink, axis=1).tobytes()
+    elif magic in ("P2", "P3"):
+        reps = 1 if magic == "P2" else 3
+        body = "\n".join(" ".join(f"{v}" for v in np.repeat(row, reps)) for row in values).encode()
+    else:
+        reps = 1 if magic == "P5" else 3
+        a = np.repeat(values, reps, axis=1)
+        body = a.astype(">u2" if maxval > 255 else np.uint8).tobytes()
+    return head.encode() + body
+
+
+@pytest.mark.parametrize(("magic", "maxval"), [("P1", 1), ("P4", 1), ("P2", 255), ("P3", 255), ("P5", 255),
+                                               ("P6", 255), ("P5", 100), ("P5", 4095), ("P6", 65535)])
+def test_netpbm_files_as_scanimage_writes_them_are_decoded_at_full_scale(magic: str, maxval: int) -> None:
+    """SANE's `scanimage` writes Netpbm unless told otherwise ("not an image" before). A 12-bit
+    scan's samples go up to 4095, which OpenCV keeps as stored: its paper would read as near black."""
+    grey = np.asarray(_text_page("42", (120, 60)))
+    data = netpbm(grey, magic, maxval)
+    assert decode.sniff(data) == "pnm" and decode.claimed_size(data, "pnm") == (120, 60)
+    a = decode.decode(data, LIMIT_PIXELS)
+    assert a.shape[:2] == (60, 120)
+    g8 = decode._grey8(a).astype(int)
+    want = np.where(grey < 128, 0, 255) if maxval == 1 else grey.astype(int)
+    assert np.abs(g8 - want).max() <= (0 if maxval == 1 else 255 // maxval + 2)
+    assert a.dtype == (np.uint16 if maxval > 255 else np.uint8)
+    with pytest.raises(CorruptImage):
+        decode.decode(data[: len(data) * 2 // 3], LIMIT_PIXELS)  # a scan still being written
+    with pytest.raises(TooLarge):
+        decode.decode(data, 120 * 60 - 1)
+
+
+def test_text_that_starts_like_a_netpbm_magic_number_is_no_image() -> None:
+    for data in (b"P5x is not a header", b"P7\nWIDTH 3\n", b"P9 1 1 255\n\x00"):
+        with pytest.raises(NotAnImage):
+            decode.decode(data, LIMIT_PIXELS)
+    with pytest.raises(TooLarge):
+        decode.decode(b"P5\n100000 100000\n255\n" + b"\x00" * 64, LIMIT_PIXELS)
+
+
 def test_a_tiff_whose_pages_stacked_pass_the_pixel_limit_is_refused_before_decoding() -> None:
     pages = [_text_page("1"), _text_page("2")]
     data = pil_bytes(pages[0], "TIFF", save_all=True, append_images=pages[1:])
@@ -188,7 +237,8 @@ def test_read_bytes_refuses_links_and_limits_size(tmp_path: Path) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=4096), st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"II*\x00"]))
+@given(st.binary(max_size=4096), st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"II*\x00",
+                                                   b"P5\n", b"P4 ", b"P2\n4 4\n"]))
 def test_fuzz_decoder_raises_only_file_failures(data: bytes, prefix: bytes) -> None:
     try:
         normalise(decode.decode(prefix + data, LIMIT_PIXELS))

@@ -2509,6 +2509,31 @@ def test_a_scanned_tiff_of_two_pages_is_read_page_after_page(tmp_path: Path, mni
     assert all(700 + 200 <= int(x["y"]) for x in second)  # under the first page (and the gap)
 
 
+def test_a_scan_as_scanimage_writes_it_is_read(tmp_path: Path, mnist: dict[str, np.ndarray]) -> None:
+    """SANE's `scanimage` writes Netpbm: a 12-bit greymap (samples up to 4095, stored in 16 bits)
+    and an 8-bit one are read like any scan (both were "not an image" before)."""
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    rng = np.random.default_rng(8)
+    want = {}
+    for name, maxval in (("scan12.pnm", 4095), ("scan8.pgm", 255)):
+        d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", touching=False)
+        g = d.image if d.image.ndim == 2 else cv2.cvtColor(d.image, cv2.COLOR_BGR2GRAY)
+        h, w = g.shape
+        samples = (g.astype(np.int64) * maxval + 127) // 255
+        body = samples.astype(">u2" if maxval > 255 else np.uint8).tobytes()
+        (inbox / name).write_bytes(f"P5\n# SANE data follows\n{w} {h}\n{maxval}\n".encode() + body)
+        want[name] = d.text
+    proc = DaemonProc(inbox, outbox, "--once")
+    assert proc.p.wait(120) == 0, proc.output()
+    got = {r["file"]: r for r in rows(outbox)}
+    assert set(got) == set(want)
+    for name, text in want.items():
+        assert got[name]["status"] != "error", got[name]
+        assert got[name]["text"].replace(" ", "") == text, (name, got[name])
+
+
 def test_kill9_between_digits_and_rows_leaves_no_duplicate_through_the_join(tmp_path: Path,
                                                                           mnist: dict[str, np.ndarray]) -> None:
     if shutil.which("gcc") is None:

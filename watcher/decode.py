@@ -3,7 +3,8 @@
 The daemon reads the bytes itself (never `cv2.imread(path)`, which has crashed whole processes
 on odd paths) through a descriptor opened with O_NOFOLLOW, so a symlink is an error and its
 target is never touched. The header's claimed size is checked against `max_pixels` before
-decoding (decompression bombs). OpenCV decodes; Pillow is the fallback for what OpenCV refuses
+decoding (decompression bombs). OpenCV decodes (a Netpbm file's samples are then stretched by its
+maximum value, which OpenCV ignores); Pillow is the fallback for what OpenCV refuses
 (some palette, CMYK and animated files; the first frame is used). A TIFF of several pages (a
 scanner's or a fax's document) is read whole: its pages stacked top to bottom, in order, as one
 grey picture, so every page's digits are read and none is dropped unseen.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import stat
 import struct
 from typing import TYPE_CHECKING
@@ -44,7 +46,14 @@ SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "tiff"),
     (b"MM\x00*", "tiff"),
     (b"RIFF", "webp"),
+    # Netpbm (PBM, PGM, PPM; ASCII or binary): what SANE's `scanimage` writes unless told otherwise
+    *((b"P%d" % k, "pnm") for k in range(1, 7)),
 )
+#: What may follow a Netpbm file's magic number
+_PNM_SPACE = b" \t\r\n#"
+_PNM_FIELD = rb"(?:\s|#[^\r\n]*[\r\n])+(\d+)"  # whitespace and comments, then a number
+#: A greymap's or pixmap's header: width, height, the largest sample value
+_PNM_HEADER = re.compile(rb"P[2356]" + _PNM_FIELD * 3)
 
 
 def read_bytes(path: str | bytes, max_bytes: int) -> bytes:
@@ -97,6 +106,8 @@ def sniff(data: bytes) -> str:
         if data.startswith(sig):
             if kind == "webp" and data[8:12] != b"WEBP":
                 continue
+            if kind == "pnm" and data[2:3] not in _PNM_SPACE:
+                continue
             return kind
     raise NotAnImage("not an image (unknown file format)")
 
@@ -143,6 +154,8 @@ def _pillow(data: bytes, frame: int = 0) -> np.ndarray:
         im: Image.Image = ImageOps.exif_transpose(src) if src.format == "JPEG" else src  # as OpenCV shows it
         if im.mode in ("P", "PA"):
             im = im.convert("RGBA")
+        elif im.mode == "1":
+            im = im.convert("L")
         elif im.mode == "CMYK":
             im = im.convert("RGB")
         elif im.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F"):
@@ -179,6 +192,8 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
         img = None
+    if img is not None and kind == "pnm":
+        img = _full_scale(img, _pnm_maxval(data))
     if img is None or img.size == 0:
         try:
             img = _pillow(data)
@@ -188,6 +203,24 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
         # a decoder may return less than the header promised for a truncated file
         raise CorruptImage(f"corrupt or truncated {kind.upper()}")
     return img
+
+
+def _pnm_maxval(data: bytes) -> int:
+    """A Netpbm greymap's or pixmap's largest sample value, as its header says (0 for a bitmap
+    or a header that says none)."""
+    m = _PNM_HEADER.match(data, 0, 4096)
+    return int(m.group(3)) if m else 0
+
+
+def _full_scale(img: np.ndarray, maxval: int) -> np.ndarray:
+    """Samples of a Netpbm file stretched to their type's full range, rounded (a sample over
+    `maxval` counts as `maxval`). OpenCV keeps them as stored, so a 12-bit scan's paper (4095 of
+    65535) would read as near black."""
+    top = 255 if img.dtype == np.uint8 else 65535
+    if not 0 < maxval < top:
+        return img
+    lut = np.minimum(np.rint(np.arange(top + 1) * (top / maxval)), top).astype(img.dtype)
+    return np.asarray(lut[img])
 
 
 #: The most pages a TIFF may hold (a hostile file's page chain is not followed further).
