@@ -166,6 +166,42 @@ def test_netpbm_files_as_scanimage_writes_them_are_decoded_at_full_scale(magic: 
         decode.decode(data, 120 * 60 - 1)
 
 
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_a_phones_heic_or_avif_photo_is_read_as_shown(fmt: str) -> None:
+    """An iPhone saves HEIC, some Android phones AVIF ("not an image" before); a photo taken upright
+    is stored sideways with its orientation in EXIF, and is read as shown."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    shown = np.asarray(_text_page("42", (160, 80)))
+    im = Image.fromarray(cv2.rotate(shown, cv2.ROTATE_90_COUNTERCLOCKWISE)).convert("RGB")
+    exif = im.getexif()
+    exif[0x0112] = 6
+    data = pil_bytes(im, fmt, exif=exif.tobytes(), quality=90)
+    kind = decode.sniff(data)
+    assert kind == fmt.lower() and decode.claimed_size(data, kind) == (160, 80)
+    for a in (decode.decode(data, LIMIT_PIXELS), decode.decode_scaled(data, LIMIT_PIXELS)[0]):
+        assert a.shape[:2] == (80, 160)
+        assert np.abs(decode._grey8(a).astype(int) - shown).mean() < 8
+    with pytest.raises(CorruptImage):
+        decode.decode(data[: len(data) // 2], LIMIT_PIXELS)
+    with pytest.raises(TooLarge):
+        decode.decode(data, 160 * 80 - 1)
+
+
+def test_a_big_heic_photo_is_decoded_grey() -> None:
+    """A 48-Mpx phone photo would take 145 MB of colour in a worker: decoded grey, as a big PNG is."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    shown = np.full((3000, 6000), 255, np.uint8)  # 18 Mpx: over decode.REDUCE_ABOVE
+    shown[1000:2000, 1000:1100] = 0
+    data = pil_bytes(Image.fromarray(shown).convert("RGB"), "HEIF", quality=50)
+    a, scale = decode.decode_scaled(data, LIMIT_PIXELS)
+    assert scale == 1.0 and a.shape == (3000, 6000) and a.dtype == np.uint8
+    assert a[1500, 1050] < 60 and a[500, 500] > 200
+
+
 def test_text_that_starts_like_a_netpbm_magic_number_is_no_image() -> None:
     for data in (b"P5x is not a header", b"P7\nWIDTH 3\n", b"P9 1 1 255\n\x00"):
         with pytest.raises(NotAnImage):
@@ -238,7 +274,8 @@ def test_read_bytes_refuses_links_and_limits_size(tmp_path: Path) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=4096), st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"II*\x00",
-                                                   b"P5\n", b"P4 ", b"P2\n4 4\n"]))
+                                                   b"P5\n", b"P4 ", b"P2\n4 4\n", b"\x00\x00\x00\x1cftypheic",
+                                                   b"\x00\x00\x00\x1cftypavif"]))
 def test_fuzz_decoder_raises_only_file_failures(data: bytes, prefix: bytes) -> None:
     try:
         normalise(decode.decode(prefix + data, LIMIT_PIXELS))

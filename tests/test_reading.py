@@ -2509,21 +2509,34 @@ def test_a_scanned_tiff_of_two_pages_is_read_page_after_page(tmp_path: Path, mni
     assert all(700 + 200 <= int(x["y"]) for x in second)  # under the first page (and the gap)
 
 
-def test_a_scan_as_scanimage_writes_it_is_read(tmp_path: Path, mnist: dict[str, np.ndarray]) -> None:
+def test_scans_as_scanimage_writes_them_and_a_phones_heic_photo_are_read(tmp_path: Path,
+                                                                          mnist: dict[str, np.ndarray]) -> None:
     """SANE's `scanimage` writes Netpbm: a 12-bit greymap (samples up to 4095, stored in 16 bits)
-    and an 8-bit one are read like any scan (both were "not an image" before)."""
+    and an 8-bit one; an iPhone saves HEIC, stored sideways with the turn in EXIF. Each is read
+    like any scan (each was "not an image" before)."""
+    from PIL import Image
+
     inbox, outbox = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
     outbox.mkdir()
     rng = np.random.default_rng(8)
     want = {}
-    for name, maxval in (("scan12.pnm", 4095), ("scan8.pgm", 255)):
+    for name, maxval in (("scan12.pnm", 4095), ("scan8.pgm", 255), ("photo.heic", 0)):
         d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", touching=False)
         g = d.image if d.image.ndim == 2 else cv2.cvtColor(d.image, cv2.COLOR_BGR2GRAY)
         h, w = g.shape
-        samples = (g.astype(np.int64) * maxval + 127) // 255
-        body = samples.astype(">u2" if maxval > 255 else np.uint8).tobytes()
-        (inbox / name).write_bytes(f"P5\n# SANE data follows\n{w} {h}\n{maxval}\n".encode() + body)
+        if maxval:
+            samples = (g.astype(np.int64) * maxval + 127) // 255
+            body = samples.astype(">u2" if maxval > 255 else np.uint8).tobytes()
+            (inbox / name).write_bytes(f"P5\n# SANE data follows\n{w} {h}\n{maxval}\n".encode() + body)
+        else:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+            im = Image.fromarray(cv2.rotate(g, cv2.ROTATE_90_COUNTERCLOCKWISE)).convert("RGB")
+            exif = im.getexif()
+            exif[0x0112] = 6  # turn it a quarter clockwise to show it
+            im.save(inbox / name, "HEIF", exif=exif.tobytes(), quality=90)
         want[name] = d.text
     proc = DaemonProc(inbox, outbox, "--once")
     assert proc.p.wait(120) == 0, proc.output()

@@ -13,6 +13,7 @@ grey picture, so every page's digits are read and none is dropped unseen.
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import os
 import re
@@ -54,6 +55,14 @@ _PNM_SPACE = b" \t\r\n#"
 _PNM_FIELD = rb"(?:\s|#[^\r\n]*[\r\n])+(\d+)"  # whitespace and comments, then a number
 #: A greymap's or pixmap's header: width, height, the largest sample value
 _PNM_HEADER = re.compile(rb"P[2356]" + _PNM_FIELD * 3)
+#: ISO media files (an `ftyp` box first) by their brand: a phone's HEIC photo, an AVIF picture.
+#: The generic brands (mif1, msf1) are HEIF's; Pillow's openers tell them apart when decoding.
+FTYP_BRANDS = {b"heic": "heif", b"heix": "heif", b"heim": "heif", b"heis": "heif", b"hevc": "heif",
+               b"hevx": "heif", b"hevm": "heif", b"hevs": "heif", b"mif1": "heif", b"mif2": "heif",
+               b"msf1": "heif", b"avif": "avif", b"avis": "avif"}
+#: Kinds only Pillow decodes here (through pillow-heif's opener and its own AVIF plugin), with
+#: their EXIF orientation applied as a JPEG's is
+PILLOW_ONLY = ("heif", "avif")
 
 
 def read_bytes(path: str | bytes, max_bytes: int) -> bytes:
@@ -109,7 +118,17 @@ def sniff(data: bytes) -> str:
             if kind == "pnm" and data[2:3] not in _PNM_SPACE:
                 continue
             return kind
+    if data[4:8] == b"ftyp" and data[8:12] in FTYP_BRANDS:
+        return FTYP_BRANDS[data[8:12]]
     raise NotAnImage("not an image (unknown file format)")
+
+
+@functools.cache
+def _heif_opener() -> None:
+    """Teach Pillow to open HEIF (an iPhone's HEIC photos), once a process, when first needed."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 #: EXIF orientations that turn a picture a quarter (a phone held upright): OpenCV's decoders
@@ -128,11 +147,15 @@ def claimed_size(data: bytes, kind: str) -> tuple[int, int]:
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, before decoding
+    if kind == "heif":
+        _heif_opener()
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = int(im.size[0]), int(im.size[1])
-            # EXIF is parsed only where there is some (a scan has none; Pillow's parse costs tens of us)
-            turned = kind == "jpeg" and data.find(b"Exif\x00\x00", 0, 65536) >= 0 and _orientation(im) in QUARTER_TURNS
+            # EXIF is parsed only where there is some (a scan has none; Pillow's parse costs tens of
+            # us); pillow-heif has turned a HEIF photo already, and says orientation 1
+            exif = kind in PILLOW_ONLY or (kind == "jpeg" and data.find(b"Exif\x00\x00", 0, 65536) >= 0)
+            turned = exif and _orientation(im) in QUARTER_TURNS
     except Exception as exc:
         raise CorruptImage(f"corrupt {kind.upper()} header") from exc
     return (h, w) if turned else (w, h)
@@ -146,13 +169,19 @@ def _orientation(im: PILImage) -> int:
         return 1
 
 
-def _pillow(data: bytes, frame: int = 0) -> np.ndarray:
+def _pillow(data: bytes, frame: int = 0, grey: bool = False) -> np.ndarray:
+    """Pillow's decoding, as OpenCV's would come out (BGR(A), EXIF orientation applied); `grey`:
+    as 8-bit grey, for a big photo (a third of the memory)."""
     from PIL import Image, ImageOps
 
+    if data[4:8] == b"ftyp":
+        _heif_opener()
     with Image.open(io.BytesIO(data)) as src:
         src.seek(frame)
-        im: Image.Image = ImageOps.exif_transpose(src) if src.format == "JPEG" else src  # as OpenCV shows it
-        if im.mode in ("P", "PA"):
+        im: Image.Image = ImageOps.exif_transpose(src) if src.format in ("JPEG", "HEIF", "AVIF") else src
+        if grey:
+            im = im.convert("L")
+        elif im.mode in ("P", "PA"):
             im = im.convert("RGBA")
         elif im.mode == "1":
             im = im.convert("L")
@@ -189,7 +218,8 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if kind == "jpeg" else cv2.IMREAD_UNCHANGED
     img = None
     try:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        if kind not in PILLOW_ONLY:
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
         img = None
     if img is not None and kind == "pnm":
@@ -352,6 +382,17 @@ def decode_scaled(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
                         img = None
                 if img is not None and img.shape[0] == -(-h // f) and img.shape[1] == -(-w // f):
                     return img, 1.0 / f
+    if data[4:8] == b"ftyp" and data[8:12] in FTYP_BRANDS:  # a big phone photo, HEIC or AVIF
+        kind = FTYP_BRANDS[data[8:12]]
+        w, h = claimed_size(data, kind)
+        if REDUCE_ABOVE < w * h <= max_pixels:
+            try:
+                img = _pillow(data, grey=True)
+            except Exception as exc:
+                raise CorruptImage(f"corrupt or truncated {kind.upper()}") from exc
+            if img.shape != (h, w):
+                raise CorruptImage(f"corrupt or truncated {kind.upper()}")
+            return img, 1.0
     return decode(data, max_pixels), 1.0
 
 
