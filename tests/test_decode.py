@@ -202,6 +202,58 @@ def test_a_big_heic_photo_is_decoded_grey() -> None:
     assert a[1500, 1050] < 60 and a[500, 500] > 200
 
 
+def minimal_pdf(media_box: str = "0 0 200 100", encrypted: bool = False) -> bytes:
+    """A PDF of one blank page written by hand: a page as big as the format allows, or one locked
+    by a password (nothing on this machine writes those)."""
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [" + media_box.encode() + b"] >>"]
+    if encrypted:  # the standard security handler, with a user password that is not empty
+        objs.append(b"<< /Filter /Standard /V 1 /R 2 /O <" + b"11" * 32 + b"> /U <" + b"22" * 32 + b"> /P -4 >>")
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, o in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    trailer = b"<< /Size %d /Root 1 0 R" % (len(objs) + 1)
+    if encrypted:
+        trailer += b" /Encrypt 4 0 R /ID [<" + b"ab" * 16 + b"> <" + b"ab" * 16 + b">]"
+    return out + b"trailer\n" + trailer + b" >>\nstartxref\n%d\n%%%%EOF\n" % xref
+
+
+def test_a_scanners_pdf_is_read_page_after_page() -> None:
+    """An office scanner's "scan to folder" writes PDF ("not an image" before): each page is drawn
+    grey at 300 dpi and the pages are stacked in order, as a TIFF's are."""
+    from watcher.errors import Encrypted
+
+    pages = [_text_page("12", (600, 300)), _text_page("345", (450, 300)).convert("1")]  # grey, and G4 bilevel
+    data = pil_bytes(pages[0], "PDF", resolution=300, save_all=True, append_images=pages[1:])
+    a = decode.decode(data, LIMIT_PIXELS)
+    gap = decode.page_gap([300, 300])
+    assert a.dtype == np.uint8 and a.ndim == 2 and a.shape == (300 + gap + 300, 600)
+    first, second = np.asarray(pages[0], int), np.asarray(pages[1].convert("L"), int)
+    assert np.abs(a[:300].astype(int) - first).mean() < 3
+    assert np.abs(a[300 + gap:, :450].astype(int) - second).mean() < 3
+    assert (a[300:300 + gap] == 255).all() and (a[300 + gap:, 450:] == 255).all()
+    assert decode.decode_scaled(data, LIMIT_PIXELS)[0].shape == a.shape
+    with pytest.raises(CorruptImage):
+        decode.decode(data[: len(data) * 3 // 4], LIMIT_PIXELS)  # still being written: no %%EOF yet
+    with pytest.raises(TooLarge, match="2 pages stacked"):
+        decode.decode(data, a.size - 1)
+    with pytest.raises(TooLarge):  # 200 inches square: refused from the page tree, nothing drawn
+        decode.decode(minimal_pdf("0 0 14400 14400"), LIMIT_PIXELS)
+    # a picture of 9 Mpx on a page an inch square (300 x 300 drawn): PDFium would decode it whole
+    bomb = pil_bytes(Image.new("L", (3000, 3000), 255), "PDF", resolution=3000)
+    assert decode.decode(bomb, 9_000_000).shape == (300, 300)
+    with pytest.raises(TooLarge, match="holds pictures"):
+        decode.decode(bomb, 8_999_999)
+    with pytest.raises(Encrypted):
+        decode.decode(minimal_pdf(encrypted=True), LIMIT_PIXELS)
+    blank = decode.decode(minimal_pdf(), LIMIT_PIXELS)
+    assert blank.shape == (417, 834) and (blank == 255).all()
+
+
 def test_text_that_starts_like_a_netpbm_magic_number_is_no_image() -> None:
     for data in (b"P5x is not a header", b"P7\nWIDTH 3\n", b"P9 1 1 255\n\x00"):
         with pytest.raises(NotAnImage):
@@ -275,7 +327,7 @@ def test_read_bytes_refuses_links_and_limits_size(tmp_path: Path) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=4096), st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"II*\x00",
                                                    b"P5\n", b"P4 ", b"P2\n4 4\n", b"\x00\x00\x00\x1cftypheic",
-                                                   b"\x00\x00\x00\x1cftypavif"]))
+                                                   b"\x00\x00\x00\x1cftypavif", b"%PDF-1.4\n"]))
 def test_fuzz_decoder_raises_only_file_failures(data: bytes, prefix: bytes) -> None:
     try:
         normalise(decode.decode(prefix + data, LIMIT_PIXELS))

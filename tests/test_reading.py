@@ -2509,35 +2509,45 @@ def test_a_scanned_tiff_of_two_pages_is_read_page_after_page(tmp_path: Path, mni
     assert all(700 + 200 <= int(x["y"]) for x in second)  # under the first page (and the gap)
 
 
-def test_scans_as_scanimage_writes_them_and_a_phones_heic_photo_are_read(tmp_path: Path,
-                                                                          mnist: dict[str, np.ndarray]) -> None:
+def test_files_as_scanners_and_phones_write_them_are_read(tmp_path: Path, mnist: dict[str, np.ndarray]) -> None:
     """SANE's `scanimage` writes Netpbm: a 12-bit greymap (samples up to 4095, stored in 16 bits)
-    and an 8-bit one; an iPhone saves HEIC, stored sideways with the turn in EXIF. Each is read
-    like any scan (each was "not an image" before)."""
+    and an 8-bit one; an iPhone saves HEIC, stored sideways with the turn in EXIF; an office
+    scanner writes a PDF of two pages. Each is read like any scan (each was "not an image" before),
+    the PDF's pages in order, its digits' boxes at 300 dpi on the pages stacked."""
+    import pillow_heif
     from PIL import Image
 
+    pillow_heif.register_heif_opener()
     inbox, outbox = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
     outbox.mkdir()
     rng = np.random.default_rng(8)
-    want = {}
-    for name, maxval in (("scan12.pnm", 4095), ("scan8.pgm", 255), ("photo.heic", 0)):
-        d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", touching=False)
-        g = d.image if d.image.ndim == 2 else cv2.cvtColor(d.image, cv2.COLOR_BGR2GRAY)
-        h, w = g.shape
-        if maxval:
-            samples = (g.astype(np.int64) * maxval + 127) // 255
-            body = samples.astype(">u2" if maxval > 255 else np.uint8).tobytes()
-            (inbox / name).write_bytes(f"P5\n# SANE data follows\n{w} {h}\n{maxval}\n".encode() + body)
-        else:
-            import pillow_heif
 
-            pillow_heif.register_heif_opener()
-            im = Image.fromarray(cv2.rotate(g, cv2.ROTATE_90_COUNTERCLOCKWISE)).convert("RGB")
-            exif = im.getexif()
-            exif[0x0112] = 6  # turn it a quarter clockwise to show it
-            im.save(inbox / name, "HEIF", exif=exif.tobytes(), quality=90)
-        want[name] = d.text
+    def number() -> tuple[np.ndarray, str]:
+        d = compose.number(mnist["x_test"], mnist["y_test"], rng, field="plain", touching=False)
+        return (d.image if d.image.ndim == 2 else cv2.cvtColor(d.image, cv2.COLOR_BGR2GRAY)), d.text
+
+    want = {}
+    for name, maxval in (("scan12.pnm", 4095), ("scan8.pgm", 255)):
+        g, want[name] = number()
+        samples = (g.astype(np.int64) * maxval + 127) // 255
+        body = samples.astype(">u2" if maxval > 255 else np.uint8).tobytes()
+        (inbox / name).write_bytes(f"P5\n# SANE data follows\n{g.shape[1]} {g.shape[0]}\n{maxval}\n".encode() + body)
+    g, want["photo.heic"] = number()
+    im = Image.fromarray(cv2.rotate(g, cv2.ROTATE_90_COUNTERCLOCKWISE)).convert("RGB")
+    exif = im.getexif()
+    exif[0x0112] = 6  # turn it a quarter clockwise to show it
+    im.save(inbox / "photo.heic", "HEIF", exif=exif.tobytes(), quality=90)
+    pages, texts = [], []
+    for _ in range(2):
+        g, text = number()
+        sheet = np.full((700, 1000), 255, np.uint8)  # the number on a page, well inside its margins
+        h, w = min(g.shape[0], 450), min(g.shape[1], 850)
+        sheet[200:200 + h, 100:100 + w] = g[:h, :w]
+        pages.append(Image.fromarray(sheet))
+        texts.append(text)
+    pages[0].save(inbox / "scan.pdf", "PDF", resolution=300, save_all=True, append_images=pages[1:])
+    want["scan.pdf"] = "".join(texts)
     proc = DaemonProc(inbox, outbox, "--once")
     assert proc.p.wait(120) == 0, proc.output()
     got = {r["file"]: r for r in rows(outbox)}
@@ -2545,6 +2555,10 @@ def test_scans_as_scanimage_writes_them_and_a_phones_heic_photo_are_read(tmp_pat
     for name, text in want.items():
         assert got[name]["status"] != "error", got[name]
         assert got[name]["text"].replace(" ", "") == text, (name, got[name])
+    assert len(got["scan.pdf"]["text"].split(" ")) == 2  # a line a page
+    mine = [x for x in digits_csv(outbox) if x["claim"] == got["scan.pdf"]["claim"]]
+    assert all(200 <= int(x["y"]) < 700 for x in mine if x["line"] == "0")
+    assert all(700 + 200 <= int(x["y"]) for x in mine if x["line"] == "1")  # under the first page
 
 
 def test_kill9_between_digits_and_rows_leaves_no_duplicate_through_the_join(tmp_path: Path,

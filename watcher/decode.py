@@ -5,7 +5,8 @@ on odd paths) through a descriptor opened with O_NOFOLLOW, so a symlink is an er
 target is never touched. The header's claimed size is checked against `max_pixels` before
 decoding (decompression bombs). OpenCV decodes (a Netpbm file's samples are then stretched by its
 maximum value, which OpenCV ignores); Pillow is the fallback for what OpenCV refuses
-(some palette, CMYK and animated files; the first frame is used). A TIFF of several pages (a
+(some palette, CMYK and animated files; the first frame is used), and decodes a phone's HEIC
+(with pillow-heif) and AVIF. A PDF's pages are drawn by `pdf`. A TIFF or PDF of several pages (a
 scanner's or a fax's document) is read whole: its pages stacked top to bottom, in order, as one
 grey picture, so every page's digits are read and none is dropped unseen.
 """
@@ -19,11 +20,13 @@ import os
 import re
 import stat
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from watcher import pdf
 from watcher.errors import (
     CorruptImage,
     EmptyFile,
@@ -47,6 +50,7 @@ SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "tiff"),
     (b"MM\x00*", "tiff"),
     (b"RIFF", "webp"),
+    (b"%PDF-", "pdf"),  # an office scanner's "scan to folder": its pages drawn by `pdf`
     # Netpbm (PBM, PGM, PPM; ASCII or binary): what SANE's `scanimage` writes unless told otherwise
     *((b"P%d" % k, "pnm") for k in range(1, 7)),
 )
@@ -202,6 +206,8 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     if not data:
         raise EmptyFile()
     kind = sniff(data)
+    if kind == "pdf":
+        return _pdf(data, max_pixels)
     w, h = claimed_size(data, kind)
     if w <= 0 or h <= 0:
         raise CorruptImage(f"corrupt {kind.upper()} header (size {w}x{h})")
@@ -214,7 +220,8 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     if kind == "tiff":
         pages = tiff_pages(data)
         if len(pages) > 1:
-            return _stacked_pages(data, pages, max_pixels)
+            sizes = {k: (w, h) for k, w, h in pages}
+            return _stacked_pages(kind, pages, lambda k: _tiff_page(data, k, *sizes[k]), max_pixels)
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if kind == "jpeg" else cv2.IMREAD_UNCHANGED
     img = None
     try:
@@ -292,41 +299,57 @@ def page_gap(heights: list[int]) -> int:
     return max(16, max(heights) // 50)
 
 
-def _stacked_pages(data: bytes, sizes: list[tuple[int, int, int]], max_pixels: int) -> np.ndarray:
-    """A TIFF's pages as one grey picture, top to bottom in order, each page's paper filling the
-    gap below it and its right side up to the widest page. Boxes found in it count from the top
-    of the first page. The stacked picture is held to `max_pixels` before any page is decoded."""
-    gap = page_gap([h for _, _, h in sizes])
+def _stacked_pages(kind: str, sizes: list[tuple[int, int, int]], page: Callable[[int], np.ndarray],
+                   max_pixels: int) -> np.ndarray:
+    """A document's pages (a TIFF's, a PDF's) as one grey picture, top to bottom in order, each
+    page's paper filling the gap below it and its right side up to the widest page. Boxes found
+    in it count from the top of the first page. `sizes`: (index, width, height) of each page;
+    `page(index)` decodes one. The stacked picture is held to `max_pixels` before any page is
+    decoded, and pages are decoded one at a time, so only one is held beside it."""
+    name = kind.upper()
+    if min(min(w, h) for _, w, h in sizes) <= 0:
+        raise CorruptImage(f"corrupt {name} (a page of no pixels)")
+    gap = page_gap([h for _, _, h in sizes]) if len(sizes) > 1 else 0
     width = max(w for _, w, _ in sizes)
     height = sum(h for _, _, h in sizes) + gap * (len(sizes) - 1)
-    if min(min(w, h) for _, w, h in sizes) <= 0:
-        raise CorruptImage("corrupt TIFF header (a page of no pixels)")
     if width * height > max_pixels:
-        raise TooLarge(f"image too large ({len(sizes)} pages stacked: {width}x{height} pixels, limit {max_pixels})")
-    buf = np.frombuffer(data, np.uint8)
+        pages = f"{len(sizes)} pages stacked: " if len(sizes) > 1 else ""
+        raise TooLarge(f"image too large ({pages}{width}x{height} pixels, limit {max_pixels})")
     out = np.empty((height, width), np.uint8)
     y = 0
     for k, w, h in sizes:
-        # one page at a time (the file's k-th, thumbnails counted), so that only one is held
-        # beside the stacked picture; Pillow reads what OpenCV refuses
         try:
-            ok, got = cv2.imdecodemulti(buf, cv2.IMREAD_UNCHANGED, range=(k, k + 1))
-        except cv2.error:
-            ok, got = False, []
-        try:
-            page = got[0] if ok and len(got) == 1 and got[0].shape[:2] == (h, w) else _pillow(data, k)
+            grey = _grey8(np.asarray(page(k)))
+        except FileFailure:
+            raise
         except Exception as exc:
-            raise CorruptImage(f"corrupt or truncated TIFF (page {k + 1})") from exc
-        grey = _grey8(np.asarray(page))
-        del got, page
+            raise CorruptImage(f"corrupt or truncated {name} (page {k + 1})") from exc
         if grey.shape != (h, w):
-            raise CorruptImage("corrupt or truncated TIFF (a page smaller than its header)")
+            raise CorruptImage(f"corrupt or truncated {name} (a page not of the size its header says)")
         paper = int(np.median(grey[:: max(1, h // 256), :: max(1, w // 256)]))
         out[y:y + h, :w] = grey
         out[y:y + h, w:] = paper
         out[y + h:y + h + gap] = paper
         y += h + gap
+        del grey
     return out[:height]
+
+
+def _tiff_page(data: bytes, k: int, w: int, h: int) -> np.ndarray:
+    """A TIFF's k-th page (thumbnails counted); Pillow reads what OpenCV refuses."""
+    try:
+        ok, got = cv2.imdecodemulti(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED, range=(k, k + 1))
+    except cv2.error:
+        ok, got = False, []
+    return got[0] if ok and len(got) == 1 and got[0].shape[:2] == (h, w) else _pillow(data, k)
+
+
+def _pdf(data: bytes, max_pixels: int) -> np.ndarray:
+    """A PDF's pages drawn grey at `pdf.RENDER_DPI` and stacked as a TIFF's are."""
+    if not pdf.is_complete(data):
+        raise CorruptImage("corrupt or truncated PDF (no %%EOF at its end)")
+    with pdf.opened(data) as doc:
+        return _stacked_pages("pdf", pdf.page_sizes(doc, max_pixels), lambda k: pdf.render(doc, k), max_pixels)
 
 
 def _grey8(a: np.ndarray) -> np.ndarray:

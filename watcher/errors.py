@@ -46,6 +46,10 @@ class CorruptImage(FileFailure):
     unfinished = True
 
 
+class Encrypted(FileFailure):
+    reason = "encrypted PDF (it needs a password to be read)"
+
+
 class TooLarge(FileFailure):
     reason = "image too large"
 
