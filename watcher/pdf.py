@@ -97,7 +97,8 @@ def page_sizes(doc: Any, max_pixels: int) -> list[tuple[int, int, int]]:
 
 
 def render(doc: Any, k: int) -> np.ndarray:
-    """Page `k` drawn grey at RENDER_DPI on white (8 bits, its own array)."""
+    """Page `k` drawn grey at RENDER_DPI on white (8 bits, its own array; `decode` makes grey
+    whatever else a renderer gives)."""
     with _LOCK:
         page = doc[k]
         try:
@@ -106,8 +107,4 @@ def render(doc: Any, k: int) -> np.ndarray:
             bitmap.close()
         finally:
             page.close()
-    if a.ndim == 3:  # a renderer that gave colour after all: luma, as OpenCV weighs it
-        import cv2
-
-        a = cv2.cvtColor(a[:, :, :3], cv2.COLOR_BGR2GRAY)
-    return np.ascontiguousarray(a, dtype=np.uint8)
+    return a
