@@ -375,3 +375,28 @@ def test_a_file_of_several_digits_shows_each_digit_box_and_reading(tmp_path: Pat
     finally:
         page.close()
         srv.stop()
+
+
+def test_decisions_typed_ahead_are_all_sent_though_the_page_closes_at_once(
+        queue: tuple[Path, Path, DaemonProc, dict[str, str]], browser: Any) -> None:
+    """A person accepting readings as fast as the keys go, then closing the page: each decision
+    is sent on its keypress, not after the answer to the one before. Chained (and with the queue
+    reloaded between them once it ran short), the last few were still waiting when the page
+    closed, and were lost: they stayed in review/ (the shared review-page check saw it once)."""
+    _, outbox, _, _ = queue
+    srv = ReviewServer(outbox)
+    page = browser.new_page()
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/api/decide") else None)
+    try:
+        page.goto(srv.url + "/")
+        wait_text(page, "#runners", lambda t: len(t) > 0)
+        for _ in range(14):
+            page.keyboard.press("Enter")  # accept the reading shown
+    finally:
+        page.close()
+    time.sleep(1.0)
+    srv.stop()
+    got = [r["file"] for r in corrections(outbox)]
+    assert len(sent) == 14 and len(got) == 14 and len(set(got)) == 14, (len(sent), got)
+    assert len(list((outbox / "review").rglob("*.png"))) == 16 - 14

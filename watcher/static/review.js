@@ -95,15 +95,18 @@
     const r = await fetch(url, {
       method: "POST", headers: {"Content-Type": "application/json", "X-Review-Token": token},
       body: JSON.stringify(body), credentials: "same-origin",
+      keepalive: true,            // outlives the page: a decision made just before closing it arrives
     });
     let j = {};
     try { j = await r.json(); } catch (e) { j = {error: "the server answered " + r.status}; }
     return [r.status, j];
   }
 
-  // Decisions are shown at once (the next file appears on the keypress) and sent in order, one
-  // after the other; a refusal (decided in another tab, file gone) shows a message and the queue
-  // as the server has it.
+  // Decisions are shown at once (the next file appears on the keypress) and sent at once, each
+  // without waiting for the one before (a person typing ahead, then closing the page, has every
+  // decision on its way; chained, the last few were still waiting and were lost with the page).
+  // Their answers are taken in order; a refusal (decided in another tab, file gone) shows a
+  // message and the queue as the server has it.
   let chain = Promise.resolve();
   const inflight = new Set();   // claims decided here whose answer has not come back yet
 
@@ -122,7 +125,9 @@
     typed = "";
     inflight.add(cur.claim);
     render();
-    chain = chain.then(() => post("/api/decide", {claim: cur.claim, after: after})).then(([status, j]) => {
+    const sent = post("/api/decide", {claim: cur.claim, after: after});
+    sent.catch(() => {});         // its failure is taken in its turn, below
+    chain = chain.then(() => sent).then(([status, j]) => {
       inflight.delete(cur.claim);
       if (status === 200) {
         done.push(cur.claim);
@@ -171,6 +176,9 @@
     drawBoxes();
   });
   window.addEventListener("resize", drawBoxes);
+  window.addEventListener("beforeunload", (e) => {   // decisions not yet answered: ask first
+    if (inflight.size) { e.preventDefault(); e.returnValue = ""; }
+  });
   $("accept").addEventListener("click", () => { const cur = queue[0]; if (cur) record(typed || cur.reading); });
   $("reject").addEventListener("click", () => record("x"));
   $("undo").addEventListener("click", undo);
