@@ -262,6 +262,28 @@ def test_text_that_starts_like_a_netpbm_magic_number_is_no_image() -> None:
         decode.decode(b"P5\n100000 100000\n255\n" + b"\x00" * 64, LIMIT_PIXELS)
 
 
+def test_a_fax_of_standard_resolution_is_decoded_in_square_pixels() -> None:
+    """A standard fax is 204 x 98 dpi: its pixels are twice as tall as wide. Shown as stored, its
+    digits were squashed to half their height (25 of 60 numbers read right, against 53 from the
+    same at 204 x 196 dpi); its rows are now stretched (53 of 60)."""
+    page = _text_page("42", (400, 200))
+    stored = page.resize((400, 96))  # what the fax machine sends: half the rows
+    for pages in ([stored], [stored, stored]):
+        data = pil_bytes(pages[0].convert("1"), "TIFF", compression="group3", dpi=(204, 98),
+                         save_all=True, append_images=[p.convert("1") for p in pages[1:]])
+        a = decode.decode(data, LIMIT_PIXELS)
+        tall = round(96 * 204 / 98)  # 200
+        gap = decode.page_gap([tall] * len(pages)) if len(pages) > 1 else 0
+        assert a.dtype == np.uint8 and a.shape == (len(pages) * tall + gap * (len(pages) - 1), 400)
+        assert np.abs(a[:tall].astype(int) - np.asarray(page, int)).mean() < 20
+        with pytest.raises(TooLarge):  # the stretched size is held to the limit
+            decode.decode(data, 400 * 96 * len(pages) + 1)
+    assert decode.shown_size(400, 96, 204, 98) == (400, 200)
+    assert decode.shown_size(200, 400, 98, 204) == (416, 400)
+    for x, y in ((300, 300), (300, 290), (0, 98), (204, 0), (1000, 1), (float("nan"), 98)):
+        assert decode.shown_size(400, 96, x, y) == (400, 96)  # square, missing or absurd: as stored
+
+
 def test_a_tiff_whose_pages_stacked_pass_the_pixel_limit_is_refused_before_decoding() -> None:
     pages = [_text_page("1"), _text_page("2")]
     data = pil_bytes(pages[0], "TIFF", save_all=True, append_images=pages[1:])

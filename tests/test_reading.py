@@ -2511,9 +2511,10 @@ def test_a_scanned_tiff_of_two_pages_is_read_page_after_page(tmp_path: Path, mni
 
 def test_files_as_scanners_and_phones_write_them_are_read(tmp_path: Path, mnist: dict[str, np.ndarray]) -> None:
     """SANE's `scanimage` writes Netpbm: a 12-bit greymap (samples up to 4095, stored in 16 bits)
-    and an 8-bit one; an iPhone saves HEIC, stored sideways with the turn in EXIF; an office
-    scanner writes a PDF of two pages. Each is read like any scan (each was "not an image" before),
-    the PDF's pages in order, its digits' boxes at 300 dpi on the pages stacked."""
+    and an 8-bit one; an iPhone saves HEIC, stored sideways with the turn in EXIF; a fax machine
+    a TIFF of pixels twice as tall as wide; an office scanner a PDF of two pages. Each is read like
+    any scan (the fax was read squashed before, the others were "not an image"), the PDF's pages
+    in order, its digits' boxes at 300 dpi on the pages stacked."""
     import pillow_heif
     from PIL import Image
 
@@ -2538,6 +2539,9 @@ def test_files_as_scanners_and_phones_write_them_are_read(tmp_path: Path, mnist:
     exif = im.getexif()
     exif[0x0112] = 6  # turn it a quarter clockwise to show it
     im.save(inbox / "photo.heic", "HEIF", exif=exif.tobytes(), quality=90)
+    g, want["fax.tif"] = number()  # a standard fax: 204 x 98 dpi, half the rows, black and white
+    fax = Image.fromarray(cv2.resize(g, (g.shape[1], g.shape[0] // 2), interpolation=cv2.INTER_AREA))
+    fax.point(lambda v: 255 if v > 128 else 0).convert("1").save(inbox / "fax.tif", compression="group3", dpi=(204, 98))
     pages, texts = [], []
     for _ in range(2):
         g, text = number()

@@ -16,12 +16,13 @@ from __future__ import annotations
 import errno
 import functools
 import io
+import math
 import os
 import re
 import stat
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
@@ -219,9 +220,10 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
         raise CorruptImage("corrupt or truncated PNG (no IEND chunk)")
     if kind == "tiff":
         pages = tiff_pages(data)
-        if len(pages) > 1:
-            sizes = {k: (w, h) for k, w, h in pages}
-            return _stacked_pages(kind, pages, lambda k: _tiff_page(data, k, *sizes[k]), max_pixels)
+        if len(pages) > 1 or not pages[0].square:  # several pages, or a fax's oblong pixels
+            by_frame = {p.frame: p for p in pages}
+            return _stacked_pages(kind, [(p.frame, p.shown_width, p.shown_height) for p in pages],
+                                  lambda k: _tiff_page(data, by_frame[k]), max_pixels)
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if kind == "jpeg" else cv2.IMREAD_UNCHANGED
     img = None
     try:
@@ -268,13 +270,45 @@ MAX_PAGES = 256
 _REDUCED_COPY = 1
 
 
-def tiff_pages(data: bytes) -> list[tuple[int, int, int]]:
-    """(index, width, height) of each page of a TIFF, read from its headers without decoding
-    pixels. A reduced-resolution copy of a page (a thumbnail some writers add) is no page."""
+class TiffPage(NamedTuple):
+    """A page of a TIFF: its frame in the file (thumbnails counted), its stored size, and its size
+    as shown, in square pixels."""
+
+    frame: int
+    width: int
+    height: int
+    shown_width: int
+    shown_height: int
+
+    @property
+    def square(self) -> bool:
+        return (self.width, self.height) == (self.shown_width, self.shown_height)
+
+
+#: Resolutions further apart than this (as a ratio) are taken for pixels that are not square
+_SQUARE_WITHIN = 0.05
+
+
+def shown_size(width: int, height: int, x_dpi: float, y_dpi: float) -> tuple[int, int]:
+    """A picture's size in square pixels, the axis stored at the lower resolution stretched: a
+    standard-resolution fax is 204 x 98 dpi, its pixels twice as tall as wide, and its digits
+    read squashed to half their height (26 of 60 numbers right against 56) unless stretched.
+    Resolutions missing, equal or implausibly far apart (over 5 times) leave the size as stored."""
+    if not (x_dpi > 0 and y_dpi > 0):
+        return width, height
+    r = x_dpi / y_dpi
+    if abs(r - 1.0) <= _SQUARE_WITHIN or not 0.2 <= r <= 5.0:
+        return width, height
+    return (width, max(1, round(height * r))) if r > 1 else (max(1, round(width / r)), height)
+
+
+def tiff_pages(data: bytes) -> list[TiffPage]:
+    """The pages of a TIFF, read from its headers without decoding pixels. A reduced-resolution
+    copy of a page (a thumbnail some writers add) is no page."""
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # our own limit applies, before decoding
-    pages: list[tuple[int, int, int]] = []
+    pages: list[TiffPage] = []
     seen = 0
     try:
         with Image.open(io.BytesIO(data)) as im:
@@ -284,14 +318,25 @@ def tiff_pages(data: bytes) -> list[tuple[int, int, int]]:
                 except EOFError:
                     break  # the last page
                 seen = k + 1
-                if not int(getattr(im, "tag_v2", {}).get(254, 0)) & _REDUCED_COPY:
-                    pages.append((k, int(im.size[0]), int(im.size[1])))
+                tags = getattr(im, "tag_v2", {})
+                if not int(tags.get(254, 0)) & _REDUCED_COPY:
+                    w, h = int(im.size[0]), int(im.size[1])
+                    pages.append(TiffPage(k, w, h, *shown_size(w, h, _dpi(tags.get(282)), _dpi(tags.get(283)))))
     except Exception as exc:
         # a page after the first that cannot be found is a damaged file, not a shorter one
         raise CorruptImage("corrupt TIFF header" if not seen else f"corrupt or truncated TIFF (page {seen + 1})") from exc
     if seen > MAX_PAGES:
         raise TooLarge(f"TIFF of more than {MAX_PAGES} pages")
     return pages
+
+
+def _dpi(value: object) -> float:
+    """A TIFF resolution tag's value as a number (0 when missing or not one)."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0.0
+    return v if math.isfinite(v) else 0.0
 
 
 def page_gap(heights: list[int]) -> int:
@@ -335,13 +380,19 @@ def _stacked_pages(kind: str, sizes: list[tuple[int, int, int]], page: Callable[
     return out[:height]
 
 
-def _tiff_page(data: bytes, k: int, w: int, h: int) -> np.ndarray:
-    """A TIFF's k-th page (thumbnails counted); Pillow reads what OpenCV refuses."""
+def _tiff_page(data: bytes, page: TiffPage) -> np.ndarray:
+    """A TIFF's page (Pillow reads what OpenCV refuses), in square pixels."""
+    k, w, h = page.frame, page.width, page.height
     try:
         ok, got = cv2.imdecodemulti(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED, range=(k, k + 1))
     except cv2.error:
         ok, got = False, []
-    return got[0] if ok and len(got) == 1 and got[0].shape[:2] == (h, w) else _pillow(data, k)
+    a = got[0] if ok and len(got) == 1 and got[0].shape[:2] == (h, w) else _pillow(data, k)
+    if a.shape[:2] != (h, w):
+        raise CorruptImage(f"corrupt or truncated TIFF (page {k + 1} smaller than its header)")
+    if page.square:
+        return a
+    return np.asarray(cv2.resize(_grey8(a), (page.shown_width, page.shown_height), interpolation=cv2.INTER_LINEAR))
 
 
 def _pdf(data: bytes, max_pixels: int) -> np.ndarray:
