@@ -284,6 +284,18 @@ def test_a_fax_of_standard_resolution_is_decoded_in_square_pixels() -> None:
         assert decode.shown_size(400, 96, x, y) == (400, 96)  # square, missing or absurd: as stored
 
 
+def test_a_tiff_whose_only_page_says_it_is_a_thumbnail_is_read_as_it_is() -> None:
+    """No page but a reduced-resolution copy: nothing to stack, and no IndexError either (the
+    fax change looked at the first page of an empty list)."""
+    from PIL import TiffImagePlugin
+
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[254] = 1  # NewSubfileType: a reduced-resolution copy
+    data = pil_bytes(_text_page("7", (60, 50)), "TIFF", tiffinfo=tags)
+    assert decode.tiff_pages(data) == []
+    assert decode.decode(data, LIMIT_PIXELS).shape[:2] == (50, 60)
+
+
 def test_a_tiff_whose_pages_stacked_pass_the_pixel_limit_is_refused_before_decoding() -> None:
     pages = [_text_page("1"), _text_page("2")]
     data = pil_bytes(pages[0], "TIFF", save_all=True, append_images=pages[1:])

@@ -220,7 +220,7 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
         raise CorruptImage("corrupt or truncated PNG (no IEND chunk)")
     if kind == "tiff":
         pages = tiff_pages(data)
-        if len(pages) > 1 or not pages[0].square:  # several pages, or a fax's oblong pixels
+        if len(pages) > 1 or (pages and not pages[0].square):  # several pages, or a fax's oblong pixels
             by_frame = {p.frame: p for p in pages}
             return _stacked_pages(kind, [(p.frame, p.shown_width, p.shown_height) for p in pages],
                                   lambda k: _tiff_page(data, by_frame[k]), max_pixels)
@@ -292,7 +292,7 @@ _SQUARE_WITHIN = 0.05
 def shown_size(width: int, height: int, x_dpi: float, y_dpi: float) -> tuple[int, int]:
     """A picture's size in square pixels, the axis stored at the lower resolution stretched: a
     standard-resolution fax is 204 x 98 dpi, its pixels twice as tall as wide, and its digits
-    read squashed to half their height (26 of 60 numbers right against 56) unless stretched.
+    read squashed to half their height (25 of 60 faxed numbers right, against 53) unless stretched.
     Resolutions missing, equal or implausibly far apart (over 5 times) leave the size as stored."""
     if not (x_dpi > 0 and y_dpi > 0):
         return width, height
