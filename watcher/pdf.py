@@ -7,8 +7,9 @@ point of the PDF is RENDER_DPI / 72 pixels.
 
 Page sizes come from the file's page tree without drawing anything, so the pages together are
 held to `max_pixels` before a pixel is allocated; so are the pictures on each page, which PDFium
-decodes whole whatever size they are drawn at. PDFium is not thread-safe: every call into it
-holds one lock (the daemon's workers are processes; the lock is for threads within one).
+decodes whole whatever size they are drawn at. PDFium is not thread-safe: a document is opened,
+measured, drawn and closed under one lock (the daemon's workers are processes; the lock is for
+threads within one).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ SCALE = RENDER_DPI / 72.0
 #: The most pages a PDF may hold (as for a TIFF)
 MAX_PAGES = 256
 
-_LOCK = threading.RLock()
+_LOCK = threading.Lock()
 
 
 def is_complete(data: bytes) -> bool:
@@ -41,7 +42,8 @@ def is_complete(data: bytes) -> bool:
 
 @contextmanager
 def opened(data: bytes) -> Iterator[Any]:
-    """The PDF as a pypdfium2 document, closed afterwards; a failure to open as a FileFailure."""
+    """The PDF as a pypdfium2 document, closed afterwards; a failure to open as a FileFailure.
+    The lock is held until it is closed: `page_sizes` and `render` are called within."""
     import pypdfium2 as pdfium
 
     with _LOCK:
@@ -64,47 +66,45 @@ def page_sizes(doc: Any, max_pixels: int) -> list[tuple[int, int, int]]:
     size it is drawn at (a 20,000 x 20,000 JPEG on a small page is a decompression bomb)."""
     import pypdfium2.raw as pdfium_c
 
-    with _LOCK:
-        n = len(doc)
-        if n > MAX_PAGES:
-            raise TooLarge(f"PDF of more than {MAX_PAGES} pages ({n})")
-        if n == 0:
-            raise CorruptImage("corrupt PDF (no pages)")
-        out = []
-        for k in range(n):
-            try:
-                w, h = doc.get_page_size(k)
-                page = doc[k]
-            except Exception as exc:  # pypdfium2's PdfiumError: a page the tree cannot give
-                raise CorruptImage(f"corrupt PDF (page {k + 1})") from exc
-            try:
-                held = 0
-                for im in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
-                    try:
-                        iw, ih = im.get_px_size()
-                    except Exception:
-                        continue  # a picture with no size is drawn as nothing
-                    held += max(0, iw) * max(0, ih)
-                    if held > max_pixels:
-                        raise TooLarge(f"image too large (page {k + 1} of the PDF holds pictures of over "
-                                       f"{max_pixels} pixels, the limit)")
-            finally:
-                page.close()
-            if not (math.isfinite(w) and math.isfinite(h)) or w <= 0 or h <= 0:
-                raise CorruptImage(f"corrupt PDF (page {k + 1} has no size)")
-            out.append((k, math.ceil(w * SCALE), math.ceil(h * SCALE)))
-        return out
+    n = len(doc)
+    if n > MAX_PAGES:
+        raise TooLarge(f"PDF of more than {MAX_PAGES} pages ({n})")
+    if n == 0:
+        raise CorruptImage("corrupt PDF (no pages)")
+    out = []
+    for k in range(n):
+        try:
+            w, h = doc.get_page_size(k)
+            page = doc[k]
+        except Exception as exc:  # pypdfium2's PdfiumError: a page the tree cannot give
+            raise CorruptImage(f"corrupt PDF (page {k + 1})") from exc
+        try:
+            held = 0
+            for im in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
+                try:
+                    iw, ih = im.get_px_size()
+                except Exception:
+                    continue  # a picture with no size is drawn as nothing
+                held += max(0, iw) * max(0, ih)
+                if held > max_pixels:
+                    raise TooLarge(f"image too large (page {k + 1} of the PDF holds pictures of over "
+                                   f"{max_pixels} pixels, the limit)")
+        finally:
+            page.close()
+        if not (math.isfinite(w) and math.isfinite(h)) or w <= 0 or h <= 0:
+            raise CorruptImage(f"corrupt PDF (page {k + 1} has no size)")
+        out.append((k, math.ceil(w * SCALE), math.ceil(h * SCALE)))
+    return out
 
 
 def render(doc: Any, k: int) -> np.ndarray:
     """Page `k` drawn grey at RENDER_DPI on white (8 bits, its own array; `decode` makes grey
     whatever else a renderer gives)."""
-    with _LOCK:
-        page = doc[k]
-        try:
-            bitmap = page.render(scale=SCALE, grayscale=True, may_draw_forms=False, limit_image_cache=True)
-            a = np.array(bitmap.to_numpy(), copy=True)  # PDFium's buffer is freed with the bitmap
-            bitmap.close()
-        finally:
-            page.close()
+    page = doc[k]
+    try:
+        bitmap = page.render(scale=SCALE, grayscale=True, may_draw_forms=False, limit_image_cache=True)
+        a = np.array(bitmap.to_numpy(), copy=True)  # PDFium's buffer is freed with the bitmap
+        bitmap.close()
+    finally:
+        page.close()
     return a
