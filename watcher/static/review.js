@@ -176,9 +176,6 @@
     drawBoxes();
   });
   window.addEventListener("resize", drawBoxes);
-  window.addEventListener("beforeunload", (e) => {   // decisions not yet answered: ask first
-    if (inflight.size) { e.preventDefault(); e.returnValue = ""; }
-  });
   $("accept").addEventListener("click", () => { const cur = queue[0]; if (cur) record(typed || cur.reading); });
   $("reject").addEventListener("click", () => record("x"));
   $("undo").addEventListener("click", undo);
