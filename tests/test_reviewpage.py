@@ -377,26 +377,35 @@ def test_a_file_of_several_digits_shows_each_digit_box_and_reading(tmp_path: Pat
         srv.stop()
 
 
-def test_decisions_typed_ahead_are_all_sent_though_the_page_closes_at_once(
+def test_decisions_typed_ahead_are_sent_at_once_not_after_the_answer_before(
         queue: tuple[Path, Path, DaemonProc, dict[str, str]], browser: Any) -> None:
-    """A person accepting readings as fast as the keys go, then closing the page: each decision
-    is sent on its keypress, not after the answer to the one before. Chained (and with the queue
-    reloaded between them once it ran short), the last few were still waiting when the page
-    closed, and were lost: they stayed in review/ (the shared review-page check saw it once)."""
+    """A person accepting readings as fast as the keys go: each decision is sent on its keypress,
+    not after the answer to the one before. Chained (and with the queue reloaded between them once
+    it ran short), the last few were still waiting in the page when the shared review-page check
+    closed it, and stayed in review/. Here the server's answers are held back until every
+    decision has been sent: chained, only the first ever is."""
     _, outbox, _, _ = queue
     srv = ReviewServer(outbox)
     page = browser.new_page()
-    sent: list[str] = []
-    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/api/decide") else None)
+    held: list[Any] = []
+    page.route("**/api/decide", lambda route: held.append(route))  # answered below, all at once
     try:
         page.goto(srv.url + "/")
         wait_text(page, "#runners", lambda t: len(t) > 0)
         for _ in range(14):
             page.keyboard.press("Enter")  # accept the reading shown
+        end = time.time() + 5
+        while time.time() < end and len(held) < 14:
+            page.wait_for_timeout(20)
+        assert len(held) == 14, f"{len(held)} of 14 decisions sent before the first was answered"
+        for route in held:
+            route.continue_()
+        end = time.time() + 30
+        while time.time() < end and len(corrections(outbox)) < 14:
+            page.wait_for_timeout(50)
     finally:
         page.close()
-    time.sleep(1.0)
-    srv.stop()
+        srv.stop()
     got = [r["file"] for r in corrections(outbox)]
-    assert len(sent) == 14 and len(got) == 14 and len(set(got)) == 14, (len(sent), got)
+    assert len(got) == 14 and len(set(got)) == 14, got
     assert len(list((outbox / "review").rglob("*.png"))) == 16 - 14
