@@ -72,6 +72,28 @@ def test_a_phone_photo_turned_by_its_exif_orientation_is_read_as_shown(orientati
         assert float(np.corrcoef(normalise(img).ravel(), ref.ravel())[0, 1]) > 0.95
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+@pytest.mark.parametrize(("orientation", "stored"), [(6, cv2.ROTATE_90_COUNTERCLOCKWISE), (3, cv2.ROTATE_180),
+                                                    (2, None)])
+def test_a_png_or_webp_turned_by_its_exif_orientation_is_read_as_shown(fmt: str, orientation: int,
+                                                                       stored: int | None) -> None:
+    """OpenCV follows a JPEG's EXIF orientation but not a PNG's or a WebP's: such a file was read
+    as stored, a photo taken upright lying on its side ("7210" read "0", to review)."""
+    shown = digit_image()
+    raw = cv2.flip(shown, 1) if stored is None else cv2.rotate(shown, stored)  # None: mirrored
+    im = Image.fromarray(raw)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    data = pil_bytes(im, fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {}))
+    kind = decode.sniff(data)
+    assert decode.claimed_size(data, kind) == (50, 60)  # as shown
+    for img in (decode.decode(data, LIMIT_PIXELS), decode.decode_scaled(data, LIMIT_PIXELS)[0]):
+        assert img.shape[:2] == (60, 50)
+        assert np.abs(decode._grey8(img).astype(int) - shown).max() <= 2
+    upright = pil_bytes(Image.fromarray(shown), fmt)  # no EXIF: as it was
+    assert decode.decode(upright, LIMIT_PIXELS).shape[:2] == (60, 50)
+
+
 def test_a_big_photo_turned_by_its_exif_orientation_is_decoded_reduced() -> None:
     big = cv2.resize(digit_image(), (3000, 3600), interpolation=cv2.INTER_NEAREST)  # 18 Mpx, shown upright
     big = np.tile(big, (1, 2))  # 6000 x 3600: reduced by 2 when decoded

@@ -141,10 +141,19 @@ def _heif_opener() -> None:
 QUARTER_TURNS = (5, 6, 7, 8)
 
 
-def claimed_size(data: bytes, kind: str) -> tuple[int, int]:
-    """Width and height the header claims, as the picture is shown (a JPEG's EXIF orientation
-    applied), read without decoding pixels."""
+def _exif_inside(data: bytes, kind: str) -> bool:
+    """Whether a PNG or WebP holds EXIF (PNG's eXIf chunk comes before its pixels, WebP's EXIF
+    chunk anywhere): OpenCV follows a JPEG's orientation but not theirs."""
     if kind == "png":
+        end = data.find(b"IDAT")
+        return data.find(b"eXIf", 8, end if end > 0 else len(data)) >= 0
+    return kind == "webp" and data.find(b"EXIF", 12) >= 0
+
+
+def claimed_size(data: bytes, kind: str) -> tuple[int, int]:
+    """Width and height the header claims, as the picture is shown (its EXIF orientation
+    applied), read without decoding pixels."""
+    if kind == "png" and not _exif_inside(data, kind):
         if len(data) < 24 or data[12:16] != b"IHDR":
             raise CorruptImage("corrupt PNG header")
         w, h = struct.unpack(">II", data[16:24])
@@ -159,7 +168,8 @@ def claimed_size(data: bytes, kind: str) -> tuple[int, int]:
             w, h = int(im.size[0]), int(im.size[1])
             # EXIF is parsed only where there is some (a scan has none; Pillow's parse costs tens of
             # us); pillow-heif has turned a HEIF photo already, and says orientation 1
-            exif = kind in PILLOW_ONLY or (kind == "jpeg" and data.find(b"Exif\x00\x00", 0, 65536) >= 0)
+            exif = (kind in PILLOW_ONLY or (kind == "jpeg" and data.find(b"Exif\x00\x00", 0, 65536) >= 0)
+                    or _exif_inside(data, kind))
             turned = exif and _orientation(im) in QUARTER_TURNS
     except Exception as exc:
         raise CorruptImage(f"corrupt {kind.upper()} header") from exc
@@ -183,7 +193,8 @@ def _pillow(data: bytes, frame: int = 0, grey: bool = False) -> np.ndarray:
         _heif_opener()
     with Image.open(io.BytesIO(data)) as src:
         src.seek(frame)
-        im: Image.Image = ImageOps.exif_transpose(src) if src.format in ("JPEG", "HEIF", "AVIF") else src
+        turned = src.format in ("JPEG", "HEIF", "AVIF", "PNG", "WEBP")
+        im: Image.Image = ImageOps.exif_transpose(src) if turned else src
         if grey:
             im = im.convert("L")
         elif im.mode in ("P", "PA"):
@@ -227,7 +238,7 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if kind == "jpeg" else cv2.IMREAD_UNCHANGED
     img = None
     try:
-        if kind not in PILLOW_ONLY:
+        if kind not in PILLOW_ONLY and not _turned_by_exif(data, kind):
             img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
         img = None
@@ -242,6 +253,20 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
         # a decoder may return less than the header promised for a truncated file
         raise CorruptImage(f"corrupt or truncated {kind.upper()}")
     return img
+
+
+def _turned_by_exif(data: bytes, kind: str) -> bool:
+    """A PNG or WebP whose EXIF says it is shown turned or mirrored: decoded by Pillow, which
+    applies it (OpenCV would give it as stored, a phone's upright photo lying on its side)."""
+    if not _exif_inside(data, kind):
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return _orientation(im) != 1
+    except Exception:
+        return False  # OpenCV then decodes it, or says what is wrong with it
 
 
 def _pnm_maxval(data: bytes) -> int:
