@@ -123,9 +123,15 @@ def sniff(data: bytes) -> str:
             if kind == "pnm" and data[2:3] not in _PNM_SPACE:
                 continue
             return kind
-    if data[4:8] == b"ftyp" and data[8:12] in FTYP_BRANDS:
-        return FTYP_BRANDS[data[8:12]]
+    kind = _ftyp_kind(data)
+    if kind:
+        return kind
     raise NotAnImage("not an image (unknown file format)")
+
+
+def _ftyp_kind(data: bytes) -> str:
+    """The kind of an ISO media file of a brand read here ("heif" or "avif"), "" for anything else."""
+    return FTYP_BRANDS.get(data[8:12], "") if data[4:8] == b"ftyp" else ""
 
 
 @functools.cache
@@ -189,7 +195,7 @@ def _pillow(data: bytes, frame: int = 0, grey: bool = False) -> np.ndarray:
     as 8-bit grey, for a big photo (a third of the memory)."""
     from PIL import Image, ImageOps
 
-    if data[4:8] == b"ftyp":
+    if _ftyp_kind(data) == "heif":
         _heif_opener()
     with Image.open(io.BytesIO(data)) as src:
         src.seek(frame)
@@ -481,8 +487,8 @@ def decode_scaled(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
                         img = None
                 if img is not None and img.shape[0] == -(-h // f) and img.shape[1] == -(-w // f):
                     return img, 1.0 / f
-    if data[4:8] == b"ftyp" and data[8:12] in FTYP_BRANDS:  # a big phone photo, HEIC or AVIF
-        kind = FTYP_BRANDS[data[8:12]]
+    kind = _ftyp_kind(data)
+    if kind:  # a big phone photo, HEIC or AVIF
         w, h = claimed_size(data, kind)
         if REDUCE_ABOVE < w * h <= max_pixels:
             try:
