@@ -1,9 +1,10 @@
 """Pages per second: a 600-dpi A4 scan (about 35 Mpx JPEG, 30 rows x 20 columns of MNIST test
 digits, ruled and plain) read by the daemon's reading code, against decoding the same JPEGs with
 OpenCV alone, in the same run. Prints CPU seconds per page, the ratio, the share of digits found
-and right, and the reader's peak memory.
+and right, and the reader's peak memory. `--turn 2`: the pages fed upside down (1 or 3: laid
+sideways), read the way up they were written (`orientation`).
 
-    python bench/page.py [--pages 4] [--rounds 3] [--rows 30 --cols 20] [--mnist ../shared/data/mnist.npz]
+    python bench/page.py [--pages 4] [--rounds 3] [--rows 30 --cols 20] [--turn 0] [--mnist ../shared/data/mnist.npz]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 
 from watcher import compose
+from watcher.compose import Drawn
 from watcher.datasets import load_mnist
 from watcher.evaluate import edit_distance
 from watcher.model import SHIPPED_MODEL, load
@@ -72,6 +74,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="decode-only and read each timed this many times, the best kept")
     ap.add_argument("--rows", type=int, default=30, help="rows of digits a page (40 x 25: the issue's 1,000 digits)")
     ap.add_argument("--cols", type=int, default=20)
+    ap.add_argument("--turn", type=int, default=0, choices=range(4), help="quarter turns counter-clockwise")
     ap.add_argument("--mnist", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/mnist.npz")
     a = ap.parse_args()
     cv2.setNumThreads(1)
@@ -82,6 +85,7 @@ def main() -> None:
         paths, texts = [], []
         for k in range(a.pages):
             d = compose.page(data.x_test, data.y_test, rng, rows=a.rows, cols=a.cols, ruled=k % 2 == 0)
+            d = Drawn(np.ascontiguousarray(np.rot90(d.image, a.turn)), d.text)
             p = Path(tmp) / f"page{k}.jpg"
             cv2.imwrite(str(p), d.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
             paths.append(p)
@@ -91,7 +95,8 @@ def main() -> None:
         print(f"{a.pages} pages, {w}x{h} ({w * h / 1e6:.1f} Mpx), {mb:.1f} MB JPEG each, "
               f"{len(texts[0])} digits a page")
         for p in paths[:1]:
-            classify([prepare(str(p), 200_000_000, 200_000_000)], clf.predict, clf.calibration)  # warm up
+            classify([prepare(str(p), 200_000_000, 200_000_000, clf.predict, clf.calibration)], clf.predict,
+                     clf.calibration)  # warm up
         decode_s = read_s = float("inf")
         for _round in range(a.rounds):  # the best round of each: this machine's other work only adds
             c0 = time.process_time()
@@ -101,7 +106,8 @@ def main() -> None:
             c0 = time.process_time()
             found = right = want = 0
             for p, text in zip(paths, texts, strict=True):
-                r = classify([prepare(str(p), 200_000_000, 200_000_000)], clf.predict, clf.calibration)[0]
+                r = classify([prepare(str(p), 200_000_000, 200_000_000, clf.predict, clf.calibration)], clf.predict,
+                     clf.calibration)[0]
                 got = r.text.replace(" ", "") if r else ""
                 want += len(text)
                 found += len(r.digits) if r else 0

@@ -162,10 +162,10 @@ class RayReader:
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from watcher.pipeline import classify_in_place, prepare_all
+        from watcher.pipeline import read_all
 
-        prepared = prepare_all([str(p) for p in batch["path"]], self.max_bytes, self.max_pixels)
-        classify_in_place(prepared, lambda x: self.engine(x.reshape(-1, 28, 28, 1)), self.calibration)
+        prepared = read_all([str(p) for p in batch["path"]], self.max_bytes, self.max_pixels,
+                            lambda x: self.engine(x.reshape(-1, 28, 28, 1)), self.calibration)
         return {
             "claim": batch["claim"],
             "reading": np.array([reading.dumps(p.reading) for p in prepared], object),

@@ -72,15 +72,14 @@ def cmd_check_config(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     s = _settings(a)
     setup_logging("WARNING")
-    from watcher.pipeline import classify, make_row, prepare_all
+    from watcher.pipeline import make_row, read_all
     from watcher.results import HEADER, encode_rows
 
     clf = _classifier(s, verify=False)
     paths = [str(p) for p in a.files]
-    prepared = prepare_all(paths, s.max_file_bytes, s.max_pixels)
-    answers = classify(prepared, clf.predict, clf.calibration)
-    rows = [make_row(p, "", pr, ans, s.review_threshold, clf.version, one_digit=s.read == "digit")
-            for p, pr, ans in zip(paths, prepared, answers, strict=True)]
+    prepared = read_all(paths, s.max_file_bytes, s.max_pixels, clf.predict, clf.calibration)
+    rows = [make_row(p, "", pr, pr.reading, s.review_threshold, clf.version, one_digit=s.read == "digit")
+            for p, pr in zip(paths, prepared, strict=True)]
     sys.stdout.buffer.write(HEADER + encode_rows(rows))
     sys.stdout.flush()
     return 1 if any(r.status == "error" for r in rows) else 0
@@ -203,7 +202,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         from watcher.pipeline import prepare_all
 
         items = E.text_labels(a.labels)
-        prepared = prepare_all([str(p) for p, _ in items], 200_000_000, 200_000_000)
+        prepared = prepare_all([str(p) for p, _ in items], 200_000_000, 200_000_000, clf.predict, clf.calibration)
         reading = E.evaluate_readings(clf, items, threshold, a.labels.parent.name, one_digit=s.read == "digit",
                                       prepared=prepared)
         for line in reading.lines():

@@ -155,7 +155,8 @@ def evaluate_folder(clf: Classifier, labels_csv: Path, threshold: float,
     items = load_labels(labels_csv)
     done = prepared or {}
     todo = [str(p) for p, _ in items if str(p) not in done]
-    done = {**done, **dict(zip(todo, prepare_all(todo, max_bytes, max_pixels), strict=True))}
+    done = {**done, **dict(zip(todo, prepare_all(todo, max_bytes, max_pixels, clf.predict, clf.calibration),
+                               strict=True))}
     prepared_list = [done[str(p)] for p, _ in items]
     readings = classify(prepared_list, clf.predict, clf.calibration)
     xs, found, labels, probs, review = [], [], [], [], []
@@ -279,7 +280,7 @@ def evaluate_readings(clf: Classifier, items: list[tuple[Path, str]], threshold:
                       max_bytes: int = 200_000_000, max_pixels: int = 200_000_000, one_digit: bool = False,
                       prepared: list[Prepared] | None = None) -> ReadingReport:
     """Every file through the daemon's reading code and row rules; scored on its whole reading."""
-    prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels)
+    prepared = prepared or prepare_all([str(p) for p, _ in items], max_bytes, max_pixels, clf.predict, clf.calibration)
     readings = classify(prepared, clf.predict, clf.calibration)
     results = []
     for (path, want), p, r in zip(items, prepared, readings, strict=True):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from watcher import decode, reading, segment
+from watcher import decode, orientation, reading, segment
 from watcher.errors import FileFailure
 from watcher.reading import UNCALIBRATED, Calibration, Reading
 from watcher.results import DigitRow, Row, display_name, now_iso
@@ -32,15 +32,22 @@ class Prepared:
     unfinished: bool = False  # failed as a file still being written would (empty, truncated)
 
 
-def prepare(path: str | bytes, max_bytes: int, max_pixels: int) -> Prepared:
-    """Read, hash, decode and find the digits of one file. Never raises: a failure becomes its reason."""
+def prepare(path: str | bytes, max_bytes: int, max_pixels: int, predict: Predict | None = None,
+            calibration: Calibration = UNCALIBRATED) -> Prepared:
+    """Read, hash, decode and find the digits of one file. Never raises: a failure becomes its reason.
+    With `predict`, a file of many marks (a page, a long strip) is read here too, while its picture
+    is at hand, the way up it reads best (`orientation`: a sheet fed upside down or laid sideways)."""
     t = time.perf_counter()
     sha = ""
     try:
         data = decode.read_bytes(path, max_bytes)
         sha = hashlib.sha256(data).hexdigest()
         img, scale = decode.decode_scaled(data, max_pixels)
-        return Prepared(sha, segment.find(img, scale), "", time.perf_counter() - t)
+        layout = segment.find(img, scale)
+        if predict is not None and orientation.may_be_turned(layout):
+            r, _turns = orientation.read_upright(img, scale, layout, predict, calibration)
+            return Prepared(sha, None, "", time.perf_counter() - t, reading=r)
+        return Prepared(sha, layout, "", time.perf_counter() - t)
     except FileFailure as exc:
         return Prepared(sha, None, str(exc), time.perf_counter() - t, unfinished=exc.unfinished)
     except MemoryError:
@@ -49,9 +56,18 @@ def prepare(path: str | bytes, max_bytes: int, max_pixels: int) -> Prepared:
         return Prepared(sha, None, f"unreadable image ({type(exc).__name__})", time.perf_counter() - t)
 
 
-def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int) -> list[Prepared]:
+def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int, predict: Predict | None = None,
+                calibration: Calibration = UNCALIBRATED) -> list[Prepared]:
     """Prepare several files in this thread (the daemon hands chunks of a batch to its pool)."""
-    return [prepare(p, max_bytes, max_pixels) for p in paths]
+    return [prepare(p, max_bytes, max_pixels, predict, calibration) for p in paths]
+
+
+def read_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int, predict: Predict,
+             calibration: Calibration = UNCALIBRATED) -> list[Prepared]:
+    """Prepare and classify several files: what a worker, a Ray actor, `predict` and `evaluate` do."""
+    prepared = prepare_all(paths, max_bytes, max_pixels, predict, calibration)
+    classify_in_place(prepared, predict, calibration)
+    return prepared
 
 
 def classify(prepared: Sequence[Prepared], predict: Predict,

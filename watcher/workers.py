@@ -44,7 +44,7 @@ from loguru import logger
 from watcher import decode
 from watcher.errors import DecoderCrashed, FileFailure
 from watcher.model import SERVE_BATCH, Classifier
-from watcher.pipeline import Prepared, classify_in_place, prepare_all
+from watcher.pipeline import Prepared, prepare_all, read_all
 from watcher.reading import UNCALIBRATED, Calibration
 
 
@@ -89,9 +89,10 @@ def _serve(conn: Connection, max_bytes: int, max_pixels: int, max_batch: int) ->
             if isinstance(msg, Model):
                 engine, version, calibration = _engine(msg, max_batch), msg.version, msg.calibration
                 continue
-            prepared = prepare_all(msg.paths, max_bytes, max_pixels)
             if msg.version is not None and msg.version == version and engine is not None:
-                classify_in_place(prepared, engine, calibration)
+                prepared = read_all(msg.paths, max_bytes, max_pixels, engine, calibration)
+            else:
+                prepared = prepare_all(msg.paths, max_bytes, max_pixels)
             conn.send(prepared)  # anything left unclassified is classified by the daemon
         except (EOFError, OSError):
             return

@@ -1,0 +1,128 @@
+"""A page fed into the scanner upside down or laid on it sideways is read the way up it was
+written, its digits' boxes where they lie in the file; nothing that reads well, and nothing too
+short to tell, is turned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import DaemonProc, rows
+from watcher import compose, negatives, orientation, segment
+from watcher.evaluate import edit_distance
+from watcher.model import SHIPPED_MODEL, load
+from watcher.pipeline import prepare
+from watcher.reading import read
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return load(SHIPPED_MODEL, verify=False, threads=2)
+
+
+def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    return (x, y, w, h)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_a_box_found_in_a_turned_picture_is_put_back_where_it_lies(k: int) -> None:
+    rng = np.random.default_rng(k)
+    for _ in range(20):
+        h, w = (int(v) for v in rng.integers(40, 300, 2))
+        mask = np.zeros((h, w), np.uint8)
+        x0, y0 = int(rng.integers(0, w - 10)), int(rng.integers(0, h - 10))
+        mask[y0:y0 + int(rng.integers(1, h - y0 + 1)), x0:x0 + int(rng.integers(1, w - x0 + 1))] = 1
+        turned = box_of(np.rot90(mask, k))
+        assert orientation.unturn_box(turned, k, w, h) == box_of(mask)
+
+
+def center(box: tuple[int, int, int, int]) -> tuple[float, float]:
+    x, y, w, h = box
+    return x + w / 2, y + h / 2
+
+
+def turned_point(p: tuple[float, float], k: int, w: int, h: int) -> tuple[float, float]:
+    """Where a point of a w x h picture lands when the picture is turned k quarters counter-clockwise."""
+    x, y = p
+    return {0: (x, y), 1: (y, w - x), 2: (w - x, h - y), 3: (h - y, x)}[k]
+
+
+def test_a_page_fed_upside_down_or_laid_sideways_is_read_the_way_up_it_was_written(
+        tmp_path: Path, mnist: dict[str, np.ndarray], clf) -> None:
+    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(3), rows=5, cols=9, height=56,
+                     size=(1100, 800))
+    want = d.text.replace(" ", "")
+    h, w = d.image.shape
+    readings = {}
+    for k in range(4):
+        path = tmp_path / f"page{k}.png"
+        lying = np.ascontiguousarray(np.rot90(d.image, k))
+        cv2.imwrite(str(path), lying)  # PNG: the file holds these pixels
+        as_lies = segment.find(lying)
+        p = prepare(str(path), 10**8, 10**8, clf.predict, clf.calibration)
+        assert p.reading is not None, k
+        readings[k] = p.reading
+        got = p.reading.text.replace(" ", "")
+        assert edit_distance(got, want) <= 1, (k, got, want)
+        assert len(p.reading.text.split(" ")) == 5, k  # its lines, top to bottom as written
+        if k:  # read as it lies, it is nothing like the page; it is read turned back
+            as_is = read([as_lies], clf.predict, clf.calibration)[0]
+            assert as_is is None or edit_distance(as_is.text.replace(" ", ""), want) > 0.3 * len(want)
+            assert orientation.read_upright(lying, 1.0, as_lies, clf.predict, clf.calibration)[1] == 4 - k  # turned back
+    # every digit's box is where that digit lies in its file: the upright page's boxes, turned
+    upright = [center(x.box) for x in readings[0].digits]
+    for k in (1, 2, 3):
+        if readings[k].text != readings[0].text:
+            continue
+        for a, b in zip(upright, (center(x.box) for x in readings[k].digits), strict=True):
+            tx, ty = turned_point(a, k, w, h)
+            assert abs(tx - b[0]) <= 6 and abs(ty - b[1]) <= 6, (k, a, b)
+
+
+def test_a_page_that_reads_well_a_short_number_or_a_page_of_letters_is_not_turned(
+        mnist: dict[str, np.ndarray], clf) -> None:
+    rng = np.random.default_rng(5)
+    page = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=4, cols=8, height=56, size=(1000, 700)).image
+    lay = segment.find(page)
+    assert orientation.may_be_turned(lay)
+    assert orientation.read_upright(page, 1.0, lay, clf.predict, clf.calibration)[1] == 0
+    # a number of eight digits upside down: too short to tell (an upside-down 6 is a 9)
+    d = compose.number(mnist["x_test"], mnist["y_test"], rng, n=8, field="plain", touching=False)
+    g = d.image if d.image.ndim == 2 else cv2.cvtColor(d.image, cv2.COLOR_BGR2GRAY)
+    lay = segment.find(np.rot90(g, 2))
+    assert not orientation.may_be_turned(lay)
+    # a sheet of letters reads badly every way up, and is read as it lies
+    sheet = np.full((700, 1000), 255, np.uint8)
+    for r in range(4):
+        for c in range(8):
+            big = negatives.letter(rng)
+            ink = cv2.resize(big, (max(1, big.shape[1] * 48 // big.shape[0]), 48), interpolation=cv2.INTER_AREA)[:, :100]
+            y, x = 60 + r * 150, 60 + c * 115
+            sheet[y:y + ink.shape[0], x:x + ink.shape[1]] = np.minimum(sheet[y:y + ink.shape[0], x:x + ink.shape[1]],
+                                                                       255 - ink)
+    lay = segment.find(sheet)
+    assert orientation.may_be_turned(lay)
+    assert orientation.read_upright(sheet, 1.0, lay, clf.predict, clf.calibration)[1] == 0
+
+
+def test_the_daemon_reads_a_page_fed_upside_down_and_one_laid_sideways(tmp_path: Path,
+                                                                      mnist: dict[str, np.ndarray]) -> None:
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(11), rows=4, cols=8, height=56,
+                     size=(1000, 700))
+    for k in (0, 1, 2):
+        cv2.imwrite(str(inbox / f"page{k}.jpg"), np.ascontiguousarray(np.rot90(d.image, k)),
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+    proc = DaemonProc(inbox, outbox, "--once")
+    assert proc.p.wait(120) == 0, proc.output()
+    got = {r["file"]: r for r in rows(outbox)}
+    assert set(got) == {"page0.jpg", "page1.jpg", "page2.jpg"}
+    for name, r in got.items():
+        assert edit_distance(r["text"].replace(" ", ""), d.text.replace(" ", "")) <= 1, (name, r)
+        assert len(r["text"].split(" ")) == 4, (name, r)
