@@ -109,7 +109,7 @@ def test_a_page_that_reads_well_a_short_number_or_a_page_of_letters_is_not_turne
     assert orientation.read_upright(sheet, 1.0, lay, clf.predict, clf.calibration)[1] == 0
 
 
-def test_the_daemon_reads_a_page_fed_upside_down_and_one_laid_sideways(tmp_path: Path,
+def test_the_daemon_reads_a_page_fed_upside_down_one_laid_sideways_and_one_crooked(tmp_path: Path,
                                                                       mnist: dict[str, np.ndarray]) -> None:
     inbox, outbox = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
@@ -119,10 +119,72 @@ def test_the_daemon_reads_a_page_fed_upside_down_and_one_laid_sideways(tmp_path:
     for k in (0, 1, 2):
         cv2.imwrite(str(inbox / f"page{k}.jpg"), np.ascontiguousarray(np.rot90(d.image, k)),
                     [cv2.IMWRITE_JPEG_QUALITY, 90])
+    big = cv2.resize(d.image, (2000, 1400), interpolation=cv2.INTER_CUBIC)  # a page-sized scan, 14 degrees off
+    cv2.imwrite(str(inbox / "crooked.jpg"), crooked_copy(big, 14.0)[0], [cv2.IMWRITE_JPEG_QUALITY, 90])
     proc = DaemonProc(inbox, outbox, "--once")
     assert proc.p.wait(120) == 0, proc.output()
     got = {r["file"]: r for r in rows(outbox)}
-    assert set(got) == {"page0.jpg", "page1.jpg", "page2.jpg"}
+    assert set(got) == {"page0.jpg", "page1.jpg", "page2.jpg", "crooked.jpg"}
     for name, r in got.items():
         assert edit_distance(r["text"].replace(" ", ""), d.text.replace(" ", "")) <= 1, (name, r)
         assert len(r["text"].split(" ")) == 4, (name, r)
+
+
+def crooked_copy(img: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """The picture turned by `angle` degrees on a canvas holding all of it, white round it, and the
+    affine map from the picture's pixels to the turned copy's."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * s + w * c + 1), int(h * c + w * s + 1)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(img, m, (nw, nh), borderValue=255), m
+
+
+@pytest.mark.parametrize("ruled", [False, True])
+def test_a_page_laid_crooked_on_the_glass_is_read_level(tmp_path: Path, mnist: dict[str, np.ndarray], clf,
+                                                        ruled: bool) -> None:
+    # 10 degrees off, further than `segment` levels lines: a ruled page was one mark (its rules
+    # join every digit), a plain one read in twice as many lines as it has
+    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(7), rows=5, cols=8, height=60,
+                     size=(1240, 1000), ruled=ruled)
+    want = d.text.replace(" ", "")
+    upright = prepare_png(tmp_path / "upright.png", d.image, clf).reading
+    assert upright is not None and edit_distance(upright.text, d.text) <= 1
+    for angle in (10.0, -14.0):
+        img, m = crooked_copy(d.image, angle)
+        assert abs(orientation.crooked(img, 1.0) + angle) <= 1.0  # the slope that levels it
+        as_lies = read([segment.find(img)], clf.predict, clf.calibration)[0]
+        assert as_lies is None or len(as_lies.text.split(" ")) != 5 or edit_distance(as_lies.text, d.text) > 3
+        r = prepare_png(tmp_path / f"crooked{angle}.png", img, clf).reading
+        assert r is not None
+        assert len(r.text.split(" ")) == 5, (angle, r.text)
+        assert edit_distance(r.text.replace(" ", ""), want) <= 1, (angle, r.text)
+        if r.text != upright.text:
+            continue
+        for a, b in zip(upright.digits, r.digits, strict=True):  # each box round its digit as it lies
+            cx, cy = center(a.box)
+            tx, ty = m[:, :2] @ (cx, cy) + m[:, 2]
+            bx, by = center(b.box)
+            assert abs(tx - bx) <= 8 and abs(ty - by) <= 8, (angle, a.box, b.box)
+
+
+def prepare_png(path: Path, img: np.ndarray, clf):
+    cv2.imwrite(str(path), img)
+    return prepare(str(path), 10**8, 10**8, clf.predict, clf.calibration)
+
+
+def test_a_page_a_few_degrees_off_a_leaning_digit_and_a_number_are_not_levelled_again(
+        mnist: dict[str, np.ndarray]) -> None:
+    rng = np.random.default_rng(9)
+    d = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=5, cols=8, height=60, size=(1240, 1000))
+    assert orientation.crooked(d.image, 1.0) == 0.0
+    assert orientation.crooked(crooked_copy(d.image, 4.0)[0], 1.0) == 0.0  # `segment` levels that itself
+    small = cv2.resize(crooked_copy(d.image, 9.0)[0], None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    assert orientation.crooked(small, 1.0) == 0.0  # 829 px across: not page-sized
+    assert orientation.crooked(crooked_copy(d.image, 9.0)[0], 1.0) == -9.0  # (the same at 1,382 px is)
+    one = cv2.resize(255 - mnist["x_test"][0], (1200, 1200), interpolation=cv2.INTER_CUBIC)  # a phone-sized 7
+    assert orientation.crooked(crooked_copy(one, 12.0)[0], 1.0) == 0.0
+    n = compose.number(mnist["x_test"], mnist["y_test"], rng, n=6, field="plain", touching=False).image
+    assert orientation.crooked(crooked_copy(n, 12.0)[0], 1.0) == 0.0

@@ -35,8 +35,9 @@ class Prepared:
 def prepare(path: str | bytes, max_bytes: int, max_pixels: int, predict: Predict | None = None,
             calibration: Calibration = UNCALIBRATED) -> Prepared:
     """Read, hash, decode and find the digits of one file. Never raises: a failure becomes its reason.
-    With `predict`, a file of many marks (a page, a long strip) is read here too, while its picture
-    is at hand, the way up it reads best (`orientation`: a sheet fed upside down or laid sideways)."""
+    With `predict`, a file of many marks (a page, a long strip) or a page-sized picture is read here
+    too, while its picture is at hand, the way up and as level as it reads best (`orientation`: a
+    sheet fed upside down, laid sideways or crooked)."""
     t = time.perf_counter()
     sha = ""
     try:
@@ -44,7 +45,7 @@ def prepare(path: str | bytes, max_bytes: int, max_pixels: int, predict: Predict
         sha = hashlib.sha256(data).hexdigest()
         img, scale = decode.decode_scaled(data, max_pixels)
         layout = segment.find(img, scale)
-        if predict is not None and orientation.may_be_turned(layout):
+        if predict is not None and orientation.worth_asking(img, scale, layout):
             r, _turns = orientation.read_upright(img, scale, layout, predict, calibration)
             return Prepared(sha, None, "", time.perf_counter() - t, reading=r)
         return Prepared(sha, layout, "", time.perf_counter() - t)
