@@ -127,17 +127,8 @@ def _lines(rows: np.ndarray) -> int:
 def level(img: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     """The picture turned by `angle` on a canvas holding all of it, the corners its paper's colour,
     and the affine map from the levelled picture's pixels back to the picture's."""
-    h, w = img.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    c, s = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(h * s + w * c + 1), int(h * c + w * s + 1)
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
     probe = img[::8, ::8].reshape(-1, 1 if img.ndim == 2 else img.shape[2])
-    paper = tuple(float(v) for v in np.median(probe, axis=0))
-    out = cv2.warpAffine(img, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=paper + (0.0,) * (4 - len(paper)))
-    return out, cv2.invertAffineTransform(m)
+    return segment.rotate(img, angle, [float(v) for v in np.median(probe, axis=0)])
 
 
 def unlevel_box(box: Box, back: np.ndarray, scale: float) -> Box:

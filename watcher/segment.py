@@ -274,7 +274,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         inverse = None
         angle = _skew(ink > t)
         if angle != 0.0:
-            ink, inverse = _rotate(ink, angle)
+            ink, inverse = rotate(ink, angle)
         # on the picture as it will be read; a grid the first look found is looked for on the lower
         # threshold too, where none of it is ink on the threshold
         groups, lab, form = _groups(ink, t, trays, dense, _form.grid)
@@ -411,7 +411,7 @@ def _lined_level(ink: np.ndarray, t: float, groups: list[Group], box: Box) -> bo
     if max((g.w for g in groups), default=0) < ASLANT_WIDE * box[2]:
         return False
     angle = _skew(ink > t)
-    return angle != 0.0 and _groups(_rotate(ink, angle)[0], t)[2].lined
+    return angle != 0.0 and _groups(rotate(ink, angle)[0], t)[2].lined
 
 
 def _skew(mask: np.ndarray) -> float:
@@ -433,16 +433,18 @@ def _skew(mask: np.ndarray) -> float:
     return best if abs(best) >= 1.0 and best_score > 1.05 * level else 0.0
 
 
-def _rotate(ink: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """The ink map rotated by `angle` on a canvas that keeps every corner, and the affine map
-    from the rotated picture's pixels back to the original's."""
-    h, w = ink.shape
+def rotate(ink: np.ndarray, angle: float, border: Sequence[float] = (0.0,)) -> tuple[np.ndarray, np.ndarray]:
+    """The ink map (or any picture, the corners `border`'s colour) rotated by `angle` on a canvas
+    that keeps every corner, and the affine map from the rotated picture's pixels back to the
+    original's."""
+    h, w = ink.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     c, s = abs(m[0, 0]), abs(m[0, 1])
     nw, nh = int(h * s + w * c + 1), int(h * c + w * s + 1)
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
-    out = cv2.warpAffine(ink, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0)
+    value = tuple(border) + (0.0,) * (4 - len(border))
+    out = cv2.warpAffine(ink, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=value)
     return out, cv2.invertAffineTransform(m)
 
 
@@ -681,7 +683,7 @@ def _net_height(mask: np.ndarray, height: float, share: float = 1.0) -> float:
         angle = _skew(mask)
         if angle == 0.0:
             return height
-        left = _without_rules((_rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8), least)
+        left = _without_rules((rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8), least)
         if left is None:
             return height
     _n, lab, st = formlines.components(left)
