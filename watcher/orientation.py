@@ -162,7 +162,8 @@ def read_upright(img: np.ndarray, scale: float, lay: Layout, predict: Predict,
                  calibration: Calibration = UNCALIBRATED) -> tuple[Reading | None, int]:
     """The file's reading, and the quarter turns (counter-clockwise) it was read at: 0 unless it
     reads poorly as it lies and clearly better turned. A page laid crooked is read levelled when
-    that reads as surely, and most of its marks surely. Boxes are in the picture as it lies."""
+    that reads as surely, and as many of its marks surely as a page read as it lies must (the
+    slope's measure is the stronger evidence there). Boxes are in the picture as it lies."""
     r = reading.read([lay], predict, calibration)[0]
     angle = crooked(img, scale)
     if angle:
@@ -172,7 +173,7 @@ def read_upright(img: np.ndarray, scale: float, lay: Layout, predict: Predict,
         except NoDigitFound:
             return _turned(img, scale, lay, r, predict, calibration)
         f = reading.read([flat], predict, calibration)[0]
-        if (f is not None and not flat.single and sure_digits(f) >= TURNED_SHARE * len(flat.marks)
+        if (f is not None and not flat.single and sure_digits(f) >= UPRIGHT_SHARE * len(flat.marks)
                 and (r is None or sure_digits(f) >= sure_digits(r))):
             f, k = _turned(levelled, scale, flat, f, predict, calibration)
             assert f is not None
