@@ -100,7 +100,7 @@ def test_a_big_photo_turned_by_its_exif_orientation_is_decoded_reduced() -> None
     im = Image.fromarray(cv2.rotate(big, cv2.ROTATE_90_COUNTERCLOCKWISE))
     exif = im.getexif()
     exif[0x0112] = 6
-    img, scale = decode.decode_scaled(pil_bytes(im, "JPEG", exif=exif.tobytes(), quality=80), LIMIT_PIXELS)
+    img, scale, _pages = decode.decode_scaled(pil_bytes(im, "JPEG", exif=exif.tobytes(), quality=80), LIMIT_PIXELS)
     assert scale == 0.5 and img.shape == (1800, 3000)
 
 
@@ -142,9 +142,14 @@ def test_a_tiff_of_several_pages_is_decoded_as_its_pages_stacked_in_order(mode: 
     assert np.abs(a[200 + gap:350 + gap, :300].astype(int) - grey[1]).max() <= 1
     assert np.abs(a[350 + 2 * gap:].astype(int) - grey[2]).max() <= 1
     assert (a[200:200 + gap] == 255).all() and (a[200 + gap:350 + gap, 300:] == 255).all()  # paper between
+    # where each page lies, for the reader to read them one by one
+    d = decode.decode_scaled(data, LIMIT_PIXELS)
+    assert d.pages == ((0, 200), (200 + gap, 350 + gap), (350 + 2 * gap, 550 + 2 * gap)) and d.scale == 1.0
+    assert np.array_equal(d.pixels, a)
     # one page stays as it was
     one = pil_bytes(pages[0], "TIFF", compression=compression)
     assert decode.decode(one, LIMIT_PIXELS).shape[:2] == (200, 400)
+    assert decode.decode_scaled(one, LIMIT_PIXELS).pages == ((0, 200),)
 
 
 def netpbm(grey: np.ndarray, magic: str, maxval: int = 255) -> bytes:
@@ -219,7 +224,7 @@ def test_a_big_heic_photo_is_decoded_grey() -> None:
     shown = np.full((3000, 6000), 255, np.uint8)  # 18 Mpx: over decode.REDUCE_ABOVE
     shown[1000:2000, 1000:1100] = 0
     data = pil_bytes(Image.fromarray(shown).convert("RGB"), "HEIF", quality=50)
-    a, scale = decode.decode_scaled(data, LIMIT_PIXELS)
+    a, scale, _pages = decode.decode_scaled(data, LIMIT_PIXELS)
     assert scale == 1.0 and a.shape == (3000, 6000) and a.dtype == np.uint8
     assert a[1500, 1050] < 60 and a[500, 500] > 200
 
@@ -259,6 +264,7 @@ def test_a_scanners_pdf_is_read_page_after_page() -> None:
     assert np.abs(a[300 + gap:, :450].astype(int) - second).mean() < 3
     assert (a[300:300 + gap] == 255).all() and (a[300 + gap:, 450:] == 255).all()
     assert decode.decode_scaled(data, LIMIT_PIXELS)[0].shape == a.shape
+    assert decode.decode_scaled(data, LIMIT_PIXELS).pages == ((0, 300), (300 + gap, 600 + gap))
     with pytest.raises(CorruptImage):
         decode.decode(data[: len(data) * 3 // 4], LIMIT_PIXELS)  # still being written: no %%EOF yet
     with pytest.raises(TooLarge, match="2 pages stacked"):

@@ -188,3 +188,48 @@ def test_a_page_a_few_degrees_off_a_leaning_digit_and_a_number_are_not_levelled_
     assert orientation.crooked(crooked_copy(one, 12.0)[0], 1.0) == 0.0
     n = compose.number(mnist["x_test"], mnist["y_test"], rng, n=6, field="plain", touching=False).image
     assert orientation.crooked(crooked_copy(n, 12.0)[0], 1.0) == 0.0
+
+
+def test_a_documents_pages_are_read_one_by_one_lines_numbered_on(tmp_path: Path, mnist: dict[str, np.ndarray],
+                                                                clf) -> None:
+    """A scanner's TIFF of four A4 pages of digits (150 dpi), the third blank and the fourth fed
+    upside down: each page is found and read on its own. Read as one picture 7,100 px tall, the
+    pages were scaled together to the reader's working size, their digits to 18 px."""
+    from PIL import Image
+
+    rng = np.random.default_rng(13)
+    drawn = [compose.page(mnist["x_test"], mnist["y_test"], rng, rows=6, cols=9, height=50, size=(1240, 1754))
+             for _ in range(3)]
+    blank = np.full((1754, 1240), 235, np.uint8)
+    images = [drawn[0].image, drawn[1].image, blank, np.ascontiguousarray(np.rot90(drawn[2].image, 2))]
+    path = tmp_path / "scan.tif"
+    Image.fromarray(images[0]).save(path, save_all=True, append_images=[Image.fromarray(a) for a in images[1:]],
+                                    compression="tiff_deflate", dpi=(150, 150))
+    p = prepare(str(path), 10**8, 10**8, clf.predict, clf.calibration)
+    r = p.reading
+    assert r is not None, p.error
+    assert len(r.text.split(" ")) == 18  # six lines a page, in page order
+    want = "".join(d.text.replace(" ", "") for d in drawn)
+    assert edit_distance(r.text.replace(" ", ""), want) <= 3, r.text
+    gap = 1754 // 50
+    tops = {d.line: d.box[1] for d in r.digits}
+    assert all(tops[line] < 1754 for line in range(6))  # the first page's lines on the first page
+    assert all(1754 + gap <= tops[line] < 2 * 1754 + gap for line in range(6, 12))
+    assert all(3 * (1754 + gap) <= tops[line] for line in range(12, 18))  # the last, under the blank one
+    # a page of lines only, and nothing else, is an empty form
+    Image.fromarray(blank).save(tmp_path / "blank.tif", save_all=True, append_images=[Image.fromarray(blank)])
+    assert prepare(str(tmp_path / "blank.tif"), 10**8, 10**8, clf.predict, clf.calibration).error
+
+
+def test_pages_readings_join_into_the_documents() -> None:
+    from watcher.reading import Digit, Reading, pages_read
+
+    first = Reading([Digit((10, 20, 5, 9), 0, 4, 0.9), Digit((30, 20, 5, 9), 1, 2, 0.8)], 0.7, [], 2, 0.6)
+    blank = Reading([], 1.0, ["1 mark(s) not read as digits"], 1, 1.0)
+    last = Reading([Digit((12, 5, 6, 9), 0, 7, 0.99)], 0.99, ["a doubt"], 1, 0.95)
+    r = pages_read([(first, 0.0), (blank, 300.0), (last, 616.4)])
+    assert r.text == "4 2 7"
+    assert [d.line for d in r.digits] == [0, 1, 2]
+    assert r.digits[2].box == (12, 621, 6, 9)  # moved down to its page
+    assert r.confidence == pytest.approx(0.7 * 0.99) and r.raw == pytest.approx(0.6 * 0.95)
+    assert r.doubts == ["page 2: 1 mark(s) not read as digits", "page 3: a doubt"] and r.marks == 4

@@ -219,8 +219,28 @@ def _pillow(data: bytes, frame: int = 0, grey: bool = False) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+#: Rows (first, end) of each page in a decoded picture: one span for a picture, one a page for a
+#: document's pages stacked.
+Pages = tuple[tuple[int, int], ...]
+
+
+class Decoded(NamedTuple):
+    pixels: np.ndarray
+    scale: float  # the pixels' size over the original's (a reduced JPEG decode)
+    pages: Pages  # in `pixels`' rows
+
+
 def decode(data: bytes, max_pixels: int) -> np.ndarray:
     """Bytes -> array (grey, BGR or BGRA; uint8 or uint16). Raises a FileFailure."""
+    return _decode(data, max_pixels)[0]
+
+
+def _whole(img: np.ndarray) -> Pages:
+    return ((0, img.shape[0]),)
+
+
+def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, Pages]:
+    """`decode`, and where each page lies in it."""
     if not data:
         raise EmptyFile()
     kind = sniff(data)
@@ -258,7 +278,7 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
     if img.shape[0] != h or img.shape[1] != w:
         # a decoder may return less than the header promised for a truncated file
         raise CorruptImage(f"corrupt or truncated {kind.upper()}")
-    return img
+    return img, _whole(img)
 
 
 def _turned_by_exif(data: bytes, kind: str) -> bool:
@@ -376,10 +396,11 @@ def page_gap(heights: list[int]) -> int:
 
 
 def _stacked_pages(kind: str, sizes: list[tuple[int, int, int]], page: Callable[[int], np.ndarray],
-                   max_pixels: int) -> np.ndarray:
+                   max_pixels: int) -> tuple[np.ndarray, Pages]:
     """A document's pages (a TIFF's, a PDF's) as one grey picture, top to bottom in order, each
-    page's paper filling the gap below it and its right side up to the widest page. Boxes found
-    in it count from the top of the first page. `sizes`: (index, width, height) of each page;
+    page's paper filling the gap below it and its right side up to the widest page, and each
+    page's rows in it. Boxes found in it count from the top of the first page. `sizes`: (index,
+    width, height) of each page;
     `page(index)` decodes one. The stacked picture is held to `max_pixels` before any page is
     decoded, and pages are decoded one at a time, so only one is held beside it."""
     name = kind.upper()
@@ -393,6 +414,7 @@ def _stacked_pages(kind: str, sizes: list[tuple[int, int, int]], page: Callable[
         raise TooLarge(f"image too large ({pages}{width}x{height} pixels, limit {max_pixels})")
     out = np.empty((height, width), np.uint8)
     y = 0
+    spans = []
     for k, w, h in sizes:
         try:
             grey = _grey8(np.asarray(page(k)))
@@ -406,9 +428,10 @@ def _stacked_pages(kind: str, sizes: list[tuple[int, int, int]], page: Callable[
         out[y:y + h, :w] = grey
         out[y:y + h, w:] = paper
         out[y + h:y + h + gap] = paper
+        spans.append((y, y + h))
         y += h + gap
         del grey
-    return out[:height]
+    return out[:height], tuple(spans)
 
 
 def _tiff_page(data: bytes, page: TiffPage) -> np.ndarray:
@@ -426,7 +449,7 @@ def _tiff_page(data: bytes, page: TiffPage) -> np.ndarray:
     return np.asarray(cv2.resize(_grey8(a), (page.shown_width, page.shown_height), interpolation=cv2.INTER_LINEAR))
 
 
-def _pdf(data: bytes, max_pixels: int) -> np.ndarray:
+def _pdf(data: bytes, max_pixels: int) -> tuple[np.ndarray, Pages]:
     """A PDF's pages drawn grey at `pdf.RENDER_DPI` and stacked as a TIFF's are."""
     if not pdf.is_complete(data):
         raise CorruptImage("corrupt or truncated PDF (no %%EOF at its end)")
@@ -460,9 +483,10 @@ REDUCE_ABOVE = 16_000_000
 REDUCED_SIDE = 3000
 
 
-def decode_scaled(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
+def decode_scaled(data: bytes, max_pixels: int) -> Decoded:
     """`decode`, but a very large picture comes out grey (a third of the memory), and a JPEG
-    also reduced by 2, 4 or 8: (pixels, their size over the original's)."""
+    also reduced by 2, 4 or 8; with their size over the original's, and where each page of a
+    document lies in them (its pages are read one by one)."""
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         w, h = claimed_size(data, "png")
         if REDUCE_ABOVE < w * h <= max_pixels and data.rfind(b"IEND") >= 0:
@@ -471,7 +495,7 @@ def decode_scaled(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
             except cv2.error:
                 img = None
             if img is not None and img.shape == (h, w):
-                return img, 1.0
+                return Decoded(img, 1.0, _whole(img))
     if data[:3] == b"\xff\xd8\xff":
         w, h = claimed_size(data, "jpeg")
         if w * h > REDUCE_ABOVE and w * h <= max_pixels:
@@ -486,7 +510,7 @@ def decode_scaled(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
                     except cv2.error:
                         img = None
                 if img is not None and img.shape[0] == -(-h // f) and img.shape[1] == -(-w // f):
-                    return img, 1.0 / f
+                    return Decoded(img, 1.0 / f, _whole(img))
     kind = _ftyp_kind(data)
     if kind:  # a big phone photo, HEIC or AVIF
         w, h = claimed_size(data, kind)
@@ -497,8 +521,9 @@ def decode_scaled(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
                 raise CorruptImage(f"corrupt or truncated {kind.upper()}") from exc
             if img.shape != (h, w):
                 raise CorruptImage(f"corrupt or truncated {kind.upper()}")
-            return img, 1.0
-    return decode(data, max_pixels), 1.0
+            return Decoded(img, 1.0, _whole(img))
+    img, pages = _decode(data, max_pixels)
+    return Decoded(img, 1.0, pages)
 
 
 def load(path: str | bytes, max_bytes: int, max_pixels: int) -> tuple[bytes, np.ndarray]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from watcher import decode, orientation, reading, segment
-from watcher.errors import FileFailure
+from watcher.errors import FileFailure, NoDigitFound
 from watcher.reading import UNCALIBRATED, Calibration, Reading
 from watcher.results import DigitRow, Row, display_name, now_iso
 from watcher.segment import Layout
@@ -37,13 +37,17 @@ def prepare(path: str | bytes, max_bytes: int, max_pixels: int, predict: Predict
     """Read, hash, decode and find the digits of one file. Never raises: a failure becomes its reason.
     With `predict`, a file of many marks (a page, a long strip) or a page-sized picture is read here
     too, while its picture is at hand, the way up and as level as it reads best (`orientation`: a
-    sheet fed upside down, laid sideways or crooked)."""
+    sheet fed upside down, laid sideways or crooked), and so is a document of several pages, page
+    by page."""
     t = time.perf_counter()
     sha = ""
     try:
         data = decode.read_bytes(path, max_bytes)
         sha = hashlib.sha256(data).hexdigest()
-        img, scale = decode.decode_scaled(data, max_pixels)
+        img, scale, pages = decode.decode_scaled(data, max_pixels)
+        if predict is not None and len(pages) > 1:
+            return Prepared(sha, None, "", time.perf_counter() - t, reading=_read_pages(img, scale, pages, predict,
+                                                                                          calibration))
         layout = segment.find(img, scale)
         if predict is not None and orientation.worth_asking(img, scale, layout):
             r, _turns = orientation.read_upright(img, scale, layout, predict, calibration)
@@ -55,6 +59,28 @@ def prepare(path: str | bytes, max_bytes: int, max_pixels: int, predict: Predict
         return Prepared(sha, None, "image too large to decode in memory", time.perf_counter() - t)
     except Exception as exc:  # a poison file must never stop the service
         return Prepared(sha, None, f"unreadable image ({type(exc).__name__})", time.perf_counter() - t)
+
+
+def _read_pages(img: np.ndarray, scale: float, pages: decode.Pages, predict: Predict,
+                calibration: Calibration) -> Reading:
+    """A document's pages (a TIFF's, a PDF's), each found and read on its own, the way up it reads
+    best: read as one tall picture, seven A4 pages were scaled to the reader's working size
+    together, their digits to 6 px. A page with no digit (a blank page between others) adds none."""
+    read: list[tuple[Reading, float]] = []
+    empty: NoDigitFound | None = None
+    for y0, y1 in pages:
+        page = img[y0:y1]
+        try:
+            layout = segment.find(page, scale)
+        except NoDigitFound as exc:
+            empty = empty or exc
+            continue
+        r, _turns = orientation.read_upright(page, scale, layout, predict, calibration)
+        if r is not None:
+            read.append((r, y0 / scale))
+    if not read:
+        raise empty or NoDigitFound("no digit found")
+    return reading.pages_read(read)
 
 
 def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int, predict: Predict | None = None,

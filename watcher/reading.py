@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
 import cv2
@@ -167,6 +167,26 @@ def features(confidences: Sequence[float], width: int = READING_FEATURES) -> tup
         return (float(logs.sum()), 1.0)
     least = float(np.clip(c.min(), 1e-6, 1.0 - 1e-4))
     return (float(logs.sum()), float(np.log(least / (1.0 - least))), float(len(c)), 1.0)
+
+
+def pages_read(pages: Sequence[tuple[Reading, float]]) -> Reading:
+    """A document's reading from its pages' readings, each with the row its page starts at (in the
+    document's pixels, its pages stacked): lines numbered on from page to page, boxes moved down to
+    their page, a doubt of any page a doubt of the file. Each page is read on its own, so the
+    probability that all of it is right is the product of theirs."""
+    digits: list[Digit] = []
+    doubts: list[str] = []
+    line, confidence, raw = 0, 1.0, 1.0
+    for n, (r, top) in enumerate(pages, 1):
+        for d in r.digits:
+            x, y, w, h = d.box
+            digits.append(replace(d, line=line + d.line, box=(x, y + round(top), w, h)))
+        if r.digits:
+            line += max(d.line for d in r.digits) + 1
+            confidence *= r.confidence
+            raw *= r.raw
+        doubts += [f"page {n}: {why}" for why in r.doubts]
+    return Reading(digits, confidence, doubts, sum(r.marks for r, _top in pages), raw)
 
 
 def calibrated(probs: np.ndarray, power: float) -> np.ndarray:
