@@ -104,11 +104,10 @@ def crooked(img: np.ndarray, scale: float) -> float:
         return 0.0
     _t, u8 = cv2.threshold((ink * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     mask = u8.astype(np.float32)
-    sh, sw = mask.shape
     inside, best, best_score, best_rows = 0.0, 0.0, 0.0, np.zeros(0)
     for a in CROOKED_STEPS:
-        rows = cv2.warpAffine(mask, cv2.getRotationMatrix2D((sw / 2, sh / 2), float(a), 1.0), (sw, sh)).sum(1)
-        score = float(np.square(np.diff(rows)).sum())
+        rows = segment.row_profile(mask, float(a))
+        score = segment.sharpness(rows)
         if abs(a) <= float(segment.SKEW_STEPS.max()):
             inside = max(inside, score)
         elif score > best_score:

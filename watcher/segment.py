@@ -421,16 +421,26 @@ def _skew(mask: np.ndarray) -> float:
     h, w = mask.shape
     f = min(1.0, 400 / max(h, w))
     m = cv2.resize(mask.astype(np.float32), (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    sh, sw = m.shape
     best, best_score, level = 0.0, -1.0, 0.0
     for a in SKEW_STEPS:
-        r = cv2.warpAffine(m, cv2.getRotationMatrix2D((sw / 2, sh / 2), float(a), 1.0), (sw, sh))
-        score = float(np.square(np.diff(r.sum(1))).sum())
+        score = sharpness(row_profile(m, float(a)))
         if a == 0.0:
             level = score
         if score > best_score:
             best, best_score = float(a), score
     return best if abs(best) >= 1.0 and best_score > 1.05 * level else 0.0
+
+
+def row_profile(mask: np.ndarray, angle: float) -> np.ndarray:
+    """The ink in each row of a small mask turned by `angle` about its centre (on its own canvas)."""
+    h, w = mask.shape
+    return np.asarray(cv2.warpAffine(mask, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h)).sum(1))
+
+
+def sharpness(rows: np.ndarray) -> float:
+    """How sharply a row profile steps between lines and the paper between them (the sum of its
+    squared steps): highest where the lines lie level."""
+    return float(np.square(np.diff(rows)).sum())
 
 
 def rotate(ink: np.ndarray, angle: float, border: Sequence[float] = (0.0,)) -> tuple[np.ndarray, np.ndarray]:
