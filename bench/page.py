@@ -2,9 +2,10 @@
 digits, ruled and plain) read by the daemon's reading code, against decoding the same JPEGs with
 OpenCV alone, in the same run. Prints CPU seconds per page, the ratio, the share of digits found
 and right, and the reader's peak memory. `--turn 2`: the pages fed upside down (1 or 3: laid
-sideways), read the way up they were written (`orientation`).
+sideways), read the way up they were written (`orientation`); `--crooked 9`: laid 9 degrees off
+level, read levelled.
 
-    python bench/page.py [--pages 4] [--rounds 3] [--rows 30 --cols 20] [--turn 0] [--mnist ../shared/data/mnist.npz]
+    python bench/page.py [--pages 4] [--rounds 3] [--rows 30 --cols 20] [--turn 0] [--crooked 0] [--mnist ../shared/data/mnist.npz]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from watcher import compose
+from watcher import compose, segment
 from watcher.compose import Drawn
 from watcher.datasets import load_mnist
 from watcher.evaluate import edit_distance
@@ -75,6 +76,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=30, help="rows of digits a page (40 x 25: the issue's 1,000 digits)")
     ap.add_argument("--cols", type=int, default=20)
     ap.add_argument("--turn", type=int, default=0, choices=range(4), help="quarter turns counter-clockwise")
+    ap.add_argument("--crooked", type=float, default=0.0, help="degrees off level (the canvas grows to hold it)")
     ap.add_argument("--mnist", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/mnist.npz")
     a = ap.parse_args()
     cv2.setNumThreads(1)
@@ -86,6 +88,8 @@ def main() -> None:
         for k in range(a.pages):
             d = compose.page(data.x_test, data.y_test, rng, rows=a.rows, cols=a.cols, ruled=k % 2 == 0)
             d = Drawn(np.ascontiguousarray(np.rot90(d.image, a.turn)), d.text)
+            if a.crooked:
+                d = Drawn(segment.rotate(d.image, a.crooked, [255.0])[0], d.text)
             p = Path(tmp) / f"page{k}.jpg"
             cv2.imwrite(str(p), d.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
             paths.append(p)

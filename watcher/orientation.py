@@ -57,12 +57,19 @@ VOTERS = 256
 VOTE_GAIN = 0.1
 
 
-#: A picture whose longer side is at least this many of the original's pixels may be a page laid
-#: crooked: a number is smaller, and `segment` levels its line up to `segment.SKEW_STEPS`.
+#: A picture whose longer side is at least this many of the original's pixels, and its shorter
+#: side `CROOKED_SHORT`, may be a page laid crooked: a number is smaller (the rendered numbers'
+#: widest pictures are 1,000-1,800 px across and at most 600 tall), and `segment` levels its line
+#: up to `segment.SKEW_STEPS`.
 CROOKED_SIDE = 1000
-#: Slopes measured (degrees), on a copy this many pixels across ...
-CROOKED_STEPS = np.arange(-20.0, 20.01, 1.0)
-CROOKED_PROBE = 300
+CROOKED_SHORT = 700
+#: Slopes measured (degrees), two apart, then the best one's neighbours a degree either side ...
+CROOKED_STEPS = np.arange(-20.0, 20.01, 2.0)
+#: ... on a copy at most this many times smaller than the decoded picture (a 600-dpi page's pen
+#: strokes must not blur into its paper: on a copy 300 px across they did, and the paper round a
+#: page laid crooked was taken for ink), between these many pixels across
+CROOKED_SHRINK = 6
+CROOKED_PROBE = (300, 800)
 #: ... taken when the sharpest row profile outside `segment`'s own range is this much sharper than
 #: the sharpest inside it, and shows at least this many lines (rows of ink apart): one digit leaning,
 #: or a photo's table edge, is no page of lines.
@@ -93,10 +100,11 @@ def crooked(img: np.ndarray, scale: float) -> float:
     """The slope (degrees, `cv2.getRotationMatrix2D`'s sense) that levels a page laid further off
     level than `segment` levels it; 0 for anything else."""
     h, w = img.shape[:2]
-    if max(h, w) / scale < CROOKED_SIDE:
+    if not page_sized(img, scale):
         return 0.0
-    f = CROOKED_PROBE / max(h, w)
-    step = max(1, int(max(h, w) // (4 * CROOKED_PROBE)))  # every step-th pixel first: a third of the time
+    probe = int(np.clip(max(h, w) / CROOKED_SHRINK, *CROOKED_PROBE))
+    f = probe / max(h, w)
+    step = max(1, int(max(h, w) // (4 * probe)))  # every step-th pixel first: a third of the time
     small = cv2.resize(img[::step, ::step], (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
     try:
         ink = ink_map(to_grey(small))
@@ -104,15 +112,23 @@ def crooked(img: np.ndarray, scale: float) -> float:
         return 0.0
     _t, u8 = cv2.threshold((ink * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     mask = u8.astype(np.float32)
-    inside, best, best_score, best_rows = 0.0, 0.0, 0.0, np.zeros(0)
+    most = float(segment.SKEW_STEPS.max())
+    measured: dict[float, tuple[float, np.ndarray]] = {}
+
+    def measure(a: float) -> None:
+        if -CROOKED_STEPS[-1] <= a <= CROOKED_STEPS[-1] and a not in measured:
+            rows = segment.row_profile(mask, a)
+            measured[a] = (segment.sharpness(rows), rows)
+
     for a in CROOKED_STEPS:
-        rows = segment.row_profile(mask, float(a))
-        score = segment.sharpness(rows)
-        if abs(a) <= float(segment.SKEW_STEPS.max()):
-            inside = max(inside, score)
-        elif score > best_score:
-            best, best_score, best_rows = float(a), score, rows
-    if best_score < CROOKED_GAIN * inside or _lines(best_rows) < CROOKED_LINES:
+        measure(float(a))
+    top = max(measured, key=lambda a: measured[a][0])
+    measure(top - 1.0)
+    measure(top + 1.0)
+    inside = max(s for a, (s, _r) in measured.items() if abs(a) <= most)
+    best = max((a for a in measured if abs(a) > most), key=lambda a: measured[a][0])
+    score, rows = measured[best]
+    if score < CROOKED_GAIN * inside or _lines(rows) < CROOKED_LINES:
         return 0.0
     return best
 
@@ -152,32 +168,40 @@ def unturn_box(box: Box, k: int, width: float, height: float) -> Box:
     return box
 
 
-def worth_asking(img: np.ndarray, scale: float, lay: Layout) -> bool:
-    """Whether the file may lie turned or crooked: many marks, or a page-sized picture."""
-    return may_be_turned(lay) or max(img.shape[:2]) / scale >= CROOKED_SIDE
+def page_sized(img: np.ndarray, scale: float) -> bool:
+    """Big enough to be a page that may lie crooked (`crooked` is asked before it is found: a ruled
+    page 9 degrees off, its rules joining every digit into one mark, took 10 s to find and 87 s to
+    read at 600 dpi)."""
+    h, w = img.shape[:2]
+    return max(h, w) / scale >= CROOKED_SIDE and min(h, w) / scale >= CROOKED_SHORT
 
 
-def read_upright(img: np.ndarray, scale: float, lay: Layout, predict: Predict,
-                 calibration: Calibration = UNCALIBRATED) -> tuple[Reading | None, int]:
-    """The file's reading, and the quarter turns (counter-clockwise) it was read at: 0 unless it
-    reads poorly as it lies and clearly better turned. A page laid crooked is read levelled when
-    that reads as surely, and as many of its marks surely as a page read as it lies must (the
-    slope's measure is the stronger evidence there). Boxes are in the picture as it lies."""
-    r = reading.read([lay], predict, calibration)[0]
+def read_page(img: np.ndarray, scale: float, predict: Predict,
+              calibration: Calibration = UNCALIBRATED) -> Reading | None:
+    """A page-sized picture's reading: levelled first where it lies crooked and levelled reads
+    as many of its marks surely as a page read as it lies must (the slope's measure is the
+    stronger evidence there), else as it lies; turned where that reads clearly better. Boxes are
+    in the picture as it lies. Raises NoDigitFound where it holds none."""
     angle = crooked(img, scale)
     if angle:
         levelled, back = level(img, angle)
         try:
             flat = segment.find(levelled, scale)
         except NoDigitFound:
-            return _turned(img, scale, lay, r, predict, calibration)
-        f = reading.read([flat], predict, calibration)[0]
-        if (f is not None and not flat.single and sure_digits(f) >= UPRIGHT_SHARE * len(flat.marks)
-                and (r is None or sure_digits(f) >= sure_digits(r))):
-            f, k = _turned(levelled, scale, flat, f, predict, calibration)
+            flat = None
+        f = reading.read([flat], predict, calibration)[0] if flat is not None else None
+        if flat is not None and f is not None and not flat.single and sure_digits(f) >= UPRIGHT_SHARE * len(flat.marks):
+            f, _k = _turned(levelled, scale, flat, f, predict, calibration)
             assert f is not None
-            return replace(f, digits=[replace(d, box=unlevel_box(d.box, back, scale)) for d in f.digits]), k
-    return _turned(img, scale, lay, r, predict, calibration)
+            return replace(f, digits=[replace(d, box=unlevel_box(d.box, back, scale)) for d in f.digits])
+    return read_upright(img, scale, segment.find(img, scale), predict, calibration)[0]
+
+
+def read_upright(img: np.ndarray, scale: float, lay: Layout, predict: Predict,
+                 calibration: Calibration = UNCALIBRATED) -> tuple[Reading | None, int]:
+    """The file's reading, and the quarter turns (counter-clockwise) it was read at: 0 unless it
+    reads poorly as it lies and clearly better turned. Boxes are in the picture as it lies."""
+    return _turned(img, scale, lay, reading.read([lay], predict, calibration)[0], predict, calibration)
 
 
 def _turned(img: np.ndarray, scale: float, lay: Layout, r: Reading | None, predict: Predict,

@@ -35,21 +35,20 @@ class Prepared:
 def prepare(path: str | bytes, max_bytes: int, max_pixels: int, predict: Predict | None = None,
             calibration: Calibration = UNCALIBRATED) -> Prepared:
     """Read, hash, decode and find the digits of one file. Never raises: a failure becomes its reason.
-    With `predict`, a file of many marks (a page, a long strip) or a page-sized picture is read here
-    too, while its picture is at hand, the way up and as level as it reads best (`orientation`: a
-    sheet fed upside down, laid sideways or crooked), and so is a document of several pages, page
-    by page."""
+    With `predict`, a page-sized picture or a file of many marks (a long strip) is read here too,
+    while its picture is at hand, as level and the way up it reads best (`orientation`: a sheet
+    laid crooked, fed upside down or laid sideways), and so is a document, page by page."""
     t = time.perf_counter()
     sha = ""
     try:
         data = decode.read_bytes(path, max_bytes)
         sha = hashlib.sha256(data).hexdigest()
         img, scale, pages = decode.decode_scaled(data, max_pixels)
-        if predict is not None and len(pages) > 1:
+        if predict is not None and (len(pages) > 1 or orientation.page_sized(img, scale)):
             return Prepared(sha, None, "", time.perf_counter() - t, reading=_read_pages(img, scale, pages, predict,
                                                                                           calibration))
         layout = segment.find(img, scale)
-        if predict is not None and orientation.worth_asking(img, scale, layout):
+        if predict is not None and orientation.may_be_turned(layout):
             r, _turns = orientation.read_upright(img, scale, layout, predict, calibration)
             return Prepared(sha, None, "", time.perf_counter() - t, reading=r)
         return Prepared(sha, layout, "", time.perf_counter() - t)
@@ -63,24 +62,23 @@ def prepare(path: str | bytes, max_bytes: int, max_pixels: int, predict: Predict
 
 def _read_pages(img: np.ndarray, scale: float, pages: decode.Pages, predict: Predict,
                 calibration: Calibration) -> Reading:
-    """A document's pages (a TIFF's, a PDF's), each found and read on its own, the way up it reads
-    best: read as one tall picture, seven A4 pages were scaled to the reader's working size
-    together, their digits to 6 px. A page with no digit (a blank page between others) adds none."""
+    """A page-sized picture, or a document's pages (a TIFF's, a PDF's), each found and read on its
+    own, as level and the way up it reads best: read as one tall picture, seven A4 pages were
+    scaled to the reader's working size together, their digits to 6 px. A page with no digit (a
+    blank page between others) adds none."""
     read: list[tuple[Reading, float]] = []
     empty: NoDigitFound | None = None
     for y0, y1 in pages:
-        page = img[y0:y1]
         try:
-            layout = segment.find(page, scale)
+            r = orientation.read_page(img[y0:y1], scale, predict, calibration)
         except NoDigitFound as exc:
             empty = empty or exc
             continue
-        r, _turns = orientation.read_upright(page, scale, layout, predict, calibration)
         if r is not None:
             read.append((r, y0 / scale))
     if not read:
         raise empty or NoDigitFound("no digit found")
-    return reading.pages_read(read)
+    return read[0][0] if len(pages) == 1 else reading.pages_read(read)
 
 
 def prepare_all(paths: Sequence[str | bytes], max_bytes: int, max_pixels: int, predict: Predict | None = None,
