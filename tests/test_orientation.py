@@ -133,13 +133,8 @@ def test_the_daemon_reads_a_page_fed_upside_down_one_laid_sideways_and_one_crook
 def crooked_copy(img: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     """The picture turned by `angle` degrees on a canvas holding all of it, white round it, and the
     affine map from the picture's pixels to the turned copy's."""
-    h, w = img.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    c, s = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(h * s + w * c + 1), int(h * c + w * s + 1)
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
-    return cv2.warpAffine(img, m, (nw, nh), borderValue=255), m
+    out, back = segment.rotate(img, angle, [255.0])
+    return out, cv2.invertAffineTransform(back)
 
 
 @pytest.mark.parametrize("ruled", [False, True])
