@@ -189,10 +189,10 @@ def read_page(img: np.ndarray, scale: float, predict: Predict,
             flat = segment.find(levelled, scale)
         except NoDigitFound:
             flat = None
-        f = reading.read([flat], predict, calibration)[0] if flat is not None else None
-        if flat is not None and f is not None and not flat.single and sure_digits(f) >= UPRIGHT_SHARE * len(flat.marks):
+        f = reading.read([flat], predict, calibration)[0] if flat is not None and not flat.single else None
+        if flat is not None and f is not None and sure_digits(f) >= UPRIGHT_SHARE * len(flat.marks):
             f, _k = _turned(levelled, scale, flat, f, predict, calibration)
-            assert f is not None
+            assert f is not None  # a layout's reading
             return replace(f, digits=[replace(d, box=unlevel_box(d.box, back, scale)) for d in f.digits])
     return read_upright(img, scale, segment.find(img, scale), predict, calibration)[0]
 
@@ -215,7 +215,7 @@ def _turned(img: np.ndarray, scale: float, lay: Layout, r: Reading | None, predi
     for k in turns_to_try(lay, predict):
         try:
             turned = segment.find(np.ascontiguousarray(np.rot90(img, k)), scale)
-        except segment.NoDigitFound:
+        except NoDigitFound:
             continue
         t = reading.read([turned], predict, calibration)[0]
         if t is None or turned.single:
