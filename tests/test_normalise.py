@@ -10,7 +10,7 @@ from watcher.errors import NoDigitFound
 from watcher.normalise import ink_map, normalise, to_grey
 
 
-def seven(size: int = 200, thickness: int = 14) -> np.ndarray:
+def seven(size: int = 200, thickness: float = 14) -> np.ndarray:
     """A '7' drawn dark on white paper, size x size."""
     img = np.full((size, size), 255, np.uint8)
     s = size / 200
@@ -134,6 +134,34 @@ def test_thin_pencil_line_is_thickened_like_mnist() -> None:
     x = normalise(thin)
     framing_ok(x)
     assert (x > 0.5).sum() > 40  # strokes survive downscaling with MNIST-like weight
+
+
+def test_a_crop_bigger_than_a_digit_is_framed_small_before_its_strokes_are_thickened(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page's rules can join all of its digits into one mark thousands of pixels across: its
+    hair-thin strokes were thickened at full size by a kernel hundreds of pixels wide (0.7 s a
+    piece, 66 s for one 600-dpi page's pieces). It is shrunk to `WORK_SIDE` first, as a one-digit
+    file is, and a big thin digit still frames like the same digit drawn smaller."""
+    from watcher import normalise as nm
+
+    sizes: list[int] = []
+    real = nm.mnist_stroke
+
+    def spy(crop: np.ndarray, stroke: float, scale: float) -> np.ndarray:
+        sizes.append(max(crop.shape))
+        return real(crop, stroke, scale)
+
+    monkeypatch.setattr(nm, "mnist_stroke", spy)
+    def tight(img: np.ndarray) -> np.ndarray:
+        ink = ink_map(to_grey(img))
+        x, y, w, h = cv2.boundingRect((ink > 0.3).astype(np.uint8))
+        return ink[y:y + h, x:x + w]
+
+    big, small = tight(seven(3000, 0.25)), tight(seven(600, 0.25))  # strokes 3 px and 1 px wide
+    x_big, x_small = nm.frame28(big, 3.0), nm.frame28(small, 1.0)
+    assert max(big.shape) > 1000 and sizes == [nm.WORK_SIDE, max(small.shape)]
+    framing_ok(x_big)
+    assert similar(x_big, x_small) > 0.8
 
 
 def test_the_small_image_shortcut_equals_the_general_path(mnist: dict[str, np.ndarray]) -> None:

@@ -416,7 +416,14 @@ def mnist_stroke(crop: np.ndarray, stroke: float, scale: float) -> np.ndarray:
 
 def frame28(crop: np.ndarray, stroke: float) -> np.ndarray:
     """Fit the digit in a 20x20 box keeping its aspect ratio, bring its stroke width towards
-    MNIST's, and centre it by centre of mass in 28x28."""
+    MNIST's, and centre it by centre of mass in 28x28. A crop over `WORK_SIDE` (no digit: a
+    page's rules joining its digits into one mark) is shrunk to it first, as a one-digit file
+    is, so that thickening its strokes costs milliseconds, not most of a second."""
+    if max(crop.shape) > WORK_SIDE:
+        f = WORK_SIDE / max(crop.shape)
+        h, w = crop.shape
+        crop = cv2.resize(crop, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        stroke *= f
     c = mnist_stroke(crop, stroke, 20.0 / max(crop.shape))
     h, w = c.shape
     scale = 20.0 / max(h, w)
