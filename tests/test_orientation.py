@@ -165,6 +165,25 @@ def test_a_page_laid_crooked_on_the_glass_is_read_level(tmp_path: Path, mnist: d
             assert abs(tx - bx) <= 8 and abs(ty - by) <= 8, (angle, a.box, b.box)
 
 
+def test_a_page_laid_crooked_and_upside_down_is_read_level_and_upright(tmp_path: Path, mnist: dict[str, np.ndarray],
+                                                                       clf) -> None:
+    # levelled, it reads upside down (few sure digits); as it lies it is crooked and upside down,
+    # and turned it is still crooked: it read as neither before the levelled page was tried turned
+    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(7), rows=5, cols=8, height=60,
+                     size=(1240, 1000), ruled=True)
+    img, _ = crooked_copy(np.ascontiguousarray(np.rot90(d.image, 2)), 12.0)
+    r = prepare_png(tmp_path / "crooked-upside-down.png", img, clf).reading
+    assert r is not None
+    assert len(r.text.split(" ")) == 5, r.text
+    assert edit_distance(r.text.replace(" ", ""), d.text.replace(" ", "")) <= 1, r.text
+    for digit in r.digits:  # each box round ink of the file as it lies
+        x, y, bw, bh = digit.box
+        assert 0 <= x and x + bw <= img.shape[1] and 0 <= y and y + bh <= img.shape[0]
+        assert (img[y:y + bh, x:x + bw] < 128).any()
+    first = r.digits[0].box  # the first digit written lies at the bottom right of the file
+    assert center(first)[1] > 0.6 * img.shape[0] and center(first)[0] > 0.5 * img.shape[1], first
+
+
 def prepare_png(path: Path, img: np.ndarray, clf):
     cv2.imwrite(str(path), img)
     return prepare(str(path), 10**8, 10**8, clf.predict, clf.calibration)

@@ -180,8 +180,9 @@ def read_page(img: np.ndarray, scale: float, predict: Predict,
               calibration: Calibration = UNCALIBRATED) -> Reading | None:
     """A page-sized picture's reading: levelled first where it lies crooked and levelled reads
     as many of its marks surely as a page read as it lies must (the slope's measure is the
-    stronger evidence there), else as it lies; turned where that reads clearly better. Boxes are
-    in the picture as it lies. Raises NoDigitFound where it holds none."""
+    stronger evidence there), or reads clearly better turned (a crooked page fed upside down),
+    else as it lies; turned where that reads clearly better. Boxes are in the picture as it
+    lies. Raises NoDigitFound where it holds none."""
     angle = crooked(img, scale)
     if angle:
         levelled, back = level(img, angle)
@@ -190,10 +191,11 @@ def read_page(img: np.ndarray, scale: float, predict: Predict,
         except NoDigitFound:
             flat = None
         f = reading.read([flat], predict, calibration)[0] if flat is not None and not flat.single else None
-        if flat is not None and f is not None and sure_digits(f) >= UPRIGHT_SHARE * len(flat.marks):
-            f, _k = _turned(levelled, scale, flat, f, predict, calibration)
-            assert f is not None  # a layout's reading
-            return replace(f, digits=[replace(d, box=unlevel_box(d.box, back, scale)) for d in f.digits])
+        if flat is not None and f is not None:
+            # A crooked page fed upside down reads badly levelled, and worse as it lies
+            t, k = _turned(levelled, scale, flat, f, predict, calibration)
+            if t is not None and (k or sure_digits(f) >= UPRIGHT_SHARE * len(flat.marks)):
+                return replace(t, digits=[replace(d, box=unlevel_box(d.box, back, scale)) for d in t.digits])
     return read_upright(img, scale, segment.find(img, scale), predict, calibration)[0]
 
 
