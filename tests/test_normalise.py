@@ -235,15 +235,15 @@ def test_polarity_of_a_mid_grey_photo_is_not_decided_by_the_noise_of_its_lit_pat
     writing, took a bold "44" for light writing on dark paper (the shade its ink: read
     "33811312165"). The lightest and darkest thousandth decide; light writing on a mid-grey board
     still reads as such."""
-    from watcher.normalise import _dark_paper, ink_map
+    from watcher.normalise import dark_paper, ink_map
 
     dark_on_paper, strokes = _half_lit(0.15, 0.5)
-    assert not _dark_paper(dark_on_paper)
+    assert not dark_paper(dark_on_paper)
     ink = ink_map(dark_on_paper, shadows=True)
     paper = ~cv2.dilate(strokes.view(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
     assert np.mean(ink[strokes] > 0.5) > 0.9 and np.mean(ink[paper] > 0.5) < 0.05
     chalk_on_board, _ = _half_lit(0.9, 0.4)
-    assert _dark_paper(chalk_on_board)
+    assert dark_paper(chalk_on_board)
 
 
 def test_a_page_s_paper_follows_the_light_falling_off_across_the_sheet() -> None:

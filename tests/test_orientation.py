@@ -184,6 +184,39 @@ def test_a_page_laid_crooked_and_upside_down_is_read_level_and_upright(tmp_path:
     assert center(first)[1] > 0.6 * img.shape[0] and center(first)[0] > 0.5 * img.shape[1], first
 
 
+@pytest.mark.parametrize(("ruled", "k"), [(False, 1), (True, 3)])
+def test_a_page_laid_sideways_and_crooked_is_read_level_and_upright(tmp_path: Path, mnist: dict[str, np.ndarray],
+                                                                    clf, ruled: bool, k: int) -> None:
+    # its lines run down, 12 degrees off: no slope across was found, and read as it lies or
+    # turned it was crooked either way (a ruled one was one mark: its rules join every digit)
+    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(7), rows=5, cols=8, height=60,
+                     size=(1240, 1000), ruled=ruled)
+    img, _ = crooked_copy(np.ascontiguousarray(np.rot90(d.image, k)), 12.0)
+    assert orientation.lie(img, 1.0) == (-12.0, 1)  # levelled, then a quarter turn brings its lines across
+    r = prepare_png(tmp_path / "sideways-crooked.png", img, clf).reading
+    assert r is not None
+    assert len(r.text.split(" ")) == 5, r.text
+    assert edit_distance(r.text.replace(" ", ""), d.text.replace(" ", "")) <= 1, r.text
+    for digit in r.digits:  # each box round ink of the file as it lies
+        x, y, bw, bh = digit.box
+        assert 0 <= x and x + bw <= img.shape[1] and 0 <= y and y + bh <= img.shape[0]
+        assert (img[y:y + bh, x:x + bw] < 128).any()
+
+
+def test_a_grid_of_digits_diagonal_or_a_hand_s_slant_is_no_slope(mnist: dict[str, np.ndarray]) -> None:
+    """A page 11 degrees off blurs its lines at 10 and 12 degrees, where a diagonal of its grid of
+    digits may line up exactly (14 degrees was taken for -11); and the strokes of a page of 7s
+    leaning alike line up down the page (a page photographed level measured 18 degrees)."""
+    x, y = mnist["x_test"], mnist["y_test"]
+    d = compose.page(x, y, np.random.default_rng(0), rows=30, cols=20, ruled=True)
+    paper = float(np.median(d.image[::8, ::8]))
+    for angle in (9.0, 11.0, 13.0):
+        assert orientation.lie(segment.rotate(d.image, angle, [paper])[0], 1.0) == (-angle, 0)
+    rng = np.random.default_rng(16)
+    sevens = compose.page(x[y == 7], y[y == 7], rng, rows=8, cols=8, height=110, size=(1654, 2338))
+    assert orientation.lie(compose.photographed_sheet(sevens.image, rng), 1.0) == (0.0, 0)
+
+
 def prepare_png(path: Path, img: np.ndarray, clf):
     cv2.imwrite(str(path), img)
     return prepare(str(path), 10**8, 10**8, clf.predict, clf.calibration)

@@ -101,12 +101,12 @@ def _odd(n: float) -> int:
 
 
 #: The share of a mid-grey picture's pixels whose departure from the wide blur, lightest and
-#: darkest, `_dark_paper` compares: not the one extreme pixel each way, which a photo's noise on
+#: darkest, `dark_paper` compares: not the one extreme pixel each way, which a photo's noise on
 #: lit paper decides (a bold "44" half in shade read as light writing, its shadow as the ink).
 DEPARTURE_RANK = 0.001
 
 
-def _dark_paper(g: np.ndarray) -> bool:
+def dark_paper(g: np.ndarray) -> bool:
     """Light writing on dark paper: the typical pixel (paper) is dark. When the typical pixel is
     mid-grey (a dim or unevenly lit photo), what stands out from its surroundings decides: the
     writing is the strongest departure from a wide blur, darker on paper, lighter on a board."""
@@ -196,7 +196,7 @@ def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False, shaded: bo
         else:
             paper = float(part[k90])
         paper = max(paper, 0.05)
-    elif _dark_paper(probe):
+    elif dark_paper(probe):
         g, probe = (1.0 - g, 1.0 - probe) if probe is not g else (1.0 - g,) * 2
     # light multiplies reflectance, so ink is the share of the local paper brightness it absorbs
     if side <= SMALL_SIDE:

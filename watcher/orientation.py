@@ -12,8 +12,9 @@ badly every way (three more finds and reads).
 A sheet laid crooked on the glass, further off level than `segment` levels lines (6 degrees),
 has its rules and lines of digits run across each other: a ruled page 8 degrees off was one mark
 (its rules join every digit), a plain one read in 35 lines for its 12. A page-sized picture is
-measured for such a slope first (the sharpest row profile of its ink on a small copy, as
-`segment` measures smaller slopes), and read levelled when the levelled page reads as surely.
+measured for such a slope first (the sharpest row profile of its strokes on a small copy, as
+`segment` measures smaller slopes, across it and down it), and read levelled, its lines brought
+across, when the levelled page reads as surely or reads clearly better turned.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from watcher import reading, segment
 from watcher.errors import NoDigitFound
-from watcher.normalise import ink_map, to_grey
+from watcher.normalise import dark_paper, to_grey
 from watcher.reading import UNCALIBRATED, Calibration, Reading
 from watcher.segment import Box, Layout
 
@@ -63,8 +64,11 @@ VOTE_GAIN = 0.1
 #: up to `segment.SKEW_STEPS`.
 CROOKED_SIDE = 1000
 CROOKED_SHORT = 700
-#: Slopes measured (degrees), two apart, then the best one's neighbours a degree either side ...
+#: Slopes measured (degrees), two apart, then the best `CROOKED_REFINED`'s neighbours a degree
+#: either side (a page's lines 11 degrees off blur at 10 and 12, where a diagonal of its grid of
+#: digits may line up exactly: 14 degrees was taken for -11, 12 for -9) ...
 CROOKED_STEPS = np.arange(-20.0, 20.01, 2.0)
+CROOKED_REFINED = 3
 #: ... on a copy at most this many times smaller than the decoded picture (a 600-dpi page's pen
 #: strokes must not blur into its paper: on a copy 300 px across they did, and the paper round a
 #: page laid crooked was taken for ink), between these many pixels across
@@ -98,20 +102,61 @@ def turns_to_try(lay: Layout, predict: Predict) -> list[int]:
 
 def crooked(img: np.ndarray, scale: float) -> float:
     """The slope (degrees, `cv2.getRotationMatrix2D`'s sense) that levels a page laid further off
-    level than `segment` levels it; 0 for anything else."""
+    level than `segment` levels it, its lines across or (a page laid sideways) down; 0 for
+    anything else."""
+    return lie(img, scale)[0]
+
+
+def lie(img: np.ndarray, scale: float) -> tuple[float, int]:
+    """`crooked`'s slope, and the quarter turns (counter-clockwise) that then bring the page's
+    lines across: 1 where they run down (`segment` is not asked to find a page of rules down
+    and paper round it: a sideways ruled page so levelled was one mark)."""
     h, w = img.shape[:2]
     if not page_sized(img, scale):
-        return 0.0
+        return 0.0, 0
     probe = int(np.clip(max(h, w) / CROOKED_SHRINK, *CROOKED_PROBE))
     f = probe / max(h, w)
     step = max(1, int(max(h, w) // (4 * probe)))  # every step-th pixel first: a third of the time
     small = cv2.resize(img[::step, ::step], (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    try:
-        ink = ink_map(to_grey(small))
-    except NoDigitFound:
-        return 0.0
-    _t, u8 = cv2.threshold((ink * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    mask = u8.astype(np.float32)
+    mask = _strokes(small)
+    if mask is None:
+        return 0.0, 0
+    # a turn about the centre and a quarter turn commute: what levels the page's lines turned a
+    # quarter levels them, running down, in the page as it lies. A grid of digits is lined both
+    # ways (a ruled page laid sideways has its columns of digits across), and a hand's slant
+    # lines its strokes up down a page: the way with the sharpest profile at any slope is the
+    # page's lines, and it is levelled only when that slope is further off than `segment` levels.
+    ways = [_measure(mask), _measure(np.ascontiguousarray(np.rot90(mask)))]
+    k = max((0, 1), key=lambda k: max(ways[k][1], ways[k][2]))
+    return ways[k][0], k if ways[k][0] else 0
+
+
+#: Strokes are told from paper by how much darker they are than the paper a few pixels round
+#: them (a black-hat this wide, on the copy): the paper's own shade, a white lid or a dark table
+#: round a crooked sheet are no ink (the ink map took a grey sheet on a white lid, 18 degrees
+#: off, for ink all round its edge, and no slope was found) ...
+STROKES_OPEN = 7
+#: ... and a copy with no stroke this much darker than its paper has no lines to measure.
+STROKES_LEAST = 0.05
+
+
+def _strokes(small: np.ndarray) -> np.ndarray | None:
+    """The thin dark strokes of a small copy of a page (1 = stroke, float32), or None."""
+    grey = to_grey(small)
+    if dark_paper(grey):
+        grey = 1.0 - grey
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (STROKES_OPEN, STROKES_OPEN))
+    dark = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel)
+    top = float(dark.max(initial=0.0))
+    if top < STROKES_LEAST:
+        return None
+    _t, u8 = cv2.threshold(np.round(dark * (255 / top)).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return u8.astype(np.float32)
+
+
+def _measure(mask: np.ndarray) -> tuple[float, float, float]:
+    """`crooked`'s slope for the lines across `mask`, or 0, with the best profile's sharpness
+    outside `segment`'s range and inside it."""
     most = float(segment.SKEW_STEPS.max())
     measured: dict[float, tuple[float, np.ndarray]] = {}
 
@@ -122,15 +167,15 @@ def crooked(img: np.ndarray, scale: float) -> float:
 
     for a in CROOKED_STEPS:
         measure(float(a))
-    top = max(measured, key=lambda a: measured[a][0])
-    measure(top - 1.0)
-    measure(top + 1.0)
+    for top in sorted(measured, key=lambda a: -measured[a][0])[:CROOKED_REFINED]:
+        measure(top - 1.0)
+        measure(top + 1.0)
     inside = max(s for a, (s, _r) in measured.items() if abs(a) <= most)
     best = max((a for a in measured if abs(a) > most), key=lambda a: measured[a][0])
     score, rows = measured[best]
     if score < CROOKED_GAIN * inside or _lines(rows) < CROOKED_LINES:
-        return 0.0
-    return best
+        return 0.0, score, inside
+    return best, score, inside
 
 
 def _lines(rows: np.ndarray) -> int:
@@ -183,9 +228,11 @@ def read_page(img: np.ndarray, scale: float, predict: Predict,
     stronger evidence there), or reads clearly better turned (a crooked page fed upside down),
     else as it lies; turned where that reads clearly better. Boxes are in the picture as it
     lies. Raises NoDigitFound where it holds none."""
-    angle = crooked(img, scale)
+    angle, across = lie(img, scale)
     if angle:
         levelled, back = level(img, angle)
+        height, width = levelled.shape[0] / scale, levelled.shape[1] / scale
+        levelled = np.ascontiguousarray(np.rot90(levelled, across))
         try:
             flat = segment.find(levelled, scale)
         except NoDigitFound:
@@ -195,7 +242,8 @@ def read_page(img: np.ndarray, scale: float, predict: Predict,
             # A crooked page fed upside down reads badly levelled, and worse as it lies
             t, k = _turned(levelled, scale, flat, f, predict, calibration)
             if t is not None and (k or sure_digits(f) >= UPRIGHT_SHARE * len(flat.marks)):
-                return replace(t, digits=[replace(d, box=unlevel_box(d.box, back, scale)) for d in t.digits])
+                return replace(t, digits=[replace(d, box=unlevel_box(unturn_box(d.box, across, width, height), back, scale))
+                                          for d in t.digits])
     return read_upright(img, scale, segment.find(img, scale), predict, calibration)[0]
 
 
