@@ -1730,6 +1730,34 @@ def test_a_page_is_read_line_by_line(mnist: dict[str, np.ndarray], clf) -> None:
     assert edit_distance(got, want) <= 0.03 * len(want)  # and read right, in order
 
 
+def punched(img: np.ndarray, white: bool) -> np.ndarray:
+    """The page with a binder's three holes down its left edge (150 dpi: 6 mm across, 12 mm in),
+    scanned with a white lid (a ring: the rim's shadow) or a dark one (a disc)."""
+    out = img.copy()
+    for f in (0.25, 0.5, 0.75):
+        centre = (71, int(f * out.shape[0]))
+        cv2.circle(out, centre, 18, 255 if white else 25, -1)
+        if white:
+            cv2.circle(out, centre, 18, 110, 1)
+    return out
+
+
+@pytest.mark.parametrize("white", [True, False])
+def test_a_binder_s_punched_holes_are_not_read_as_zeros(mnist: dict[str, np.ndarray], clf, white: bool) -> None:
+    # a ring was three sure 0s added to the page, a disc three doubtful 0s or 4s
+    x, y = mnist["x_test"], mnist["y_test"]
+    d = compose.page(x, y, np.random.default_rng(2), rows=10, cols=8, height=55, size=(1240, 1754))
+    plain = read([segment.find(d.image)], clf.predict, clf.calibration)[0]
+    r = read([segment.find(punched(d.image, white))], clf.predict, clf.calibration)[0]
+    assert plain is not None and r is not None
+    assert r.text == plain.text and len(r.digits) == len(plain.digits)
+    assert any("not read as digits" in doubt for doubt in r.doubts)
+    # written 0s, the first and last of each line near the edge, are read all the same
+    zeros = compose.page(x[y == 0], y[y == 0], np.random.default_rng(3), rows=10, cols=8, height=55, size=(1240, 1754))
+    z = read([segment.find(punched(zeros.image, white))], clf.predict, clf.calibration)[0]
+    assert z is not None and z.text.replace(" ", "") == zeros.text.replace(" ", "")
+
+
 def test_digits_in_the_shadow_over_a_corner_of_a_photo_are_read(mnist: dict[str, np.ndarray], clf) -> None:
     # a phone photo of a sheet: the corner under the hand is a third as bright as the rest, and
     # the digits in it are as clear against it as the others are against the lit paper

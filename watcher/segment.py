@@ -1472,6 +1472,9 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
                 out.rejected.append(box)  # a comma: short and all below the middle of the digits beside it
                 continue
             crop, sel = _cut_out(ink, lab, g)
+            if _punched(sel, g, ink.shape):
+                out.rejected.append(box)  # a binder's hole: to review, whatever the rest reads
+                continue
             if prev is not None and (flag or _fragments(prev, g, med)):
                 both = Group(min(prev.x0, g.x0), min(prev.y0, g.y0), max(prev.x1, g.x1), max(prev.y1, g.y1),
                              prev.labels + g.labels, prev.area + g.area)
@@ -1577,6 +1580,50 @@ def _printed_bar(sel: np.ndarray) -> bool:
     slope, at = np.polyfit(rows, middles, 1)
     off = float(np.sqrt(np.mean((middles - (slope * rows + at)) ** 2)))
     return off < BAR_STRAIGHT and float(widths.std()) < BAR_EVEN and abs(float(slope)) < BAR_UPRIGHT
+
+
+#: A hole punched for a binder (6 mm across, its centre 12 mm in from the sheet's edge) is a
+#: digit's size, and scanned it is a ring (the lid seen through it, its rim's thin shadow round
+#: it; the ink threshold may break it into arcs) or a solid disc (a dark lid): each read as a sure
+#: 0 (three 0s at 1.0 were added to a page). It is told from a written 0 by all of: its centre
+#: within this share of the picture's side of the edge ...
+HOLE_EDGE = 0.12
+#: ... its outline on a circle (fitted): off it by at most this share of the radius (root mean
+#: square; a written 0 is an oval, and wavers), the circle as big as a whole ring's or an arc's ...
+HOLE_ROUND = 0.06
+HOLE_RADIUS = (0.45, 1.05)  # of the mark's longer side
+#: ... and a ring at most this share of the circle's width thick (a pen's 0: 8-15%), or a disc
+#: filling this share of its circle.
+HOLE_RING = 0.06
+HOLE_SOLID = 0.9
+
+
+def _punched(sel: np.ndarray, g: Group, shape: tuple[int, ...]) -> bool:
+    """A mark that is a binder's punched hole, or an arc of one, by its shape and place."""
+    ph, pw = shape[:2]
+    cx, cy = (g.x0 + g.x1) / 2, (g.y0 + g.y1) / 2
+    if not (min(cx, pw - cx) <= HOLE_EDGE * pw or min(cy, ph - cy) <= HOLE_EDGE * ph) or max(g.w, g.h) < 8:
+        return False
+    contours, _ = cv2.findContours(sel.view(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    outline = max(contours, key=len).reshape(-1, 2).astype(np.float64)  # a ring's outer edge, an arc's all round
+    x, y = outline.T
+    # the circle a x + b y + c = -(x^2 + y^2) fits best (Kasa's fit)
+    (a, b, c), *_ = np.linalg.lstsq(np.column_stack([x, y, np.ones_like(x)]), -(x * x + y * y), rcond=None)
+    ox, oy = -a / 2, -b / 2
+    r2 = ox * ox + oy * oy - c
+    if r2 <= 0:
+        return False
+    radius = float(np.sqrt(r2))
+    if not HOLE_RADIUS[0] * max(g.w, g.h) <= radius <= HOLE_RADIUS[1] * max(g.w, g.h):
+        return False
+    off = np.hypot(x - ox, y - oy) - radius
+    if float(np.sqrt(np.mean(off * off))) > HOLE_ROUND * radius:
+        return False
+    area = float(np.count_nonzero(sel))
+    if area >= HOLE_SOLID * np.pi * r2:
+        return True
+    edges = sum(len(c) for c in contours)  # all round a stroke: twice its length
+    return 2 * area / edges <= HOLE_RING * 2 * radius
 
 
 def _cut_out(ink: np.ndarray, lab: np.ndarray, g: Group) -> tuple[np.ndarray, np.ndarray]:
