@@ -15,7 +15,7 @@ from watcher import compose, negatives, orientation, segment
 from watcher.evaluate import edit_distance
 from watcher.model import SHIPPED_MODEL, load
 from watcher.pipeline import prepare
-from watcher.reading import read
+from watcher.reading import Reading, read
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +165,20 @@ def test_a_page_laid_crooked_on_the_glass_is_read_level(tmp_path: Path, mnist: d
             assert abs(tx - bx) <= 8 and abs(ty - by) <= 8, (angle, a.box, b.box)
 
 
+def read_as_written(path: Path, img: np.ndarray, text: str, clf) -> Reading:
+    """`img` read through `prepare` in the lines of `text`, at most a digit wrong, each digit's box
+    round ink of the file as it lies."""
+    r = prepare_png(path, img, clf).reading
+    assert r is not None
+    assert len(r.text.split(" ")) == len(text.split(" ")), r.text
+    assert edit_distance(r.text.replace(" ", ""), text.replace(" ", "")) <= 1, r.text
+    for digit in r.digits:
+        x, y, bw, bh = digit.box
+        assert 0 <= x and x + bw <= img.shape[1] and 0 <= y and y + bh <= img.shape[0]
+        assert (img[y:y + bh, x:x + bw] < 128).any()
+    return r
+
+
 def test_a_page_laid_crooked_and_upside_down_is_read_level_and_upright(tmp_path: Path, mnist: dict[str, np.ndarray],
                                                                        clf) -> None:
     # levelled, it reads upside down (few sure digits); as it lies it is crooked and upside down,
@@ -172,14 +186,7 @@ def test_a_page_laid_crooked_and_upside_down_is_read_level_and_upright(tmp_path:
     d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(7), rows=5, cols=8, height=60,
                      size=(1240, 1000), ruled=True)
     img, _ = crooked_copy(np.ascontiguousarray(np.rot90(d.image, 2)), 12.0)
-    r = prepare_png(tmp_path / "crooked-upside-down.png", img, clf).reading
-    assert r is not None
-    assert len(r.text.split(" ")) == 5, r.text
-    assert edit_distance(r.text.replace(" ", ""), d.text.replace(" ", "")) <= 1, r.text
-    for digit in r.digits:  # each box round ink of the file as it lies
-        x, y, bw, bh = digit.box
-        assert 0 <= x and x + bw <= img.shape[1] and 0 <= y and y + bh <= img.shape[0]
-        assert (img[y:y + bh, x:x + bw] < 128).any()
+    r = read_as_written(tmp_path / "crooked-upside-down.png", img, d.text, clf)
     first = r.digits[0].box  # the first digit written lies at the bottom right of the file
     assert center(first)[1] > 0.6 * img.shape[0] and center(first)[0] > 0.5 * img.shape[1], first
 
@@ -193,14 +200,7 @@ def test_a_page_laid_sideways_and_crooked_is_read_level_and_upright(tmp_path: Pa
                      size=(1240, 1000), ruled=ruled)
     img, _ = crooked_copy(np.ascontiguousarray(np.rot90(d.image, k)), 12.0)
     assert orientation.lie(img, 1.0) == (-12.0, 1)  # levelled, then a quarter turn brings its lines across
-    r = prepare_png(tmp_path / "sideways-crooked.png", img, clf).reading
-    assert r is not None
-    assert len(r.text.split(" ")) == 5, r.text
-    assert edit_distance(r.text.replace(" ", ""), d.text.replace(" ", "")) <= 1, r.text
-    for digit in r.digits:  # each box round ink of the file as it lies
-        x, y, bw, bh = digit.box
-        assert 0 <= x and x + bw <= img.shape[1] and 0 <= y and y + bh <= img.shape[0]
-        assert (img[y:y + bh, x:x + bw] < 128).any()
+    read_as_written(tmp_path / "sideways-crooked.png", img, d.text, clf)
 
 
 def test_a_grid_of_digits_diagonal_or_a_hand_s_slant_is_no_slope(mnist: dict[str, np.ndarray]) -> None:
