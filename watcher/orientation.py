@@ -94,12 +94,6 @@ def may_be_turned(lay: Layout) -> bool:
     return not lay.single and len(lay.marks) >= CHECK_MARKS
 
 
-def turns_to_try(lay: Layout, predict: Predict) -> list[int]:
-    """The quarter turns (counter-clockwise, `np.rot90`'s k) under which more of the marks, each
-    turned alone, read surely than as they lie; the surest first."""
-    return _gains(_votes(lay, predict))
-
-
 def _votes(lay: Layout, predict: Predict) -> list[float]:
     """The share of the marks (up to `VOTERS`), each turned alone, read surely under each quarter turn."""
     step = max(1, len(lay.marks) // VOTERS)
@@ -109,7 +103,8 @@ def _votes(lay: Layout, predict: Predict) -> list[float]:
 
 
 def _gains(sure: list[float]) -> list[int]:
-    """`turns_to_try` from the marks' votes."""
+    """The quarter turns (counter-clockwise, `np.rot90`'s k) under which more of the marks, each
+    turned alone, read surely than as they lie (`_votes`); the surest first."""
     return sorted((k for k in (1, 2, 3) if sure[k] >= sure[0] + VOTE_GAIN), key=lambda k: -sure[k])
 
 
