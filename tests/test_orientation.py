@@ -174,7 +174,7 @@ def test_a_page_laid_crooked_on_the_glass_is_read_level(tmp_path: Path, mnist: d
     assert upright is not None and edit_distance(upright.text, d.text) <= 1
     for angle in (10.0, -14.0):
         img, m = crooked_copy(d.image, angle)
-        assert abs(orientation.crooked(img, 1.0) + angle) <= 1.0  # the slope that levels it
+        assert abs(orientation.lie(img, 1.0)[0] + angle) <= 1.0  # the slope that levels it
         as_lies = read([segment.find(img)], clf.predict, clf.calibration)[0]
         assert as_lies is None or len(as_lies.text.split(" ")) != 5 or edit_distance(as_lies.text, d.text) > 3
         r = prepare_png(tmp_path / f"crooked{angle}.png", img, clf).reading
@@ -251,15 +251,15 @@ def test_a_page_a_few_degrees_off_a_leaning_digit_and_a_number_are_not_levelled_
         mnist: dict[str, np.ndarray]) -> None:
     rng = np.random.default_rng(9)
     d = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=5, cols=8, height=60, size=(1240, 1000))
-    assert orientation.crooked(d.image, 1.0) == 0.0
-    assert orientation.crooked(crooked_copy(d.image, 4.0)[0], 1.0) == 0.0  # `segment` levels that itself
+    assert orientation.lie(d.image, 1.0)[0] == 0.0
+    assert orientation.lie(crooked_copy(d.image, 4.0)[0], 1.0)[0] == 0.0  # `segment` levels that itself
     small = cv2.resize(crooked_copy(d.image, 9.0)[0], None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
-    assert orientation.crooked(small, 1.0) == 0.0  # 829 px across: not page-sized
-    assert orientation.crooked(crooked_copy(d.image, 9.0)[0], 1.0) == -9.0  # (the same at 1,382 px is)
+    assert orientation.lie(small, 1.0)[0] == 0.0  # 829 px across: not page-sized
+    assert orientation.lie(crooked_copy(d.image, 9.0)[0], 1.0)[0] == -9.0  # (the same at 1,382 px is)
     one = cv2.resize(255 - mnist["x_test"][0], (1200, 1200), interpolation=cv2.INTER_CUBIC)  # a phone-sized 7
-    assert orientation.crooked(crooked_copy(one, 12.0)[0], 1.0) == 0.0
+    assert orientation.lie(crooked_copy(one, 12.0)[0], 1.0)[0] == 0.0
     n = compose.number(mnist["x_test"], mnist["y_test"], rng, n=6, field="plain", touching=False).image
-    assert orientation.crooked(crooked_copy(n, 12.0)[0], 1.0) == 0.0
+    assert orientation.lie(crooked_copy(n, 12.0)[0], 1.0)[0] == 0.0
 
 
 def test_a_documents_pages_are_read_one_by_one_lines_numbered_on(tmp_path: Path, mnist: dict[str, np.ndarray],
@@ -319,7 +319,7 @@ def test_a_dense_ruled_page_laid_crooked_is_levelled_before_it_is_found(tmp_path
     from watcher import decode
 
     img, scale, _pages = decode.decode_scaled(path.read_bytes(), 10**8)
-    assert scale == 0.5 and orientation.crooked(img, scale) == -9.0
+    assert scale == 0.5 and orientation.lie(img, scale)[0] == -9.0
     found: list[tuple[int, ...]] = []
     real_find = segment.find
 

@@ -108,17 +108,12 @@ def _gains(sure: list[float]) -> list[int]:
     return sorted((k for k in (1, 2, 3) if sure[k] >= sure[0] + VOTE_GAIN), key=lambda k: -sure[k])
 
 
-def crooked(img: np.ndarray, scale: float) -> float:
-    """The slope (degrees, `cv2.getRotationMatrix2D`'s sense) that levels a page laid further off
-    level than `segment` levels it, its lines across or (a page laid sideways) down; 0 for
-    anything else."""
-    return lie(img, scale)[0]
-
-
 def lie(img: np.ndarray, scale: float) -> tuple[float, int]:
-    """`crooked`'s slope, and the quarter turns (counter-clockwise) that then bring the page's
-    lines across: 1 where they run down (`segment` is not asked to find a page of rules down
-    and paper round it: a sideways ruled page so levelled was one mark)."""
+    """The slope (degrees, `cv2.getRotationMatrix2D`'s sense) that levels a page laid further off
+    level than `segment` levels it, its lines across or (a page laid sideways) down, 0 for
+    anything else; and the quarter turns (counter-clockwise) that then bring its lines across: 1
+    where they run down (`segment` is not asked to find a page of rules down and paper round it:
+    a sideways ruled page so levelled was one mark)."""
     h, w = img.shape[:2]
     if not page_sized(img, scale):
         return 0.0, 0
@@ -163,7 +158,7 @@ def _strokes(small: np.ndarray) -> np.ndarray | None:
 
 
 def _measure(mask: np.ndarray) -> tuple[float, float, float]:
-    """`crooked`'s slope for the lines across `mask`, or 0, with the best profile's sharpness
+    """`lie`'s slope for the lines across `mask`, or 0, with the best profile's sharpness
     outside `segment`'s range and inside it."""
     most = float(segment.SKEW_STEPS.max())
     measured: dict[float, tuple[float, np.ndarray]] = {}
@@ -222,7 +217,7 @@ def unturn_box(box: Box, k: int, width: float, height: float) -> Box:
 
 
 def page_sized(img: np.ndarray, scale: float) -> bool:
-    """Big enough to be a page that may lie crooked (`crooked` is asked before it is found: a ruled
+    """Big enough to be a page that may lie crooked (`lie` is asked before it is found: a ruled
     page 9 degrees off, its rules joining every digit into one mark, took 10 s to find and 87 s to
     read at 600 dpi)."""
     h, w = img.shape[:2]
@@ -268,7 +263,7 @@ def read_upright(img: np.ndarray, scale: float, lay: Layout, predict: Predict,
             if k % 2:
                 tried.add(k)
                 t = _read_turned(img, scale, k, predict, calibration)
-                if t is not None and t[1] >= TURNED_SHARE and t[1] >= votes[0] + TURNED_GAIN:
+                if t is not None and _clearly_better(t[1], votes[0]):
                     return t[0], k
     return _turned(img, scale, lay, reading.read([lay], predict, calibration)[0], predict, calibration,
                    votes, tried)
@@ -293,9 +288,15 @@ def _turned(img: np.ndarray, scale: float, lay: Layout, r: Reading | None, predi
         if k in tried:
             continue
         t = _read_turned(img, scale, k, predict, calibration)
-        if t is not None and t[1] >= TURNED_SHARE and t[1] >= share + TURNED_GAIN:
+        if t is not None and _clearly_better(t[1], share):
             return t[0], k
     return r, 0
+
+
+def _clearly_better(turned: float, as_lies: float) -> bool:
+    """A turned reading is taken (`TURNED_SHARE`, `TURNED_GAIN`): the shares of marks read as sure
+    digits turned and as the page lies."""
+    return turned >= TURNED_SHARE and turned >= as_lies + TURNED_GAIN
 
 
 def _read_turned(img: np.ndarray, scale: float, k: int, predict: Predict,
