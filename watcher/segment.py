@@ -1622,7 +1622,7 @@ def _punched(sel: np.ndarray, g: Group, shape: tuple[int, ...]) -> bool:
     area = float(np.count_nonzero(sel))
     if area >= HOLE_SOLID * np.pi * r2:
         return True
-    edges = sum(len(c) for c in contours)  # all round a stroke: twice its length
+    edges = sum(len(contour) for contour in contours)  # all round a stroke: twice its length
     return 2 * area / edges <= HOLE_RING * 2 * radius
 
 
