@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from watcher import compose, segment
+from watcher import compose, slope
 from watcher.compose import Drawn
 from watcher.datasets import load_mnist
 from watcher.evaluate import edit_distance
@@ -89,7 +89,7 @@ def main() -> None:
             d = compose.page(data.x_test, data.y_test, rng, rows=a.rows, cols=a.cols, ruled=k % 2 == 0)
             d = Drawn(np.ascontiguousarray(np.rot90(d.image, a.turn)), d.text)
             if a.crooked:
-                d = Drawn(segment.rotate(d.image, a.crooked, [255.0])[0], d.text)
+                d = Drawn(slope.rotate(d.image, a.crooked, [255.0])[0], d.text)
             p = Path(tmp) / f"page{k}.jpg"
             cv2.imwrite(str(p), d.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
             paths.append(p)

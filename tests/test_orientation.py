@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import DaemonProc, rows
-from watcher import compose, negatives, orientation, segment
+from watcher import compose, negatives, orientation, segment, slope
 from watcher.evaluate import edit_distance
 from watcher.model import SHIPPED_MODEL, load
 from watcher.pipeline import prepare
@@ -158,7 +158,7 @@ def test_the_daemon_reads_a_page_fed_upside_down_one_laid_sideways_and_one_crook
 def crooked_copy(img: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     """The picture turned by `angle` degrees on a canvas holding all of it, white round it, and the
     affine map from the picture's pixels to the turned copy's."""
-    out, back = segment.rotate(img, angle, [255.0])
+    out, back = slope.rotate(img, angle, [255.0])
     return out, cv2.invertAffineTransform(back)
 
 
@@ -236,7 +236,7 @@ def test_a_grid_of_digits_diagonal_or_a_hand_s_slant_is_no_slope(mnist: dict[str
     d = compose.page(x, y, np.random.default_rng(0), rows=30, cols=20, ruled=True)
     paper = float(np.median(d.image[::8, ::8]))
     for angle in (9.0, 11.0, 13.0):
-        assert orientation.lie(segment.rotate(d.image, angle, [paper])[0], 1.0) == (-angle, 0)
+        assert orientation.lie(slope.rotate(d.image, angle, [paper])[0], 1.0) == (-angle, 0)
     rng = np.random.default_rng(16)
     sevens = compose.page(x[y == 7], y[y == 7], rng, rows=8, cols=8, height=110, size=(1654, 2338))
     assert orientation.lie(compose.photographed_sheet(sevens.image, rng), 1.0) == (0.0, 0)

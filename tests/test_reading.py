@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import DaemonProc, rows, wait_rows, write_digits
-from watcher import compose, formlines, negatives, reading, segment
+from watcher import compose, cuts, formlines, negatives, reading, segment
 from watcher.errors import NoDigitFound
 from watcher.evaluate import edit_distance, text_labels
 from watcher.model import SHIPPED_MODEL, load
@@ -1250,7 +1250,7 @@ def test_a_bent_cut_parts_two_digits_leaning_into_each_other() -> None:
     for y in range(40):
         sel[y, 20 - y // 4: 23 - y // 4] = True  # leans right: its top at column 20, its foot at 10
         sel[y, 28 - y // 4: 31 - y // 4] = True
-    paths = segment._cut_paths(sel, [0, 20, 40], 40.0)
+    paths = cuts.paths(sel, [0, 20, 40], 40.0)
     assert sel[:, 20].sum() > 0  # the straight cut crosses a stroke
     assert [list(p) for p in paths[[0, -1]]] == [[0] * 40, [40] * 40]  # the mark's sides stay
     straight, bent = [p for p in paths[1:-1] if len(set(p)) == 1], [p for p in paths[1:-1] if len(set(p)) > 1]
@@ -1258,11 +1258,11 @@ def test_a_bent_cut_parts_two_digits_leaning_into_each_other() -> None:
     assert sel[np.arange(40), bent[0]].sum() == 0  # the bent one crosses no ink
     left = np.arange(40)[None, :] < bent[0][:, None]
     assert (sel & left).sum() == (sel & ~left).sum() == 40 * 3  # one stroke each side
-    assert len(segment._cut_paths(sel, [0, 20, 40], 40.0, bent=False)) == 3  # a page's: straight only
+    assert len(cuts.paths(sel, [0, 20, 40], 40.0, bent=False)) == 3  # a page's: straight only
     # a candidate in a gap is not bent
     gap = np.zeros((40, 40), bool)
     gap[:, 5:10] = gap[:, 30:35] = True
-    assert len(segment._cut_paths(gap, [0, 20, 40], 40.0)) == 3
+    assert len(cuts.paths(gap, [0, 20, 40], 40.0)) == 3
 
 
 def test_touching_digits_leaning_into_each_other_are_cut_along_their_gap(mnist: dict[str, np.ndarray],
@@ -1349,7 +1349,7 @@ def test_a_faint_margin_and_rules_falling_apart_are_no_digits(mnist: dict[str, n
     got = drawn_again(mnist, clf, 8, faint, field="plain", paper="ruled")
     assert all(r is not None and not silent(r, t.replace(" ", "")) for t, r in got)
     # every digit found and no piece of a line read as one: all read right but 202, whose 4 a bent
-    # cut (`segment._cut_paths`) reads as a 1, to review ("4810169")
+    # cut (`cuts.paths`) reads as a 1, to review ("4810169")
     assert all(r is not None and len(r.digits) == len(t.replace(" ", "")) for t, r in got)
     assert sum(r is not None and r.text.replace(" ", "") == t.replace(" ", "") for t, r in got) >= len(faint) - 1  # none before
 

@@ -25,7 +25,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from watcher import reading, segment
+from watcher import reading, segment, slope
 from watcher.errors import NoDigitFound
 from watcher.normalise import dark_paper, to_grey
 from watcher.reading import UNCALIBRATED, Calibration, Reading
@@ -65,7 +65,7 @@ SIDEWAYS_WIDE = 1.1
 #: A picture whose longer side is at least this many of the original's pixels, and its shorter
 #: side `CROOKED_SHORT`, may be a page laid crooked: a number is smaller (the rendered numbers'
 #: widest pictures are 1,000-1,800 px across and at most 600 tall), and `segment` levels its line
-#: up to `segment.SKEW_STEPS`.
+#: up to `slope.SKEW_STEPS`.
 CROOKED_SIDE = 1000
 CROOKED_SHORT = 700
 #: Slopes measured (degrees), two apart, then the best `CROOKED_REFINED`'s neighbours a degree
@@ -160,13 +160,13 @@ def _strokes(small: np.ndarray) -> np.ndarray | None:
 def _measure(mask: np.ndarray) -> tuple[float, float, float]:
     """`lie`'s slope for the lines across `mask`, or 0, with the best profile's sharpness
     outside `segment`'s range and inside it."""
-    most = float(segment.SKEW_STEPS.max())
+    most = float(slope.SKEW_STEPS.max())
     measured: dict[float, tuple[float, np.ndarray]] = {}
 
     def measure(a: float) -> None:
         if -CROOKED_STEPS[-1] <= a <= CROOKED_STEPS[-1] and a not in measured:
-            rows = segment.row_profile(mask, a)
-            measured[a] = (segment.sharpness(rows), rows)
+            rows = slope.row_profile(mask, a)
+            measured[a] = (slope.sharpness(rows), rows)
 
     for a in CROOKED_STEPS:
         measure(float(a))
@@ -191,7 +191,7 @@ def level(img: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     """The picture turned by `angle` on a canvas holding all of it, the corners its paper's colour,
     and the affine map from the levelled picture's pixels back to the picture's."""
     probe = img[::8, ::8].reshape(-1, 1 if img.ndim == 2 else img.shape[2])
-    return segment.rotate(img, angle, [float(v) for v in np.median(probe, axis=0)])
+    return slope.rotate(img, angle, [float(v) for v in np.median(probe, axis=0)])
 
 
 def unlevel_box(box: Box, back: np.ndarray, scale: float) -> Box:

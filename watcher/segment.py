@@ -9,7 +9,9 @@ straight runs) -> connected components -> specks dropped -> strokes of one digit
 flag, a 4 in two strokes: they overlap horizontally and almost touch vertically; neighbours that
 may be one digit's strokes side by side are offered joined, for the model to decide) -> lines
 (each mark joins the line whose last mark it continues, so a line may slope) -> reading order
-(lines top to bottom, marks left to right).
+(lines top to bottom, marks left to right). Writing a few degrees aslant is levelled first
+(`slope`); a mark as wide as touching digits carries the ways it may be cut (`cuts`), made when
+the reader asks for them.
 
 A picture whose ink is one digit is read exactly as before (`normalise.find_digit`), so a
 single-digit file keeps today's reading. A page's digits are small at the single-digit working
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from watcher import formlines
+from watcher import cuts, formlines, slope
 from watcher.errors import NoDigitFound
 from watcher.normalise import (
     SMALL_SIDE,
@@ -55,8 +57,6 @@ CUT_WIDTH = 0.75
 #: pressed into a 6 or a 4 makes a mark narrower than `CUT_WIDTH`. It is read through its cuts
 #: only when they read surely, never loosely as a wide mark may be.
 CUT_OFFER = 0.6
-#: A piece cut from a mark is at least this share of the mark's height.
-PIECE_HEIGHT = 0.6
 #: A dash standing this many digit heights above the middle of its line, beside the digit before
 #: it, is a 5's flag drawn apart: offered joined with that digit, and left out otherwise
 FLAG_HIGH = 0.25
@@ -115,7 +115,7 @@ class Mark:
     wide: bool = False  # wide enough to be touching digits (`CUT_WIDTH`)
 
     def expand(self, bent: bool = True) -> list[Piece]:
-        """Make the cut pieces (once) and return the new ones; `bent`: with bent cuts (`_cut_paths`)."""
+        """Make the cut pieces (once) and return the new ones; `bent`: with bent cuts (`cuts.paths`)."""
         if self.cuts is None:
             return []
         self.ends, new, spans = _cut_pieces(self.cuts, bent)
@@ -272,9 +272,9 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         ink = _page_ink(_resize(grey, f2), shaded, page)
         t = _threshold(ink)
         inverse = None
-        angle = _skew(ink > t)
+        angle = slope.skew(ink > t)
         if angle != 0.0:
-            ink, inverse = rotate(ink, angle)
+            ink, inverse = slope.rotate(ink, angle)
         # on the picture as it will be read; a grid the first look found is looked for on the lower
         # threshold too, where none of it is ink on the threshold
         groups, lab, form = _groups(ink, t, trays, dense, _form.grid)
@@ -394,10 +394,6 @@ class ToOriginal:
         return (int(x * u), int(y * u), max(1, round(w * u)), max(1, round(h * u)))
 
 
-#: Slopes tried when deskewing (degrees): a line written or scanned a few degrees off.
-SKEW_STEPS = np.arange(-6.0, 6.01, 0.5)
-
-
 #: A mark this many times as wide as the single-digit reader's digit may be a form's lines, a
 #: few degrees aslant, round it and its neighbours (a row of cells): `_lined_level` looks.
 ASLANT_WIDE = 2.0
@@ -410,52 +406,8 @@ def _lined_level(ink: np.ndarray, t: float, groups: list[Group], box: Box) -> bo
     ("101" read "0")."""
     if max((g.w for g in groups), default=0) < ASLANT_WIDE * box[2]:
         return False
-    angle = _skew(ink > t)
-    return angle != 0.0 and _groups(rotate(ink, angle)[0], t)[2].lined
-
-
-def _skew(mask: np.ndarray) -> float:
-    """The rotation (degrees) that makes the writing's lines and the form's rules horizontal:
-    the one whose row profile is sharpest (sum of squared steps between rows), on a copy at
-    most 400 pixels wide; 0 when level within 1 degree."""
-    h, w = mask.shape
-    f = min(1.0, 400 / max(h, w))
-    m = cv2.resize(mask.astype(np.float32), (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    best, best_score, level = 0.0, -1.0, 0.0
-    for a in SKEW_STEPS:
-        score = sharpness(row_profile(m, float(a)))
-        if a == 0.0:
-            level = score
-        if score > best_score:
-            best, best_score = float(a), score
-    return best if abs(best) >= 1.0 and best_score > 1.05 * level else 0.0
-
-
-def row_profile(mask: np.ndarray, angle: float) -> np.ndarray:
-    """The ink in each row of a small mask turned by `angle` about its centre (on its own canvas)."""
-    h, w = mask.shape
-    return np.asarray(cv2.warpAffine(mask, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h)).sum(1))
-
-
-def sharpness(rows: np.ndarray) -> float:
-    """How sharply a row profile steps between lines and the paper between them (the sum of its
-    squared steps): highest where the lines lie level."""
-    return float(np.square(np.diff(rows)).sum())
-
-
-def rotate(ink: np.ndarray, angle: float, border: Sequence[float] = (0.0,)) -> tuple[np.ndarray, np.ndarray]:
-    """The ink map (or any picture, the corners `border`'s colour) rotated by `angle` on a canvas
-    that keeps every corner, and the affine map from the rotated picture's pixels back to the
-    original's."""
-    h, w = ink.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    c, s = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(h * s + w * c + 1), int(h * c + w * s + 1)
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
-    value = tuple(border) + (0.0,) * (4 - len(border))
-    out = cv2.warpAffine(ink, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=value)
-    return out, cv2.invertAffineTransform(m)
+    angle = slope.skew(ink > t)
+    return angle != 0.0 and _groups(slope.rotate(ink, angle)[0], t)[2].lined
 
 
 #: A page, whose paper at the reading scale follows the light's slopes across the sheet
@@ -514,15 +466,15 @@ def _split_single(ink: np.ndarray, found: Found, up: float) -> Mark | None:
     sel = found.ink > _threshold(ink)
     if not sel.any():
         return None
-    cuts = _cut_candidates(sel, float(h))
-    ends = len(cuts) - 1
+    cols = cuts.candidates(sel, float(h))
+    ends = len(cols) - 1
     if ends < 2:
         return None
     up_ = ToOriginal(up)
     pieces, spans = [_piece(found.ink, sel, (x, y), up_)], [(0, ends)]
     for k in range(1, ends):
         for i, j in ((0, k), (k, ends)):
-            a, b = cuts[i], cuts[j]
+            a, b = cols[i], cols[j]
             if b - a >= 0.12 * h and sel[:, a:b].any():
                 pieces.append(_piece(found.ink[:, a:b], sel[:, a:b], (x + a, y), up_))
                 spans.append((i, j))
@@ -690,10 +642,10 @@ def _net_height(mask: np.ndarray, height: float, share: float = 1.0) -> float:
     if left is None:
         # a sheet photographed a few degrees aslant: its rules run level once it is turned (here
         # only to measure: the picture is turned before it is read)
-        angle = _skew(mask)
+        angle = slope.skew(mask)
         if angle == 0.0:
             return height
-        left = _without_rules((rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8), least)
+        left = _without_rules((slope.rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8), least)
         if left is None:
             return height
     _n, lab, st = formlines.components(left)
@@ -889,10 +841,10 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False, dense: bool = False,
         # a lower threshold (above the paper's own level where the paper is over it). Only on a
         # grid (not a ruled page: it has no upright lines to find): elsewhere touching digits make
         # long runs there too
-        level = _above_ground(ink, low, first_h, 0.5 * t)
-        again = formlines.lines_out(inked, first_h, faint=level)
+        grounded = _above_ground(ink, low, first_h, 0.5 * t)
+        again = formlines.lines_out(inked, first_h, faint=grounded)
         if formlines.is_grid(again[1]):
-            faint, (mask, taken) = level, again
+            faint, (mask, taken) = grounded, again
     lines = taken[0]
     grid = False
     crossed: np.ndarray | None = None  # the rules across whose crossings were put back
@@ -1577,9 +1529,9 @@ def _printed_bar(sel: np.ndarray) -> bool:
     inked = sel[rows].astype(np.float64)
     widths = inked.sum(axis=1)
     middles = (inked @ cols) / widths
-    slope, at = np.polyfit(rows, middles, 1)
-    off = float(np.sqrt(np.mean((middles - (slope * rows + at)) ** 2)))
-    return off < BAR_STRAIGHT and float(widths.std()) < BAR_EVEN and abs(float(slope)) < BAR_UPRIGHT
+    lean, at = np.polyfit(rows, middles, 1)
+    off = float(np.sqrt(np.mean((middles - (lean * rows + at)) ** 2)))
+    return off < BAR_STRAIGHT and float(widths.std()) < BAR_EVEN and abs(float(lean)) < BAR_UPRIGHT
 
 
 #: A hole punched for a binder (6 mm across, its centre 12 mm in from the sheet's edge) is a
@@ -1664,89 +1616,6 @@ def _mark(line: int, crop: np.ndarray, sel: np.ndarray, origin: tuple[int, int],
 
 def _cut_pieces(c: Cuts, bent: bool = True) -> tuple[int, list[Piece], list[tuple[int, int]]]:
     """A wide mark's pieces between candidate cuts: (the last cut's number, the pieces, their spans)."""
-    paths = _cut_paths(c.sel, _cut_candidates(c.sel, c.height), c.height, bent)
-    ends = len(paths) - 1
-    cols = np.arange(c.sel.shape[1])
-    pieces, spans = [], []
-    total = np.count_nonzero(c.sel)
-    for i in range(ends):
-        for j in range(i + 1, ends + 1):
-            if (i, j) == (0, ends) or not 0.12 * c.height <= float(np.mean(paths[j] - paths[i])) <= 1.3 * c.height:
-                continue
-            a, b = int(paths[i].min()), int(paths[j].max())
-            inside = (cols[a:b] >= paths[i][:, None]) & (cols[a:b] < paths[j][:, None])
-            part = c.sel[:, a:b] & inside
-            if np.count_nonzero(part) < 0.03 * total:
-                continue
-            rows = np.flatnonzero(part.any(1))
-            if rows[-1] - rows[0] + 1 < PIECE_HEIGHT * c.sel.shape[0]:
-                continue  # the digits of a number are about as tall as each other: a low bit is no digit
-            pieces.append(_piece(c.crop[:, a:b] * inside, part, (c.origin[0] + a, c.origin[1]), c.up))
-            spans.append((i, j))
-    return ends, pieces, spans
-
-
-#: A cut that crosses ink is offered bent too: down the mark through as little ink as it can, at
-#: most this many digit heights either side of its column, each step aside costing `CUT_STEP`
-#: of an inked pixel; kept when it crosses at most `CUT_BENT` of the straight cut's ink
-CUT_REACH = 0.16
-CUT_STEP = 0.05
-CUT_BENT = 1 / 3
-
-
-def _cut_paths(sel: np.ndarray, cuts: list[int], height: float, bent: bool = True) -> np.ndarray:
-    """The cuts as the column they pass at each row, (cuts, rows), in order of their mean column:
-    each candidate straight, and where it crosses ink also bent along the path down the mark
-    that crosses the least (one column aside at most per row). Two digits leaning into each
-    other or overlapping a little part along the gap between them, where a straight cut takes a
-    stroke of each (numbers-touching 87.8 -> 88.3%, numbers-photo 91.1 -> 91.5%); the reader
-    picks between the two as between any cuts. Not `bent`: the straight cuts alone."""
-    h, w = sel.shape
-    straight = np.repeat(np.array(cuts, np.int64)[:, None], h, 1)
-    crossed = sel[:, cuts[1:-1]].sum(0)
-    inner = np.array(cuts[1:-1], np.int64)[crossed > 0]
-    if not len(inner) or not bent:
-        return straight
-    reach = max(1, int(CUT_REACH * height))
-    offs = np.arange(-reach, reach + 1)
-    x = np.clip(inner[:, None] + offs[None, :], 1, w - 1)  # (cuts, band)
-    cost = sel[:, x].astype(np.float32) + np.float32(0.1 * CUT_STEP) * np.abs(offs)  # drifting far costs a little
-    acc = cost[0].copy()
-    back = np.zeros((h, *x.shape), np.int8)  # 0: from straight above, 1: from the left, 2: from the right
-    pad = np.full((x.shape[0], x.shape[1] + 2), np.float32(1e9))
-    for y in range(1, h):
-        pad[:, 1:-1] = acc
-        left, right = pad[:, :-2] + CUT_STEP, pad[:, 2:] + CUT_STEP
-        move = np.where(left < acc, 1, 0).astype(np.int8)
-        acc = np.minimum(acc, left)
-        move[right < acc] = 2
-        acc = np.minimum(acc, right) + cost[y]
-        back[y] = move
-    rows, k = np.arange(len(inner)), np.argmin(acc, 1)
-    paths = np.empty((len(inner), h), np.int64)
-    for y in range(h - 1, -1, -1):
-        paths[:, y] = x[rows, k]
-        m = back[y, rows, k]
-        k = k - (m == 1) + (m == 2)
-    ink = sel[np.arange(h)[None, :], paths].sum(1)
-    out = np.concatenate([straight, paths[ink <= CUT_BENT * crossed[crossed > 0]]])
-    return out[np.argsort(out.mean(1), kind="stable")]
-
-
-def _cut_candidates(sel: np.ndarray, height: float) -> list[int]:
-    """Columns where touching digits may part: the valleys of the ink's column profile, and
-    the even places for the number of digits the width suggests (digits that overlap leave
-    no valley); at least 12% of a digit apart, with both ends."""
-    w = sel.shape[1]
-    col = np.convolve(sel.sum(0).astype(np.float64), [1, 2, 3, 2, 1], "same")
-    gap = max(2, int(0.12 * height))
-    inner = np.arange(1, w - 1)
-    minima = inner[(col[inner] <= col[inner - 1]) & (col[inner] <= col[inner + 1])]
-    k = max(2, round(w / (0.62 * height)))
-    even = [round(i * w / n) for n in (k, k + 1, k - 1) if n >= 2 for i in range(1, n)]
-    ranked = sorted(map(int, minima), key=lambda c: col[c])[: 3 * k] + even
-    picked: list[int] = []
-    for c in ranked:
-        if gap <= c <= w - gap and all(abs(c - p) >= gap for p in picked):
-            picked.append(c)
-    return [0, *sorted(picked), w]
+    ends, parts = cuts.parts(c.sel, c.height, bent)
+    pieces = [_piece(c.crop[:, p.a:p.b] * p.inside, p.sel, (c.origin[0] + p.a, c.origin[1]), c.up) for p in parts]
+    return ends, pieces, [p.span for p in parts]
