@@ -333,3 +333,18 @@ def test_a_dense_ruled_page_laid_crooked_is_levelled_before_it_is_found(tmp_path
     assert found and img.shape not in found  # only the levelled page was found
     assert len(r.text.split(" ")) == 30
     assert edit_distance(r.text.replace(" ", ""), d.text.replace(" ", "")) <= 0.02 * 600
+
+
+@pytest.mark.parametrize(("ruled", "angle"), [(False, 0.0), (True, 12.0)])
+def test_a_grey_page_on_a_scanners_white_lid_is_read_as_written(tmp_path: Path, mnist: dict[str, np.ndarray],
+                                                               clf, ruled: bool, angle: float) -> None:
+    # paper at 215 of 255 (recycled, or a coloured form) on a white lid, and laid crooked on it:
+    # the lid's white was the paper along the sheet's edges, and a band inside them ink (read as
+    # three more lines, or joining a ruled page's digits into one mark); turned level, the new
+    # corners took the sheet's grey and cut the lid in pieces
+    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(11), rows=5, cols=8, height=60,
+                     size=(1240, 1000), ruled=ruled)
+    grey = (d.image.astype(np.float32) * (215 / 255)).astype(np.uint8)
+    on_lid = cv2.copyMakeBorder(grey, 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=255)
+    img = crooked_copy(on_lid, angle)[0] if angle else on_lid
+    read_as_written(tmp_path / "on-lid.png", img, d.text, clf)

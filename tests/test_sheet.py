@@ -131,3 +131,48 @@ def test_a_sheet_of_small_thin_writing_is_found() -> None:
     painted = found.paint(photo)
     assert np.allclose(painted[:100, :], found.paper, atol=0.05)  # the table painted paper
     assert np.array_equal(painted[200:1500, 200:1100], photo[200:1500, 200:1100])  # the writing kept
+
+
+def _on_lid(g: np.ndarray, top: int, left: int, bottom: int, right: int, lid: float = 1.0) -> np.ndarray:
+    h, w = g.shape
+    out = np.full((h + top + bottom, w + left + right), lid, np.float32)
+    out[top:top + h, left:left + w] = g
+    return out
+
+
+def test_a_grey_sheet_on_a_scanners_white_lid_is_found_and_the_lid_painted_its_paper() -> None:
+    """A sheet greyer than the lid round it (recycled or coloured paper on a flatbed, or a photo
+    an editor turned on a white canvas): the ink map's paper along the sheet's edges was the lid's
+    white, a band of the sheet inside them was ink, and it joined a page's digits into one mark."""
+    sheet_only = _writing(300, 600, paper=0.8)
+    scan = _on_lid(sheet_only, 0, 0, 80, 120)  # laid in the glass's corner: the lid on two sides
+    found = find_sheet(scan)
+    assert found is not None and abs(found.paper - 0.8) < 0.02
+    painted = found.paint(scan)
+    assert np.allclose(painted[-80:, :], 0.8, atol=0.02) and np.allclose(painted[:, -120:], 0.8, atol=0.02)
+    inner = (slice(10, 290), slice(10, 590))
+    assert np.array_equal(painted[inner], scan[inner])  # the writing untouched
+    assert find_sheet(_on_lid(sheet_only, 0, 0, 0, 120)) is not None  # the lid on one side only
+    assert find_sheet(_on_lid(sheet_only, 40, 40, 40, 40)) is not None  # all round: a white canvas
+
+
+def test_a_sheet_near_the_lids_white_a_glare_and_a_lid_with_writing_are_left_alone() -> None:
+    near = _on_lid(_writing(300, 600, paper=0.95), 0, 0, 80, 120)
+    assert find_sheet(near) is None  # as white as the lid: it reads as it is
+    # a glare: the paper brightens towards one side without a step
+    glare = _writing(380, 720, paper=0.8)
+    glare[:, 480:] = np.minimum(glare[:, 480:] * np.linspace(1.0, 1.25, 240, dtype=np.float32), 1.0)
+    assert find_sheet(glare) is None
+    # lit paper below a shadow that deepens upwards, a field's box along the shadow's edge (a
+    # photo, numbers-photo's): the edge is straight and sharp, but the paper in the shadow is no
+    # one grey as a scanned sheet's is
+    shade = _on_lid(_writing(240, 700, paper=0.9), 0, 0, 60, 0, lid=0.98)
+    shade[:240] *= np.linspace(0.65, 0.95, 240, dtype=np.float32)[:, None]
+    cv2.rectangle(shade, (20, 20), (680, 239), 0.2, 2)
+    assert find_sheet(shade) is None
+    # writing on the white round the sheet: a form's grey field on a printed page, not a lid
+    crowded = _on_lid(_writing(300, 600, paper=0.8), 0, 0, 120, 120)
+    crowded[300:420, :600] = _writing(120, 600, 1.0)
+    assert find_sheet(crowded) is None
+    # the lid with nothing written on the sheet: a grey rectangle, no sheet to read
+    assert find_sheet(_on_lid(np.full((300, 600), 0.8, np.float32), 0, 0, 80, 120)) is None

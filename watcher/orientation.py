@@ -188,10 +188,13 @@ def _lines(rows: np.ndarray) -> int:
 
 
 def level(img: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """The picture turned by `angle` on a canvas holding all of it, the corners its paper's colour,
-    and the affine map from the levelled picture's pixels back to the picture's."""
-    probe = img[::8, ::8].reshape(-1, 1 if img.ndim == 2 else img.shape[2])
-    return slope.rotate(img, angle, [float(v) for v in np.median(probe, axis=0)])
+    """The picture turned by `angle` on a canvas holding all of it, and the affine map from the
+    levelled picture's pixels back to the picture's. The corners take the colour along the
+    picture's edges: a scan's paper, or what lies round a sheet (a table, a scanner's white lid),
+    so that the sheet is still found within one surround (`sheet`)."""
+    c = 1 if img.ndim == 2 else img.shape[2]
+    edges = np.concatenate([a.reshape(-1, c) for a in (img[0], img[-1], img[:, 0], img[:, -1])])
+    return slope.rotate(img, angle, [float(v) for v in np.median(edges, axis=0)])
 
 
 def unlevel_box(box: Box, back: np.ndarray, scale: float) -> Box:

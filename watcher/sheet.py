@@ -1,10 +1,15 @@
-"""The sheet in a photo: a phone held over a form or a note often takes in the table round it.
+"""The sheet in a photo or a scan: a phone held over a form or a note often takes in the table
+round it, and a scanner the white of its lid round a sheet smaller than its glass.
 
 The table is darker than the paper, so the ink map takes it for ink (or, when it fills most of
 the picture, for the paper, and the sheet for ink), and its edge along the sheet reads as a rule
 or a row of 1s. When the picture holds one bright, solid, convex region with writing on it and
 a darker surround that has nothing written on it, everything outside that region is painted the
 paper grey of the sheet's nearest place, and the picture is read as a scan of the sheet.
+A lid (or the white canvas an editor leaves round a picture it turned) is lighter than a grey or
+coloured sheet: the ink map's paper, the brightest grey near each place, is the lid's along the
+sheet's edges, so a band of the sheet inside them is ink, and it joined a page's digits into one
+mark. Such a sheet, found the same way as the one darker region, is painted round the same way.
 
 Pure: a grey picture in, the sheet (or None) out; the sheet paints any copy of the picture.
 """
@@ -62,14 +67,20 @@ class Sheet:
 
 
 def find_sheet(grey: np.ndarray) -> Sheet | None:
-    """The sheet on a table in `grey` (float in [0, 1]: a working copy is enough), or None."""
+    """The sheet on a table, or greyer than a lid round it, in `grey` (float in [0, 1]: a working
+    copy is enough), or None."""
     h, w = grey.shape[:2]
     f = min(1.0, (PROBE_PIXELS / (h * w)) ** 0.5)
-    if min(h, w) * f < 24 or not _dark_edges(grey):
-        return None  # small (a cropped digit, a strip), or paper nearly all round (a scan)
+    if min(h, w) * f < 24:
+        return None  # small: a cropped digit, a strip
+    dark, light = _dark_edges(grey), min(h, w) >= LID_LEAST and _light_edges(grey)
+    if not dark and not light:
+        return None  # paper nearly all round: a scan
     small = grey if f == 1.0 else cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
                                              interpolation=cv2.INTER_AREA)
-    return _sheet(small.astype(np.float32, copy=False))
+    small = small.astype(np.float32, copy=False)
+    found = _sheet(small) if dark else None  # a sheet much greyer than its lid is "dark" round a lid too
+    return found if found is not None or not light else _on_lid(small)
 
 
 def _dark_edges(grey: np.ndarray) -> bool:
@@ -80,6 +91,51 @@ def _dark_edges(grey: np.ndarray) -> bool:
     paper = float(cv2.blur(sub, (3, 3)).max())
     edges = np.concatenate([sub[:b].ravel(), sub[-b:].ravel(), sub[:, :b].ravel(), sub[:, -b:].ravel()])
     return int(np.count_nonzero(edges < SURROUND_DARKER * paper)) >= 0.2 * edges.size
+
+
+#: A lid round a sheet: a fifth or more of the picture's edges are this close to the brightest
+#: paper (its grey over the lid's), and the paper of the picture's middle (`PAPER_RANK`, a
+#: quantile: writing is darker) greyer than it by `LID_GREYER`, but not darker than `LID_DARKEST`
+#: of it (dark paper is read the other way round). A sheet this close to the lid's white reads as
+#: it is (a band of it as ink stays under the ink threshold). Only on pictures `LID_LEAST` pixels
+#: across or more: a small one is a digit, its strokes filling the middle.
+LID_EDGE = 0.97
+LID_GREYER = 0.93
+LID_DARKEST = 0.5
+PAPER_RANK = 75
+LID_LEAST = 64
+
+
+def _light_edges(grey: np.ndarray) -> bool:
+    """A fifth or more of the picture's edges as bright as its brightest paper, and the paper of
+    its middle (its inner half) greyer than that (`LID_GREYER`, `LID_DARKEST`). On every fourth
+    pixel."""
+    sub = np.ascontiguousarray(grey[::4, ::4], np.float32)
+    h, w = sub.shape
+    b = max(1, min(h, w) // 20)
+    paper = float(cv2.blur(sub, (3, 3)).max())
+    edges = np.concatenate([sub[:b].ravel(), sub[-b:].ravel(), sub[:, :b].ravel(), sub[:, -b:].ravel()])
+    if int(np.count_nonzero(edges >= LID_EDGE * paper)) < 0.2 * edges.size:
+        return False
+    return _greyer(float(np.percentile(sub[h // 4: h - h // 4, w // 4: w - w // 4], PAPER_RANK)), paper)
+
+
+def _greyer(sheet: float, lid: float) -> bool:
+    """A sheet's paper grey enough under a lid's to be read apart from it (`LID_GREYER`), and
+    no dark canvas (`LID_DARKEST`)."""
+    return LID_DARKEST * lid <= sheet < LID_GREYER * lid
+
+
+def _on_lid(s: np.ndarray) -> Sheet | None:
+    """A sheet greyer than a lid round it (the probe copy `s`), or None: the biggest region under
+    the grey half way from the sheet's paper to the lid's, found and checked as a sheet on a
+    table is, its edge a step down from the lid."""
+    p = _probe(s)
+    h, w = p.u8.shape
+    lid = float(np.percentile(p.u8, 99))
+    paper = float(np.percentile(p.u8[h // 4: h - h // 4, w // 4: w - w // 4], PAPER_RANK))
+    under = cv2.threshold(p.u8, (lid + paper) / 2, 255, cv2.THRESH_BINARY_INV)[1]
+    return _sheet_at(s, p, under, lighter=True)
 
 
 #: Where the sheet is not found at Otsu's threshold, it is looked for again at these shares of the
@@ -160,9 +216,13 @@ def _adds_shade(p: _Probe, first: np.ndarray, wider: np.ndarray) -> bool:
     return int(np.count_nonzero((p.darker > WRITING_STEP) & added)) >= SHEET_MARKS
 
 
-def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = False) -> Sheet | None:
+def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = False,
+              lighter: bool = False) -> Sheet | None:
     """The sheet as the biggest region of `bright` (the probe copy over some level), or None where
-    any test above says no. `dark_only`: only darker marks round it count as writing there."""
+    any test above says no. `dark_only`: only darker marks round it count as writing there.
+    `lighter`: the surround is a lid, lighter than the sheet (`bright` is the region under a
+    level then), and may show on one side only: a straight, sharp step up from paper of one grey
+    to one white with nothing written on it is a lid's edge, not a shadow's."""
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
@@ -179,9 +239,14 @@ def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = Fa
     if float(np.count_nonzero(bright[inside])) < SOLID * np.count_nonzero(inside):
         return None
     paper, table = float(np.median(s[inside])), float(np.median(s[~inside]))
-    if table > SURROUND_DARKER * paper:
+    if lighter:
+        own = float(np.percentile(s[inside], PAPER_RANK))  # its paper, its writing left out
+        if (not _greyer(own, table) or _corners(outline) is None or not _flat(s, mask)
+                or not _sharp(s, mask, -1.0, table - own)):
+            return None  # a lid's edge is straight, a step up all the way, the lid one white; a shadow's is not
+    elif table > SURROUND_DARKER * paper:
         return None
-    if not _cornered(outline, s.shape) or not _sharp(s, mask):
+    elif not _cornered(outline, s.shape) or not _sharp(s, mask):
         return None  # a shadow's edge: soft, or one line across the picture
     # writing in the surround (a shadow over digits, not a table): marks that stand out there
     marks = (p.darker if dark_only else p.either) > MARK_STEP
@@ -225,26 +290,55 @@ def _paper_out(s: np.ndarray, inner: np.ndarray, paper: float) -> np.ndarray:
     return values[np.clip(nearest - 1, 0, len(values) - 1)]
 
 
-def _cornered(outline: np.ndarray, shape: tuple[int, int]) -> bool:
-    """The outline is a quadrilateral (cut by the border or not) that turns a corner inside the
-    picture: the table shows on two sides or more. A shadow's edge, or a sheet's single side,
-    runs across from border to border."""
-    h, w = shape
+def _corners(outline: np.ndarray) -> np.ndarray | None:
+    """The outline's corners when it is a quadrilateral (cut by the picture's border or not: at
+    most 8 of them), else None: ink bites into it, or it is a shadow's curve."""
     approx = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True).reshape(-1, 2)
-    if len(approx) > 8:
-        return False  # not a quadrilateral, even cut by the picture's border: ink bites into it
+    return approx if len(approx) <= 8 else None
+
+
+def _cornered(outline: np.ndarray, shape: tuple[int, int]) -> bool:
+    """The outline is a quadrilateral (`_corners`) that turns a corner inside the picture: the
+    table shows on two sides or more. A shadow's edge, or a sheet's single side, runs across
+    from border to border."""
+    h, w = shape
+    approx = _corners(outline)
+    if approx is None:
+        return False
     x, y = approx[:, 0], approx[:, 1]
     return bool(np.any((x >= 3) & (x <= w - 4) & (y >= 3) & (y <= h - 4)))
 
 
-def _sharp(s: np.ndarray, mask: np.ndarray) -> bool:
-    """The step from sheet to table happens at the outline, not over a wide penumbra."""
+#: A sheet on a lid is scanned in even light: its paper (its writing closed over) is this close
+#: to one grey (5th percentile over 95th), where paper in a shadow beside lit paper is not
+SHEET_EVEN = 0.85
+
+
+def _flat(s: np.ndarray, mask: np.ndarray) -> bool:
+    """The surround (its edge along the sheet left out) is one grey, to `LID_EDGE`, a lid's white,
+    and the sheet's paper one grey too (`SHEET_EVEN`): not paper in light that grows brighter
+    towards a side, nor lit paper beside a shadow."""
+    out = ~(cv2.dilate(mask, np.ones((7, 7), np.uint8)) > 0)
+    within = cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0
+    if not out.any() or not within.any():
+        return False
+    low, high = np.percentile(s[out], [5, 95])
+    paper = cv2.morphologyEx(s, cv2.MORPH_CLOSE, np.ones((FILL_INK, FILL_INK), np.uint8))[within]
+    dim, lit = np.percentile(paper, [5, 95])
+    return bool(low >= LID_EDGE * high and dim >= SHEET_EVEN * lit)
+
+
+def _sharp(s: np.ndarray, mask: np.ndarray, down: float = 1.0, rise: float = 0.0) -> bool:
+    """The step from sheet to table happens at the outline, not over a wide penumbra. `down`: 1
+    where the table is darker than the sheet, -1 where the surround is lighter (a lid); `rise`:
+    a step the one at the outline must nearly make too (a lid's, from the sheet's paper to its
+    white: light brighter towards one side of a sheet crosses any level in a gentle slope)."""
     din = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
     dout = cv2.distanceTransform(255 - mask, cv2.DIST_L2, 3)
 
     def step(a: float, b: float) -> float:
         i, o = s[(din >= a) & (din <= b)], s[(dout >= a) & (dout <= b)]
-        return float(np.median(i) - np.median(o)) if i.size and o.size else 0.0
+        return down * float(np.median(i) - np.median(o)) if i.size and o.size else 0.0
 
-    far = step(5, 7)
+    far = max(step(5, 7), rise)
     return far > 0 and step(1, 2) >= SHARP * far
