@@ -83,13 +83,20 @@ def find_sheet(grey: np.ndarray) -> Sheet | None:
     return found if found is not None or not light else _on_lid(small)
 
 
-def _dark_edges(grey: np.ndarray) -> bool:
-    """A fifth or more of the picture's edges darker than `SURROUND_DARKER` of its brightest
-    paper: a table showing on two sides or more takes far more. Cheap, on every fourth pixel."""
+def _edges(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Every fourth pixel of the picture, those of it along its edges (a twentieth of its side
+    deep), and its brightest paper: what `_dark_edges` and `_light_edges` look at, cheaply."""
     sub = np.ascontiguousarray(grey[::4, ::4], np.float32)
     b = max(1, min(sub.shape) // 20)
     paper = float(cv2.blur(sub, (3, 3)).max())
     edges = np.concatenate([sub[:b].ravel(), sub[-b:].ravel(), sub[:, :b].ravel(), sub[:, -b:].ravel()])
+    return sub, edges, paper
+
+
+def _dark_edges(grey: np.ndarray) -> bool:
+    """A fifth or more of the picture's edges darker than `SURROUND_DARKER` of its brightest
+    paper: a table showing on two sides or more takes far more."""
+    _sub, edges, paper = _edges(grey)
     return int(np.count_nonzero(edges < SURROUND_DARKER * paper)) >= 0.2 * edges.size
 
 
@@ -108,13 +115,9 @@ LID_LEAST = 64
 
 def _light_edges(grey: np.ndarray) -> bool:
     """A fifth or more of the picture's edges as bright as its brightest paper, and the paper of
-    its middle (its inner half) greyer than that (`LID_GREYER`, `LID_DARKEST`). On every fourth
-    pixel."""
-    sub = np.ascontiguousarray(grey[::4, ::4], np.float32)
+    its middle (its inner half) greyer than that (`LID_GREYER`, `LID_DARKEST`)."""
+    sub, edges, paper = _edges(grey)
     h, w = sub.shape
-    b = max(1, min(h, w) // 20)
-    paper = float(cv2.blur(sub, (3, 3)).max())
-    edges = np.concatenate([sub[:b].ravel(), sub[-b:].ravel(), sub[:, :b].ravel(), sub[:, -b:].ravel()])
     if int(np.count_nonzero(edges >= LID_EDGE * paper)) < 0.2 * edges.size:
         return False
     return _greyer(float(np.percentile(sub[h // 4: h - h // 4, w // 4: w - w // 4], PAPER_RANK)), paper)
@@ -239,9 +242,11 @@ def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = Fa
     if float(np.count_nonzero(bright[inside])) < SOLID * np.count_nonzero(inside):
         return None
     paper, table = float(np.median(s[inside])), float(np.median(s[~inside]))
+    surround = ~(cv2.dilate(mask, np.ones((7, 7), np.uint8)) > 0)  # the sheet's own edge left out
+    within = cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0
     if lighter:
         own = float(np.percentile(s[inside], PAPER_RANK))  # its paper, its writing left out
-        if (not _greyer(own, table) or _corners(outline) is None or not _flat(s, mask)
+        if (not _greyer(own, table) or _corners(outline) is None or not _flat(s, surround, within)
                 or not _sharp(s, mask, -1.0, table - own)):
             return None  # a lid's edge is straight, a step up all the way, the lid one white; a shadow's is not
     elif table > SURROUND_DARKER * paper:
@@ -249,14 +254,11 @@ def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = Fa
     elif not _cornered(outline, s.shape) or not _sharp(s, mask):
         return None  # a shadow's edge: soft, or one line across the picture
     # writing in the surround (a shadow over digits, not a table): marks that stand out there
-    marks = (p.darker if dark_only else p.either) > MARK_STEP
-    edge = cv2.dilate(mask, np.ones((7, 7), np.uint8)) > 0  # the sheet's own edge is not a mark
-    surround = ~edge
+    marks = (p.darker if dark_only else p.either) > MARK_STEP  # the sheet's own edge is no mark
     if surround.any() and np.count_nonzero(marks & surround) > SURROUND_MARKS * np.count_nonzero(surround):
         return None
     # nothing written on it: the bright region is the writing itself, a bold light stroke on a
     # dark canvas (a "1" drawn white on black was painted away as the table round a sheet)
-    within = cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0
     if np.count_nonzero((p.darker > WRITING_STEP) & within) < SHEET_MARKS:
         return None
     # pulled in by three pixels, from the picture's border too: a sliver of table narrower than a
@@ -314,15 +316,13 @@ def _cornered(outline: np.ndarray, shape: tuple[int, int]) -> bool:
 SHEET_EVEN = 0.85
 
 
-def _flat(s: np.ndarray, mask: np.ndarray) -> bool:
-    """The surround (its edge along the sheet left out) is one grey, to `LID_EDGE`, a lid's white,
-    and the sheet's paper one grey too (`SHEET_EVEN`): not paper in light that grows brighter
-    towards a side, nor lit paper beside a shadow."""
-    out = ~(cv2.dilate(mask, np.ones((7, 7), np.uint8)) > 0)
-    within = cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0
-    if not out.any() or not within.any():
+def _flat(s: np.ndarray, surround: np.ndarray, within: np.ndarray) -> bool:
+    """The `surround` (the sheet's edge left out) is one grey, to `LID_EDGE`, a lid's white, and
+    the sheet's paper `within` one grey too (`SHEET_EVEN`): not paper in light that grows
+    brighter towards a side, nor lit paper beside a shadow."""
+    if not surround.any() or not within.any():
         return False
-    low, high = np.percentile(s[out], [5, 95])
+    low, high = np.percentile(s[surround], [5, 95])
     paper = cv2.morphologyEx(s, cv2.MORPH_CLOSE, np.ones((FILL_INK, FILL_INK), np.uint8))[within]
     dim, lit = np.percentile(paper, [5, 95])
     return bool(low >= LID_EDGE * high and dim >= SHEET_EVEN * lit)
