@@ -1402,6 +1402,31 @@ def test_what_is_left_of_a_rule_is_no_stroke_of_the_digits_above_it() -> None:
     assert not any(1 in p for p in pairs)  # the remnant joins nothing
 
 
+def test_a_flag_between_two_digits_joins_one_of_them_not_both() -> None:
+    """A 5 whose flag stands apart from its body, just under the 0 of the line above (a grid of
+    digits photographed a few degrees off): each pair of strokes is a digit high, but the three
+    together are two digits high. The flag joins its nearer neighbour, its body, and the two
+    lines read in their order ("01 56" had been read "5 6 1": one mark two digits high)."""
+    img = np.full((260, 300), 255, np.uint8)
+    cv2.ellipse(img, (70, 70), (18, 30), 0, 0, 360, 0, 4)  # 0
+    cv2.line(img, (170, 40), (170, 100), 0, 4)  # 1
+    cv2.line(img, (56, 112), (92, 110), 0, 4)  # the 5's flag, 8 px under the 0 and 4 px over its body
+    cv2.line(img, (58, 120), (56, 140), 0, 4)  # the 5's body
+    cv2.ellipse(img, (68, 155), (18, 16), 0, -150, 150, 0, 4)
+    cv2.ellipse(img, (172, 155), (17, 17), 0, 0, 360, 0, 4)  # 6
+    cv2.line(img, (156, 150), (176, 112), 0, 4)
+    lay = segment.find(img)
+    lines: dict[int, list[tuple[int, int, int, int]]] = {}
+    for m in lay.marks:
+        lines.setdefault(m.line, []).append(m.pieces[0].box)
+    assert sorted(len(v) for v in lines.values()) == [2, 2]
+    top, below = sorted(lines.values(), key=lambda v: v[0][1])
+    assert [b[0] < 120 for b in top] == [True, False] and [b[0] < 120 for b in below] == [True, False]
+    zero, five = top[0], below[0]
+    assert zero[1] + zero[3] < 106  # the 0 alone
+    assert five[1] <= 110 and five[1] + five[3] >= 165  # the 5 with its flag
+
+
 def test_a_frame_round_marks_is_dropped_however_many_marks_the_page_holds() -> None:
     """A mark enclosing two others (a box round a field), or one other while three times wider
     than tall, is no digit; the marks it encloses are. Checked on a page of 600 marks, the

@@ -943,6 +943,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False, dense: bool = False,
     # join strokes of one digit: they overlap horizontally and almost touch vertically, and
     # together are not much taller than a digit
     parent = list(range(len(keep)))
+    top, foot = y0.tolist(), y1.tolist()  # each joined group's extent up and down, at its root
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -951,7 +952,13 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False, dense: bool = False,
         return i
 
     for i, j in _stacked(x0, y0, x1, y1, med):
-        parent[root(j)] = root(i)
+        ri, rj = root(i), root(j)
+        if ri == rj:
+            continue
+        t, f = min(top[ri], top[rj]), max(foot[ri], foot[rj])
+        if f - t > STACK_TALL * med:
+            continue  # a 5's flag between its body and the 0 above it joins one of them, not both
+        parent[rj], top[ri], foot[ri] = ri, t, f
     by_root: dict[int, list[int]] = {}
     for k in range(len(keep)):
         by_root.setdefault(root(k), []).append(k)
@@ -1104,15 +1111,19 @@ def _faint_digits(low: np.ndarray, lines: np.ndarray, lab: np.ndarray, st: np.nd
 #: halves of a leaning 1 or 7 broken across ("18" read "1 18")
 STACK_TOUCH = 0.1
 STACK_LEAN = 0.3
+#: Strokes joined as one digit are together at most this many digit heights tall (each pair, and
+#: the group they make: a 5's flag just under a 0 had joined the 0 to the 5, a mark two digits high)
+STACK_TALL = 1.5
 
 
 def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med: float) -> list[tuple[int, int]]:
     """Pairs of components that are strokes of one digit: they overlap horizontally by half the
     narrower one's width (`STACK_LEAN` of it, one just above the other) and almost touch
-    vertically, and together are not much taller than a digit; a long thin bar (what is left of
-    a rule) is no stroke of a digit. Only pairs that overlap horizontally at all are looked at
-    (components sorted by left edge: each against those that start before it ends), all at
-    once: a page has thousands."""
+    vertically, and together are not much taller than a digit (`STACK_TALL`); a long thin bar
+    (what is left of a rule) is no stroke of a digit. Only pairs that overlap horizontally at
+    all are looked at (components sorted by left edge: each against those that start before it
+    ends), all at once: a page has thousands. The nearest pairs come first (the caller joins
+    them while the group stays a digit high: a stroke between two digits goes with the nearer)."""
     order = np.argsort(x0, kind="stable")
     xs0, xs1 = x0[order], x1[order]
     ends = np.searchsorted(xs0, xs1, side="left")  # the first that starts where this one ends
@@ -1129,9 +1140,10 @@ def _stacked(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, med
     # the halves of a leaning stroke broken across overlap less, one just above the other
     meet = np.abs(apart) <= STACK_TOUCH * med
     share = np.where(meet, STACK_LEAN, 0.5)
-    ok = ((ov >= share * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= 1.5 * med)
+    ok = ((ov >= share * np.minimum(x1[i] - x0[i], x1[j] - x0[j])) & (gap <= 0.3 * med) & (tall <= STACK_TALL * med)
           & ~bar[i] & ~bar[j])
-    return [(int(p), int(q)) for p, q in zip(i[ok], j[ok], strict=True)]
+    near = np.argsort(apart[ok], kind="stable")
+    return [(int(p), int(q)) for p, q in zip(i[ok][near], j[ok][near], strict=True)]
 
 
 def _edge_band(s: np.ndarray, w: int, h: int, filled: float = 0.0) -> bool:
