@@ -2918,6 +2918,25 @@ def test_a_table_row_whose_digits_stand_high_and_low_in_their_cells_is_one_line(
     assert [m.y0 for m in lines[1]] == [308, 280, 308, 238, 300]
 
 
+def test_two_lines_sloped_past_levelling_their_digits_wide_apart_stay_two_lines() -> None:
+    # "12345" over "67890" photographed 8 degrees off (multi-dev's 0191.png turned: the boxes the
+    # finder measured), too few marks for a page's slope to be measured and past the 6 degrees
+    # `slope.skew` levels. The 9 stands 0.6 of a digit above the 8 before it and overlaps it too
+    # little to be level with it; it started a line of its own, read before "678" ("12345 90 678",
+    # `ok`). Followed along its slope, the line runs on to the 9 and the 0.
+    def g(x: int, y: int, w: int, h: int) -> segment.Group:
+        return segment.Group(x, y, x + w, y + h, [1], w * h)
+
+    top = [g(228, 276, 8, 49), g(291, 265, 30, 43), g(373, 251, 26, 43), g(464, 234, 19, 40), g(553, 221, 22, 39)]
+    low = [g(228, 369, 21, 38), g(301, 351, 19, 39), g(390, 337, 23, 31), g(481, 314, 22, 35), g(566, 301, 22, 28)]
+    eight, nine = low[2], low[3]
+    assert abs(nine.cy - eight.cy) > 0.5 * max(nine.h, eight.h)  # not level with the 8 ...
+    assert min(nine.y1, eight.y1) - max(nine.y0, eight.y0) < 0.6 * min(nine.h, eight.h)  # ... nor overlapping it enough
+    lines = segment._lines(top + low)
+    assert [[m.x0 for m in ln] for ln in lines] == [[228, 291, 373, 464, 553], [228, 301, 390, 481, 566]]
+    assert [m.y0 for m in lines[1]] == [369, 351, 337, 314, 301]
+
+
 def _inks_of(mnist: dict[str, np.ndarray], idx: Sequence[int] | np.ndarray, h: int) -> list[np.ndarray]:
     """MNIST test digits' ink [0, 1], each cut to its own strokes and scaled to `h` pixels high."""
     inks = []

@@ -1360,23 +1360,48 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
     return lines
 
 
+#: A line of at least this many marks is followed along its slope too (a straight line through
+#: their centres), up to `SLOPE_MOST` (rise over run): a number or a strip sloped past what
+#: `slope.skew` levels, its digits written wide apart, had its second half taken for a line of its own
+SLOPE_MARKS = 3
+SLOPE_MOST = 0.27
+
+
 def _chain(groups: list[Group], med: float) -> list[list[Group]]:
     """Marks chained into lines left to right, each continuing the line of the last mark of a
-    digit's size it is level with (of those, the nearest in level, a little weight on the gap);
-    level with none, the line of the mark before that (a table's digits stand anywhere in their
-    cells: one hanging low between two written high is level with neither). The lines' last two
-    marks are held as arrays: a page has thousands of marks and dozens of lines."""
+    digit's size it is level with, or with where that line runs on to along its slope (of those,
+    the nearest in level, a little weight on the gap); level with none, the line of the mark
+    before that (a table's digits stand anywhere in their cells: one hanging
+    low between two written high is level with neither). The lines' last two marks and the sums
+    for their slopes are held as arrays: a page has thousands of marks and dozens of lines."""
     lines: list[list[Group]] = []
     n = len(groups)
     # each line's last mark of a digit's size (row 0) and the one before it (row 1; none: as the last)
     ay0, ay1, ah = (np.zeros((2, n), np.int64) for _ in range(3))
     acy = np.zeros((2, n), np.float64)
     ax0, ax1 = np.zeros(n, np.int64), np.zeros(n, np.int64)  # the last mark's
+    # the centres of each line's digit-sized marks, summed for a straight line through them: n,
+    # x, y, x * x, x * y (x measured from the line's first mark); the last one's x, and the
+    # line's slope once it has `SLOPE_MARKS`
+    fit: list[list[float]] = []
+    first_x: list[float] = []
+    acx, lean = np.zeros(n, np.float64), np.zeros(n, np.float64)
+    has_lean = np.zeros(n, bool)
+    sloped = False  # any line has its slope yet
     for g in sorted(groups, key=lambda g: g.x0):
         k = len(lines)
         d = np.abs(g.cy - acy[:, :k])
         ov = np.minimum(g.y1, ay1[:, :k]) - np.maximum(g.y0, ay0[:, :k])
-        level = (g.x0 >= ax0[:k]) & ((d <= 0.5 * np.maximum(g.h, ah[:, :k])) | (ov >= 0.6 * np.minimum(g.h, ah[:, :k])))
+        after = g.x0 >= ax0[:k]
+        near = 0.5 * np.maximum(g.h, ah[:, :k])
+        level = after & ((d <= near) | (ov >= 0.6 * np.minimum(g.h, ah[:, :k])))
+        if sloped:
+            # level with where a line of `SLOPE_MARKS` or more runs on to (its slope carried from
+            # its last mark): a line sloped past what is levelled, its digits spaced wide
+            dp = np.abs(g.cy - acy[0, :k] - lean[:k] * ((g.x0 + g.x1) / 2 - acx[:k]))
+            runs_on = (dp <= near[0]) & has_lean[:k] & after
+            np.minimum(d[0], dp, out=d[0], where=runs_on)
+            level[0] |= runs_on
         before = 0 if level[0].any() else 1  # the mark before the last only where no last one is level
         if level[before].any():
             # the line it continues, not one further back
@@ -1390,8 +1415,22 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
             best = k
             lines.append([g])
             ay0[1, best], ay1[1, best], ah[1, best], acy[1, best] = g.y0, g.y1, g.h, g.cy
+            first_x.append((g.x0 + g.x1) / 2)
+            fit.append([0.0] * 5)
         ax0[best], ax1[best] = g.x0, g.x1
         ay0[0, best], ay1[0, best], ah[0, best], acy[0, best] = g.y0, g.y1, g.h, g.cy
+        cx = (g.x0 + g.x1) / 2
+        acx[best] = cx
+        x, y, f = cx - first_x[best], g.cy, fit[best]
+        f[0] += 1.0
+        f[1] += x
+        f[2] += y
+        f[3] += x * x
+        f[4] += x * y
+        sn, sx, sy, sxx, sxy = f
+        if sn >= SLOPE_MARKS and sn * sxx > sx * sx:
+            lean[best] = min(SLOPE_MOST, max(-SLOPE_MOST, (sn * sxy - sx * sy) / (sn * sxx - sx * sx)))
+            has_lean[best] = sloped = True
     return lines
 
 
