@@ -166,7 +166,9 @@ def crooked_copy(img: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]
 def test_a_page_laid_crooked_on_the_glass_is_read_level(tmp_path: Path, mnist: dict[str, np.ndarray], clf,
                                                         ruled: bool) -> None:
     # 10 degrees off, further than `segment` levels lines: a ruled page was one mark (its rules
-    # join every digit), a plain one read in twice as many lines as it has
+    # join every digit), a plain one read in twice as many lines as it has (its lines are now
+    # followed along their slope, and read nearly as written as it lies: a line's first digit,
+    # before the slope is known, may start a line of its own)
     d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(7), rows=5, cols=8, height=60,
                      size=(1240, 1000), ruled=ruled)
     want = d.text.replace(" ", "")
@@ -175,8 +177,9 @@ def test_a_page_laid_crooked_on_the_glass_is_read_level(tmp_path: Path, mnist: d
     for angle in (10.0, -14.0):
         img, m = crooked_copy(d.image, angle)
         assert abs(orientation.lie(img, 1.0)[0] + angle) <= 1.0  # the slope that levels it
-        as_lies = read([segment.find(img)], clf.predict, clf.calibration)[0]
-        assert as_lies is None or len(as_lies.text.split(" ")) != 5 or edit_distance(as_lies.text, d.text) > 3
+        if ruled:
+            as_lies = read([segment.find(img)], clf.predict, clf.calibration)[0]
+            assert as_lies is None or len(as_lies.text.split(" ")) != 5 or edit_distance(as_lies.text, d.text) > 3
         r = prepare_png(tmp_path / f"crooked{angle}.png", img, clf).reading
         assert r is not None
         assert len(r.text.split(" ")) == 5, (angle, r.text)
