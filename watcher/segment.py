@@ -943,7 +943,8 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False, dense: bool = False,
     # join strokes of one digit: they overlap horizontally and almost touch vertically, and
     # together are not much taller than a digit
     parent = list(range(len(keep)))
-    top, foot = y0.tolist(), y1.tolist()  # each joined group's extent up and down, at its root
+    # each joined group's extent, at its root
+    left, top, right, foot = x0.tolist(), y0.tolist(), x1.tolist(), y1.tolist()
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -955,10 +956,12 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False, dense: bool = False,
         ri, rj = root(i), root(j)
         if ri == rj:
             continue
-        t, f = min(top[ri], top[rj]), max(foot[ri], foot[rj])
-        if f - t > STACK_TALL * med:
-            continue  # a 5's flag between its body and the 0 above it joins one of them, not both
-        parent[rj], top[ri], foot[ri] = ri, t, f
+        lo, t, hi, f = min(left[ri], left[rj]), min(top[ri], top[rj]), max(right[ri], right[rj]), max(foot[ri], foot[rj])
+        if f - t > STACK_TALL * med and hi - lo <= STACK_TALL * med:
+            # a 5's flag between its body and the 0 above it joins one of them, not both (a mark
+            # many digits wide is no digit: a shaded sheet's rows of ink, whose blob is looked for)
+            continue
+        parent[rj], left[ri], top[ri], right[ri], foot[ri] = ri, lo, t, hi, f
     by_root: dict[int, list[int]] = {}
     for k in range(len(keep)):
         by_root.setdefault(root(k), []).append(k)
@@ -1112,7 +1115,8 @@ def _faint_digits(low: np.ndarray, lines: np.ndarray, lab: np.ndarray, st: np.nd
 STACK_TOUCH = 0.1
 STACK_LEAN = 0.3
 #: Strokes joined as one digit are together at most this many digit heights tall (each pair, and
-#: the group they make: a 5's flag just under a 0 had joined the 0 to the 5, a mark two digits high)
+#: the group they make where it is no wider: a 5's flag just under a 0 had joined the 0 to the 5,
+#: a mark two digits high)
 STACK_TALL = 1.5
 
 
