@@ -243,6 +243,11 @@ def read_page(img: np.ndarray, scale: float, predict: Predict,
             flat = segment.find(levelled, scale)
         except NoDigitFound:
             flat = None
+        if flat is not None and across and _on_their_side(flat):
+            # its lines measured running down, but turned across its marks lie on their side: the
+            # columns of a few lines of upright digits (a note photographed, its two rows of six
+            # digits read down a 19-degree slope and out of order), not a page laid sideways
+            flat = None
         f = reading.read([flat], predict, calibration)[0] if flat is not None and not flat.single else None
         if flat is not None and f is not None:
             # A crooked page fed upside down reads badly levelled, and worse as it lies
