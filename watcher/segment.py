@@ -1253,6 +1253,8 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
         return True
     if sum(g.w >= ROW_FLAT[0] * g.h and g.w >= ROW_FLAT[1] * bw for g in groups) >= ROWS_LEAST:
         return False  # rows of a page, each run together along its rule
+    if _many_alike(groups):
+        return False  # a note's digits beside a blob of shade taller than they are
     big = [g for g in groups if g.area >= 0.08 * top.area and (g.h >= 0.4 * top.h or g.w >= 0.4 * top.w)]
     parts = {id(g) for g in big}
     out = [g for g in big if not _within_box(g, box)]
@@ -1274,6 +1276,23 @@ def _one_digit(groups: list[Group], box: Box) -> bool:
             if overlap < 0.3 * min(a.w, b.w) and min(a.h, b.h) >= 0.45 * tall:
                 return False
     return not _column(big, bw, bh)
+
+
+#: More than `ONE_DIGIT_PIECES` marks at least this many pixels tall (on the first look's copy),
+#: their heights within `ALIKE` of their median, are digits, not one digit's pieces: a note's
+#: 16 digits beside a band of shade's speckle three digits tall were read as one digit, the band
+#: the biggest mark and the digits too small beside it to be counted
+ALIKE_LEAST = 10
+ALIKE = 1.5
+
+
+def _many_alike(groups: list[Group]) -> bool:
+    """More than `ONE_DIGIT_PIECES` marks of one size (`ALIKE`), each `ALIKE_LEAST` pixels tall."""
+    hs = np.array([g.h for g in groups if g.h >= ALIKE_LEAST], np.float64)
+    if len(hs) <= ONE_DIGIT_PIECES:
+        return False
+    m = float(np.median(hs))
+    return int(np.count_nonzero((hs >= m / ALIKE) & (hs <= m * ALIKE))) > ONE_DIGIT_PIECES
 
 
 def _bounds(groups: list[Group]) -> tuple[int, int, int, int]:
