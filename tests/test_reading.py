@@ -2937,6 +2937,31 @@ def test_two_lines_sloped_past_levelling_their_digits_wide_apart_stay_two_lines(
     assert [m.y0 for m in lines[1]] == [369, 351, 337, 314, 301]
 
 
+def test_a_stroke_down_the_picture_is_no_digit_and_no_line_runs_through_it() -> None:
+    # a photographed note of three rows (the boxes the finder measured on a rendered one): the
+    # sheet's edges, in shade, were left as two strokes six digits tall. Level with every digit
+    # beside them, they chained the second and third rows into one line, read `ok` out of order
+    # with the two strokes read as 1s ("461303 192735457421 71" for "461303 234742 975571")
+    def g(x: int, y: int, w: int, h: int) -> segment.Group:
+        return segment.Group(x, y, x + w, y + h, [1], w * h)
+
+    one = [g(123, 92, 24, 32), g(175, 96, 30, 36), g(254, 109, 19, 31), g(294, 112, 29, 31), g(328, 112, 29, 33),
+           g(393, 119, 38, 33)]
+    two = [g(106, 163, 29, 38), g(173, 168, 29, 40), g(220, 175, 32, 40), g(266, 183, 36, 33), g(323, 185, 22, 37),
+           g(389, 197, 35, 35)]
+    three = [g(91, 245, 24, 35), g(148, 249, 25, 36), g(204, 256, 23, 37), g(251, 257, 59, 39), g(323, 270, 29, 37),
+             g(376, 270, 26, 39)]
+    edges = [g(57, 90, 22, 221), g(462, 85, 10, 231)]
+    marks = one + two + three + edges
+    rows = [[m.x0 for m in row] for row in (one, two, three)]
+    assert [[m.x0 for m in ln if m not in edges] for ln in segment._lines(marks)] != rows  # through the edges, rows run together
+    towers = segment._towers(marks)
+    assert towers == edges
+    lines = segment._lines([m for m in marks if m not in towers])
+    assert [[m.x0 for m in ln] for ln in lines] == rows
+    assert segment._towers(one[:2]) == [] and segment._towers(edges) == []
+
+
 def _inks_of(mnist: dict[str, np.ndarray], idx: Sequence[int] | np.ndarray, h: int) -> list[np.ndarray]:
     """MNIST test digits' ink [0, 1], each cut to its own strokes and scaled to `h` pixels high."""
     inks = []

@@ -1462,10 +1462,17 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
     """`faint`: digits broken into specks on the ink threshold (`Printed.faint`): one on a line's
     middle sends the file to review, as a faint digit's blob does (`FAINT_PART`). `dots`: specks
     left out that may be a symbol's dot (`Printed.dots`)."""
-    lines = _lines(groups)
     out = Layout()
     heights = [g.h for g in groups]
     med_all = float(np.median(heights))
+    # a stroke several digits tall is no digit (a sheet's edge in shade down the picture, left as a
+    # mark): set aside to review, and no line is chained through it (level with every digit beside
+    # it, it had joined two rows of a note into one line, read `ok` out of order)
+    towers = _towers(groups)
+    if towers:
+        out.rejected += [up((g.x0, g.y0, g.w, g.h)) for g in towers]
+        groups = [g for g in groups if not any(g is t for t in towers)]
+    lines = _lines(groups)
     for li, line in enumerate(lines):
         med = float(np.median([g.h for g in line])) if len(line) >= 3 else max(med_all, max(g.h for g in line))
         centres = [g.cy for g in line if g.h >= 0.7 * med]
@@ -1516,6 +1523,22 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
     if not out.marks:
         raise NoDigitFound("no digit found")
     return out
+
+
+#: A mark more than this many times as tall as the picture's median mark, and `TOWER_THIN` times
+#: taller than wide, is a stroke down the picture (a sheet's edge), not a digit (`_layout`)
+TOWER = 3.0
+TOWER_THIN = 4.0
+
+
+def _towers(groups: list[Group]) -> list[Group]:
+    """The marks that are strokes down the picture, not digits (`TOWER`, `TOWER_THIN`): none
+    where fewer than three marks are found, or where every mark is one."""
+    if len(groups) < 3:
+        return []
+    med = float(np.median([g.h for g in groups]))
+    towers = [g for g in groups if g.h > TOWER * med and g.h > TOWER_THIN * g.w]
+    return towers if len(towers) < len(groups) else []
 
 
 #: A dot over or under a mark (`_stacked_parts`): at least this many digit heights across, and
