@@ -4,7 +4,8 @@ box, underline, comb cells; a third touching; a set in a row of printed boxes, o
 each, and one with the boxes printed against each other; a set photographed, on a table or under
 a shadow; a set on a notebook's ruled paper; and a set drawn as MNIST's 28x28 tiles side by
 side, as the simplest other renderer would), a form's short fields (`fields-short`: one or two
-digits in a box, on an underline or in comb cells) and 600-dpi A4 pages (ruled, plain, squared, a table), all
+digits in a box, on an underline or in comb cells), notes (`notes-photo`: a few lines on a small
+sheet, the writing sloped, photographed) and 600-dpi A4 pages (ruled, plain, squared, a table), all
 from MNIST's **test** split (never trained on), and `fonts-held-out`: single letters and digits
 (`file,text,kind,char`) in the handwriting fonts no training stage sees (`negatives.HELD_OUT`),
 drawn, bent and rendered as the rejection stage draws its own: how a hand the model never saw is
@@ -82,6 +83,8 @@ def main() -> None:
     print(compose.write_set(a.out / "numbers-tiles", data.x_test, data.y_test, a.numbers, seed=9, kind="tiles"))
     # numbers drawn another way (`compose.styled`): other sizes, colours, polarity, faint, turned, blurred
     print(compose.write_set(a.out / "numbers-styled", data.x_test, data.y_test, a.numbers, seed=12, kind="styled"))
+    # a note: a few lines of digits on a small sheet, the writing sloped up to 8 degrees, photographed
+    print(compose.write_set(a.out / "notes-photo", data.x_test, data.y_test, a.numbers // 2, seed=15, kind="note"))
     print(compose.write_set(a.out / "pages", data.x_test, data.y_test, a.pages, seed=2, kind="page", ruled=True))
     print(compose.write_set(a.out / "pages-plain", data.x_test, data.y_test, a.pages, seed=3, kind="page"))
     print(compose.write_set(a.out / "pages-squared", data.x_test, data.y_test, a.pages, seed=4, kind="page",

@@ -221,6 +221,23 @@ def photographed_sheet(page: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return _jpeg((out * 255).astype(np.uint8), int(rng.integers(70, 95)))
 
 
+def note(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, slope: float = 8.0) -> Drawn:
+    """A note: 1-4 lines of 3-8 digits (40-90 px high, 1.3-2.2 digits apart, a third on ruled
+    paper) on a small sheet, the writing sloped up to `slope` degrees either way on its paper,
+    photographed as a sheet is (`photographed_sheet`: on a table, a little from in front and
+    turned, unevenly lit, a shadow over part). Few marks in a big picture: too few for a page's
+    slope to be measured, more than a number's one line."""
+    rows, cols = int(rng.integers(1, 5)), int(rng.integers(3, 9))
+    height = int(rng.integers(40, 90))
+    gap = float(rng.uniform(1.3, 2.2))
+    size = (int(cols * height * gap * 1.2), int(rows * height * 1.9 / 0.88) + height)
+    d = page(digits, labels, rng, rows=rows, cols=cols, height=height, size=size, ruled=bool(rng.random() < 0.3))
+    h, w = d.image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(-slope, slope)), 1.0)
+    sloped = cv2.warpAffine(d.image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=float(np.median(d.image)))
+    return Drawn(photographed_sheet(sloped, rng), d.text)
+
+
 def _slope(canvas: np.ndarray, degrees: float) -> np.ndarray:
     h, w = canvas.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
@@ -372,8 +389,8 @@ def styled(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> 
 def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed: int, kind: str = "number",
               **kw: object) -> Path:
     """Render n files into `folder` with a labels.csv (`file,text`); returns the labels path.
-    `kind`: "number", "page", "tiles", "styled" or "field" (a form's short field: one or two
-    digits in a box, on an underline or in comb cells)."""
+    `kind`: "number", "page", "tiles", "styled", "note" (a few lines photographed) or "field" (a
+    form's short field: one or two digits in a box, on an underline or in comb cells)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
@@ -386,12 +403,14 @@ def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed
             d = page(digits, labels, rng, **kw)  # type: ignore[arg-type]
         elif kind == "number":
             d = number(digits, labels, rng, **kw)  # type: ignore[arg-type]
+        elif kind == "note":
+            d = note(digits, labels, rng, **kw)  # type: ignore[arg-type]
         elif kind == "field":
             d = number(digits, labels, rng, n=int(rng.integers(1, 3)),
                        field=str(rng.choice(["box", "underline", "comb"])), **kw)  # type: ignore[arg-type]
         else:
             raise ValueError(f"no such kind: {kind}")
-        name = f"{kind}-{k:04d}.{'jpg' if kind == 'page' else 'png'}"
+        name = f"{kind}-{k:04d}.{'jpg' if kind in ('page', 'note') else 'png'}"
         params = [cv2.IMWRITE_JPEG_QUALITY, 90] if name.endswith(".jpg") else []
         cv2.imwrite(str(folder / name), d.image, params)
         rows.append((name, d.text))
