@@ -1394,9 +1394,9 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
     """Marks chained into lines left to right, each continuing the line of the last mark of a
     digit's size it is level with, or with where that line runs on to along its slope (of those,
     the nearest in level, a little weight on the gap); level with none, the line of the mark
-    before that (a table's digits stand anywhere in their cells: one hanging
-    low between two written high is level with neither). The lines' last two marks and the sums
-    for their slopes are held as arrays: a page has thousands of marks and dozens of lines."""
+    before that (a table's digits stand anywhere in their cells: one hanging low between two
+    written high is level with neither). The lines' last two marks and the sums for their slopes
+    are held as arrays: a page has thousands of marks and dozens of lines."""
     lines: list[list[Group]] = []
     n = len(groups)
     # each line's last mark of a digit's size (row 0) and the one before it (row 1; none: as the last)
@@ -1413,6 +1413,7 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
     sloped = False  # any line has its slope yet
     for g in sorted(groups, key=lambda g: g.x0):
         k = len(lines)
+        cx = (g.x0 + g.x1) / 2
         d = np.abs(g.cy - acy[:, :k])
         ov = np.minimum(g.y1, ay1[:, :k]) - np.maximum(g.y0, ay0[:, :k])
         after = g.x0 >= ax0[:k]
@@ -1421,7 +1422,7 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
         if sloped:
             # level with where a line of `SLOPE_MARKS` or more runs on to (its slope carried from
             # its last mark): a line sloped past what is levelled, its digits spaced wide
-            dp = np.abs(g.cy - acy[0, :k] - lean[:k] * ((g.x0 + g.x1) / 2 - acx[:k]))
+            dp = np.abs(g.cy - acy[0, :k] - lean[:k] * (cx - acx[:k]))
             runs_on = (dp <= near[0]) & has_lean[:k] & after
             np.minimum(d[0], dp, out=d[0], where=runs_on)
             level[0] |= runs_on
@@ -1438,11 +1439,10 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
             best = k
             lines.append([g])
             ay0[1, best], ay1[1, best], ah[1, best], acy[1, best] = g.y0, g.y1, g.h, g.cy
-            first_x.append((g.x0 + g.x1) / 2)
+            first_x.append(cx)
             fit.append([0.0] * 5)
         ax0[best], ax1[best] = g.x0, g.x1
         ay0[0, best], ay1[0, best], ah[0, best], acy[0, best] = g.y0, g.y1, g.h, g.cy
-        cx = (g.x0 + g.x1) / 2
         acx[best] = cx
         x, y, f = cx - first_x[best], g.cy, fit[best]
         f[0] += 1.0
