@@ -952,12 +952,15 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False, dense: bool = False,
             i = parent[i]
         return i
 
+    # on a page of many marks, digits stacked into one group are split afterwards where they touch
+    # (`_split_stacked`), and a group left taller than a digit is what that looks for
+    capped = len(keep) < STACK_MARKS
     for i, j in _stacked(x0, y0, x1, y1, med):
         ri, rj = root(i), root(j)
         if ri == rj:
             continue
         lo, t, hi, f = min(left[ri], left[rj]), min(top[ri], top[rj]), max(right[ri], right[rj]), max(foot[ri], foot[rj])
-        if f - t > STACK_TALL * med and hi - lo <= STACK_TALL * med:
+        if capped and f - t > STACK_TALL * med and hi - lo <= STACK_TALL * med:
             # a 5's flag between its body and the 0 above it joins one of them, not both (a mark
             # many digits wide is no digit: a shaded sheet's rows of ink, whose blob is looked for)
             continue
@@ -1115,8 +1118,8 @@ def _faint_digits(low: np.ndarray, lines: np.ndarray, lab: np.ndarray, st: np.nd
 STACK_TOUCH = 0.1
 STACK_LEAN = 0.3
 #: Strokes joined as one digit are together at most this many digit heights tall (each pair, and
-#: the group they make where it is no wider: a 5's flag just under a 0 had joined the 0 to the 5,
-#: a mark two digits high)
+#: in a picture of fewer than `STACK_MARKS` marks the group they make where it is no wider: a 5's
+#: flag just under a 0 had joined the 0 to the 5, a mark two digits high)
 STACK_TALL = 1.5
 
 
