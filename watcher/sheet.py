@@ -73,7 +73,8 @@ def find_sheet(grey: np.ndarray) -> Sheet | None:
     f = min(1.0, (PROBE_PIXELS / (h * w)) ** 0.5)
     if min(h, w) * f < 24:
         return None  # small: a cropped digit, a strip
-    dark, light = _dark_edges(grey), min(h, w) >= LID_LEAST and _light_edges(grey)
+    sub, edges, paper = _edges(grey)
+    dark, light = _dark_edges(edges, paper), min(h, w) >= LID_LEAST and _light_edges(sub, edges, paper)
     if not dark and not light:
         return None  # paper nearly all round: a scan
     small = grey if f == 1.0 else cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
@@ -93,10 +94,9 @@ def _edges(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return sub, edges, paper
 
 
-def _dark_edges(grey: np.ndarray) -> bool:
+def _dark_edges(edges: np.ndarray, paper: float) -> bool:
     """A fifth or more of the picture's edges darker than `SURROUND_DARKER` of its brightest
-    paper: a table showing on two sides or more takes far more."""
-    _sub, edges, paper = _edges(grey)
+    paper (`_edges`): a table showing on two sides or more takes far more."""
     return int(np.count_nonzero(edges < SURROUND_DARKER * paper)) >= 0.2 * edges.size
 
 
@@ -113,10 +113,9 @@ PAPER_RANK = 75
 LID_LEAST = 64
 
 
-def _light_edges(grey: np.ndarray) -> bool:
+def _light_edges(sub: np.ndarray, edges: np.ndarray, paper: float) -> bool:
     """A fifth or more of the picture's edges as bright as its brightest paper, and the paper of
-    its middle (its inner half) greyer than that (`LID_GREYER`, `LID_DARKEST`)."""
-    sub, edges, paper = _edges(grey)
+    its middle (its inner half) greyer than that (`LID_GREYER`, `LID_DARKEST`); `_edges`' sample."""
     h, w = sub.shape
     if int(np.count_nonzero(edges >= LID_EDGE * paper)) < 0.2 * edges.size:
         return False
