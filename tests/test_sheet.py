@@ -176,3 +176,23 @@ def test_a_sheet_near_the_lids_white_a_glare_and_a_lid_with_writing_are_left_alo
     assert find_sheet(crowded) is None
     # the lid with nothing written on the sheet: a grey rectangle, no sheet to read
     assert find_sheet(_on_lid(np.full((300, 600), 0.8, np.float32), 0, 0, 80, 120)) is None
+
+
+def test_a_shade_biting_into_the_sheets_edge_is_painted_as_sheet_with_the_digit_in_it() -> None:
+    """A sheet is convex: a shade over its edge, darker than any level the sheet is found at,
+    bites into the bright region found, and the digit in the bite was painted over as table (a
+    note's last digit lost, its reading `ok`). Everything inside the region's convex hull is kept."""
+    sheet_only = _writing(300, 600)
+    yy, xx = np.mgrid[0:300, 0:600]
+    rim = np.hypot(yy - 300, xx - 480)  # the shade's centre on the sheet's lower edge
+    sheet_only *= (np.clip((rim - 40) / 30, 0, 1) * 0.65 + 0.35).astype(np.float32)
+    nine = np.zeros((300, 600), np.uint8)
+    cv2.putText(nine, "9", (462, 292), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 255, 4)
+    sheet_only[nine > 0] = 0.02
+    photo = _on_table(sheet_only, 40, 40, 60, 90)
+    found = find_sheet(photo)
+    assert found is not None
+    painted = found.paint(photo)
+    bite = (slice(40 + 250, 40 + 296), slice(40 + 460, 40 + 500))
+    assert np.array_equal(painted[bite], photo[bite])  # the 9, as it was
+    assert np.allclose(painted[-40:, :30], found.paper, atol=0.05)  # the table still painted
