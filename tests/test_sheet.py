@@ -196,3 +196,22 @@ def test_a_shade_biting_into_the_sheets_edge_is_painted_as_sheet_with_the_digit_
     bite = (slice(40 + 250, 40 + 296), slice(40 + 460, 40 + 500))
     assert np.array_equal(painted[bite], photo[bite])  # the 9, as it was
     assert np.allclose(painted[-40:, :30], found.paper, atol=0.05)  # the table still painted
+
+
+def test_a_sheet_crossed_by_a_sharp_shadow_and_a_little_blurred_is_found_whole() -> None:
+    """A shadow's sharp edge across sheet and table: the whole sheet is found only at a level
+    near the table's grey, where its outline takes in a pixel or two of the blurred edge, so the
+    step at the outline was measured half on the slope and the sheet taken for a shadow (a note
+    of 21 digits read "2"). The step a pixel further in counts too."""
+    for blur in (1.5, 2.0):
+        photo = _on_table(_writing(300, 600), 40, 40, 60, 90)
+        h, w = photo.shape
+        yy, xx = np.mgrid[0:h, 0:w]
+        photo[xx > 0.5 * w + 0.6 * (yy - h / 2)] *= 0.45
+        photo = cv2.GaussianBlur(photo, (0, 0), blur)
+        found = find_sheet(photo)
+        assert found is not None, blur
+        painted = found.paint(photo)
+        inside = (slice(50, 330), slice(50, 630))  # the sheet, in light and in shade
+        assert np.array_equal(painted[inside], photo[inside]), blur
+        assert np.allclose(painted[-30:, :30], PAPER, atol=0.05)  # the table's lit corner painted the paper by it
