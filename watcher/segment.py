@@ -250,7 +250,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
                 break
         else:
             shaded = False
-    if not shaded and not dense and groups and (sheet or (not _form.lined and _blob_left_out(ink > t, groups))):
+    if not shaded and not dense and groups and (sheet or _blob_left_out(ink > t, groups)):
         # a soft shade over part of the picture: the max filter carries the lit paper into it, and
         # the shade is read as specks of ink, which join the digits in it into a blob or are left
         # out with them as background (a note's row read "69" for "969", `ok`). Followed into the
@@ -258,17 +258,14 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
         # 500 notes mended; on every sheet, it broke 10 of 1,000 numbers on strips of paper, their
         # bold strokes read as paper), and elsewhere where a blob left out as background goes
         # (multi-dev's "5 ÷ 3" with a soft shadow laid over it read "3", `ok`; taken there by the
-        # specks too, it read multi-dev's own "1285", its 1 long-flagged, as "7285"); not where
-        # printed lines were taken out (a notebook's rules are left out too, and are no shade)
+        # specks too, it read multi-dev's own "1285", its 1 long-flagged, as "7285")
         alt = _page_ink(work, True)
         t_alt = _threshold(alt)
         if not sheet or _shade_specked(ink > t, alt > t_alt, groups):
             found_alt = _groups(alt, t_alt)
             if found_alt[0] and (sheet or not _blob_left_out(alt > t_alt, found_alt[0])):
                 ink, t, (groups, lab, _form) = alt, t_alt, found_alt
-                # on a sheet, the single-digit reader's digit may be the blob; elsewhere it stands
-                # (a scanned digit beside a scanner's edge shadow is still read as one digit)
-                shaded, found = True, None if sheet else found
+                shaded, found = True, None  # the single-digit reader's digit may be the blob
     # where printed lines were taken out (a box, an underline, a comb of one cell) the file is a
     # form's field, read with its lines out even when one digit is left: the single-digit reader
     # would read them in
@@ -741,12 +738,18 @@ def _shade_specked(mask: np.ndarray, followed: np.ndarray, groups: list[Group]) 
     return many >= SHADE_SPECKS and _specks(followed, med) <= SHADE_SPECKS_LEFT * many
 
 
+#: A blob left out as background fills at least this share of its box: a shadow's edge read as
+#: specks fills 0.23-0.5 of it, a notebook's rules joined by the digits on them 0.04
+BLOB_FILL = 0.15
+
+
 def _blob_left_out(mask: np.ndarray, groups: list[Group]) -> bool:
-    """A component of `mask` holding a good share of the picture (`BLOB_SHARE`) that no mark
-    holds: left out as background (a shadow's edge read as a band of ink, a digit inside it)."""
+    """A component of `mask` holding a good share of the picture (`BLOB_SHARE`) and of its box
+    (`BLOB_FILL`: no printed lines) that no mark holds: left out as background (a shadow's edge
+    read as a band of ink, a digit inside it)."""
     _n, _lab, st = formlines.components(mask.view(np.uint8))
     for x, y, w, h, area in st[1:].tolist():
-        if area >= BLOB_SHARE * mask.size and not any(
+        if area >= BLOB_SHARE * mask.size and area >= BLOB_FILL * w * h and not any(
                 g.x0 <= x and g.y0 <= y and x + w <= g.x1 and y + h <= g.y1 for g in groups):
             return True
     return False
