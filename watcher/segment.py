@@ -714,6 +714,9 @@ def _blobs(groups: list[Group], pixels: int) -> bool:
     return big > 0 and big >= BLOB_MOST * sum(g.area for g in groups)
 
 
+#: A component under this share of the digits' height either way is a speck (a dot, noise, a
+#: shade's grain), no mark (`_groups`, `_specks`, `_faint_digits`)
+SPECK = 0.35
 #: A shade read as ink leaves at least this many specks (`_specks`), where the paper followed
 #: into it leaves at most this share of them. Measured with the paper followed on every sheet:
 #: the 24 photographed notes (of 500) it mended held 25-931 specks, 0-13 left; the 10
@@ -724,9 +727,9 @@ SHADE_SPECKS_LEFT = 0.2
 
 
 def _specks(mask: np.ndarray, med: float) -> int:
-    """Components of `mask` under a third of a digit (`med` high) either way: `_groups`' specks."""
+    """Components of `mask` that are specks (`SPECK`) for digits `med` high."""
     _n, _lab, st = formlines.components(mask.view(np.uint8))
-    return int(np.count_nonzero(np.maximum(st[1:, 2], st[1:, 3]) < 0.35 * med))
+    return int(np.count_nonzero(np.maximum(st[1:, 2], st[1:, 3]) < SPECK * med))
 
 
 def _shade_specked(mask: np.ndarray, followed: np.ndarray, groups: list[Group]) -> bool:
@@ -963,7 +966,7 @@ def _groups(ink: np.ndarray, t: float, trays: bool = False, dense: bool = False,
     st = st[1:]
     area = st[:, 4].astype(np.float64)
     h, w = mask.shape
-    small = np.maximum(st[:, 2], st[:, 3]) < 0.35 * med  # specks, dots, noise
+    small = np.maximum(st[:, 2], st[:, 3]) < SPECK * med  # specks, dots, noise
     backdrop = _backdrop(st, h, w, lab)
     keep = np.flatnonzero(~small & ~backdrop)
     s = st[keep]
@@ -1147,7 +1150,7 @@ def _faint_digits(low: np.ndarray, lines: np.ndarray, lab: np.ndarray, st: np.nd
     mark that was kept. A pale thin 3 fell apart into specks and "33284" was read "3284" `ok`.
     `low_marks`: those components when the look for light boxes labelled them already."""
     side = np.maximum(st[:, 2], st[:, 3])
-    bits = np.flatnonzero((side < 0.35 * med) & (side >= FAINT_BIT * med))
+    bits = np.flatnonzero((side < SPECK * med) & (side >= FAINT_BIT * med))
     if not 2 <= len(bits) <= FAINT_BITS_MOST:
         return []
     _n, low_lab, low_st = low_marks if low_marks is not None else formlines.components(low & (1 - lines))
