@@ -1708,10 +1708,14 @@ HOLE_RADIUS = (0.45, 1.05)  # of the mark's longer side
 #: filling this share of its circle.
 HOLE_RING = 0.06
 HOLE_SOLID = 0.9
+#: A hole is a small part of the sheet it is punched in (6 mm of a sheet 100 mm across or more):
+#: its circle is at most this share of the picture's shorter side. In a picture of a number, the
+#: first digit stands as near the edge as a hole, and a 1 bowed a little lies on a circle.
+HOLE_SMALL = 0.08
 
 
 def _punched(sel: np.ndarray, g: Group, shape: tuple[int, ...]) -> bool:
-    """A mark that is a binder's punched hole, or an arc of one, by its shape and place."""
+    """A mark that is a binder's punched hole, or an arc of one, by its shape, size and place."""
     ph, pw = shape[:2]
     cx, cy = (g.x0 + g.x1) / 2, (g.y0 + g.y1) / 2
     if not (min(cx, pw - cx) <= HOLE_EDGE * pw or min(cy, ph - cy) <= HOLE_EDGE * ph) or max(g.w, g.h) < 8:
@@ -1726,6 +1730,8 @@ def _punched(sel: np.ndarray, g: Group, shape: tuple[int, ...]) -> bool:
     if r2 <= 0:
         return False
     radius = float(np.sqrt(r2))
+    if 2 * radius > HOLE_SMALL * min(ph, pw):
+        return False
     if not HOLE_RADIUS[0] * max(g.w, g.h) <= radius <= HOLE_RADIUS[1] * max(g.w, g.h):
         return False
     off = np.hypot(x - ox, y - oy) - radius
