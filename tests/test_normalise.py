@@ -246,6 +246,49 @@ def test_polarity_of_a_mid_grey_photo_is_not_decided_by_the_noise_of_its_lit_pat
     assert dark_paper(chalk_on_board)
 
 
+def _numbers_on(paper: float, ink: float, size: tuple[int, int], thick: int, seed: int) -> np.ndarray:
+    """Three lines of digits drawn in `ink` on `paper` (0-255), grey, `thick` the pen."""
+    w, h = size
+    img = np.full((h, w), paper, np.uint8)
+    rng = np.random.default_rng(seed)
+    for i in range(3):
+        text = " ".join(str(v) for v in rng.integers(0, 10, 6))
+        cv2.putText(img, text, (w // 12, (i + 1) * h // 4), cv2.FONT_HERSHEY_SIMPLEX, h / 300, ink, thick, cv2.LINE_AA)
+    return img
+
+
+def test_a_dim_photo_of_paper_is_dark_writing_and_a_board_light_writing() -> None:
+    """A photo of paper taken in dim light has its paper 0.2-0.3 grey, where every picture was
+    taken for a board (light writing on dark paper): its ink was read as the paper, and the file
+    was an error row. There the writing is what departs most from a wide median, darker on paper,
+    lighter on a board, also on a small crop of a board's bold strokes and where the paper's lit
+    part lies beside a shade darker than it (the median pixel then the shade's)."""
+    from watcher.normalise import dark_paper
+
+    rng = np.random.default_rng(3)
+
+    def photo(img: np.ndarray, light: np.ndarray | float, noise: float) -> np.ndarray:
+        g = img.astype(np.float32) / 255 * light + rng.normal(0, noise / 255, img.shape)
+        return np.clip(g, 0, 1).astype(np.float32)
+
+    paper = _numbers_on(220, 40, (640, 480), 3, 1)
+    for dim in (0.3, 0.4, 0.55):  # evenly lit: paper at 0.26, 0.35 and 0.47
+        assert not dark_paper(photo(paper, dim, 2))
+    xx = np.mgrid[0:480, 0:640][1].astype(np.float32)
+    shade = 0.8 * (1 - 0.65 / (1 + np.exp(-(xx - 220) / 20)))  # its right part in shade
+    half = photo(paper, shade, 3)
+    assert 0.1 < float(np.median(half)) <= 0.3
+    assert not dark_paper(half)
+    board = photo(_numbers_on(40, 215, (640, 480), 3, 2), 1.0, 3)
+    assert dark_paper(board)
+    for digit in "2357":  # a crop of one bold digit in chalk, its strokes a fifth of its width
+        chalk = np.full((76, 44), 45, np.uint8)
+        cv2.putText(chalk, digit, (2, 66), cv2.FONT_HERSHEY_SIMPLEX, 2.2, 225, 9, cv2.LINE_AA)
+        crop = photo(chalk, 1.0, 2)
+        assert 0.1 < float(np.median(crop)) <= 0.3
+        assert dark_paper(crop)
+
+
 def test_a_page_s_paper_follows_the_light_falling_off_across_the_sheet() -> None:
     """The light falls off towards one side of a photographed sheet. The max filter's paper is
     carried from the brighter paper a window away onto the dimmer, and there the paper itself

@@ -1854,6 +1854,34 @@ def test_a_thin_1_bowed_a_little_at_a_numbers_left_edge_is_no_punched_hole(mnist
             assert r is not None and r.text == "12346" and not lay.rejected, (bow, k, r and r.text)
 
 
+def _photographed(img: np.ndarray, rng: np.random.Generator, light: np.ndarray, noise: float,
+                  bar: bool = True) -> np.ndarray:
+    """`img` photographed: lit by `light`, a little blurred, noisy, a JPEG, a window's dark title
+    bar along its top (a screenshot of the camera's window)."""
+    g = cv2.GaussianBlur(img.astype(np.float32) * light, (0, 0), 1.0) + rng.normal(0, noise, img.shape)
+    out = np.clip(g, 0, 255).astype(np.uint8)
+    if bar:
+        out[:30, :300] = 28
+    jpeg = cv2.imdecode(cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 70])[1], cv2.IMREAD_GRAYSCALE)
+    assert jpeg is not None
+    return np.asarray(jpeg)
+
+
+def test_a_sheet_photographed_dim_and_half_in_shade_is_read(mnist: dict[str, np.ndarray], clf) -> None:
+    # the paper 0.2-0.3 grey in a dim photo: every such picture was taken for light writing on
+    # a board, its paper read as the ink (nothing read, or "more than 6000 marks")
+    for seed in (1, 3):
+        rng = np.random.default_rng(seed)
+        d = compose.page(mnist["x_test"], mnist["y_test"], rng, rows=3, cols=8, height=48, size=(1280, 960))
+        h, w = d.image.shape
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        edge = (xx - w * (0.45 + 0.1 * rng.random()) - 0.3 * (yy - h / 2)) / (w * 0.05)
+        img = _photographed(d.image, rng, 0.45 * (1 - 0.45 / (1 + np.exp(-edge))), 4)
+        assert 0.1 < float(np.median(img)) / 255 <= 0.3
+        r = read([segment.find(img)], clf.predict, clf.calibration)[0]
+        assert r is not None and edit_distance(r.text.replace(" ", ""), d.text.replace(" ", "")) <= 2, (seed, r and r.text)
+
+
 def test_digits_in_the_shadow_over_a_corner_of_a_photo_are_read(mnist: dict[str, np.ndarray], clf) -> None:
     # a phone photo of a sheet: the corner under the hand is a third as bright as the rest, and
     # the digits in it are as clear against it as the others are against the lit paper

@@ -104,18 +104,39 @@ def _odd(n: float) -> int:
 #: darkest, `dark_paper` compares: not the one extreme pixel each way, which a photo's noise on
 #: lit paper decides (a bold "44" half in shade read as light writing, its shadow as the ink).
 DEPARTURE_RANK = 0.001
+#: A picture whose typical pixel is at most this grey is dark paper, without asking; from there
+#: to `DIM_PAPER` it may be a board or lit paper photographed dim (paper 0.2-0.3, the ink darker
+#: still), and what stands out from its surroundings decides.
+DARK_SURE = 0.1
+DIM_PAPER = 0.3
+#: ... measured there against the median of a window this share of the picture's longer side,
+#: on a copy at most `DIM_SIDE` pixels long.
+DIM_WINDOW = 0.5
+DIM_SIDE = 512
 
 
 def dark_paper(g: np.ndarray) -> bool:
     """Light writing on dark paper: the typical pixel (paper) is dark. When the typical pixel is
     mid-grey (a dim or unevenly lit photo), what stands out from its surroundings decides: the
-    writing is the strongest departure from a wide blur, darker on paper, lighter on a board."""
+    writing is the strongest departure from a wide blur, darker on paper, lighter on a board.
+    Where it is dim (`DIM_PAPER`), from a wide median instead: a dim photo of paper with its lit
+    part beside a shade (the median pixel the shade's, the lit paper lighter than it by more than
+    the ink is darker) and a small crop of a board's bold strokes (as wide as a blur's window)
+    are both told right by it."""
     mid = _quantile(g, 0.5)
-    if mid >= 0.6 or mid <= 0.3:
+    if mid >= 0.6 or mid <= DARK_SURE:
         return mid < 0.5
     h, w = g.shape
-    k = _odd(max(h, w) / 10)
-    r = (cv2.GaussianBlur(g, (3, 3), 0) - cv2.blur(g, (k, k))).ravel()
+    if mid <= DIM_PAPER:
+        f = min(1.0, DIM_SIDE / max(h, w))
+        small = g if f == 1.0 else cv2.resize(g, (max(1, round(w * f)), max(1, round(h * f))),
+                                               interpolation=cv2.INTER_AREA)
+        u8 = np.round(np.clip(small, 0.0, 1.0) * 255).astype(np.uint8)
+        k = _odd(DIM_WINDOW * max(u8.shape))
+        r = (cv2.GaussianBlur(u8, (3, 3), 0).astype(np.float32) - cv2.medianBlur(u8, k)).ravel()
+    else:
+        k = _odd(max(h, w) / 10)
+        r = (cv2.GaussianBlur(g, (3, 3), 0) - cv2.blur(g, (k, k))).ravel()
     n = r.size
     few = _rank(n, DEPARTURE_RANK)
     part = np.partition(r, [few, n - 1 - few])
