@@ -1882,6 +1882,22 @@ def test_a_sheet_photographed_dim_and_half_in_shade_is_read(mnist: dict[str, np.
         assert r is not None and edit_distance(r.text.replace(" ", ""), d.text.replace(" ", "")) <= 2, (seed, r and r.text)
 
 
+def test_small_writing_beside_a_soft_shades_edge_is_read_with_the_paper_followed(clf) -> None:
+    # the shade's soft edge read as a wide band of "ink", beside which three lines of small
+    # printed digits measured as specks: no mark was kept, and the picture was read whole as one
+    # digit. Where no mark is kept, the paper followed into the shade must part the picture
+    rng = np.random.default_rng(1)
+    img = np.full((960, 1280), 225, np.uint8)
+    lines = ["".join(str(v) for v in rng.integers(0, 10, 7)) for _ in range(3)]
+    for i, t in enumerate(lines):
+        cv2.putText(img, "  ".join(t), (100, 250 + 250 * i), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.6, 70, 2, cv2.LINE_AA)
+    yy, xx = np.mgrid[0:960, 0:1280].astype(np.float32)
+    edge = (xx - 1280 * (0.4 + 0.1 * rng.random()) + 0.35 * (yy - 480) + 0.0006 * (yy - 480) ** 2) / (1280 * 0.02)
+    img = _photographed(img, rng, (1 - 0.3 / (1 + np.exp(-edge))) * (1 - 0.35 * xx / 1280), 4)
+    r = read([segment.find(img)], clf.predict, clf.calibration)[0]
+    assert r is not None and edit_distance(r.text.replace(" ", ""), "".join(lines)) <= 2, r and r.text
+
+
 def test_digits_in_the_shadow_over_a_corner_of_a_photo_are_read(mnist: dict[str, np.ndarray], clf) -> None:
     # a phone photo of a sheet: the corner under the hand is a third as bright as the rest, and
     # the digits in it are as clear against it as the others are against the lit paper

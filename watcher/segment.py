@@ -228,13 +228,16 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
             # half ink, on any paper estimate ("no digit found" for 50 of 60 such numbers)
             dense = True
             groups, lab, _form = _groups(ink, t, dense=True)
-    elif (edge := _on_edge(groups, ink.shape)) or (sheet and _blobs(groups, ink.size)):
+    elif (edge := _on_edge(groups, ink.shape)) or (sheet and _blobs(groups, ink.size)) or not groups:
         # a shadow's soft edge across the picture is read as a band of specks by the plain ink
         # map, joining the digits into one mark that runs off the picture: the paper followed
         # into the shadow parts them, where it finds more marks or one that stays on the picture.
         # On a photographed sheet (the table painted paper) the shadow's half of the sheet is one
         # blob of specks and digits (or two: `_blobs`), taken for one big digit (a page of 80 read
-        # as one): there the paper followed into it must find several marks, none such a blob
+        # as one): there the paper followed into it must find several marks, none such a blob.
+        # So too where no mark is kept at all: a soft shade's edge read as a wide band of "ink",
+        # beside which small writing measured as specks (three lines of a photographed note read
+        # as one digit, the picture whole)
         for shaded in (False, True) if sheet else (False,):
             # on a photographed sheet, the paper followed into its shade even where the max
             # filter's estimate finds as much ink: a sharp shadow (or a lit patch) over part of
