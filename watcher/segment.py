@@ -217,6 +217,13 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     h, w = grey.shape
     t = _threshold(ink)
     groups, lab, _form = _groups(ink, t)
+    if _grainy(groups):
+        # a noisy photo or scan: its grain, hundreds of specks, outweighed thin faint digits, which
+        # were measured as specks too. Smoothed a little, the grain goes and the strokes stay
+        work = cv2.GaussianBlur(work, (0, 0), GRAIN_BLUR)
+        ink = ink_map(work)
+        t = _threshold(ink)
+        groups, lab, _form = _groups(ink, t)
     dense = shaded = False
     if not groups and _shadowed(ink > t):
         # a shadow or the table round a photographed sheet taken for ink: the paper followed into it
@@ -288,15 +295,11 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     page = _a_page(groups, ink.shape)
     for again in (False, True):
         # the ink again, its paper followed into shadows (one digit's ink map is kept as it was)
-        ink = _page_ink(_resize(grey, f2), shaded, page)
-        t = _threshold(ink)
-        inverse = None
-        angle = slope.skew(ink > t)
-        if angle != 0.0:
-            ink, inverse = slope.rotate(ink, angle)
-        # on the picture as it will be read; a grid the first look found is looked for on the lower
-        # threshold too, where none of it is ink on the threshold
-        groups, lab, form = _groups(ink, t, trays, dense, _form.grid)
+        ink, t, inverse, (groups, lab, form) = _marks_at(grey, f2, shaded, page, trays, dense, _form.grid)
+        if _grainy(groups):
+            # grain, at the first look or only here (the working scale's averaging took it out)
+            ink, t, inverse, (groups, lab, form) = _marks_at(grey, f2, shaded, page, trays, dense, _form.grid,
+                                                             GRAIN_BLUR)
         if not groups:
             raise OnlyLines("no digit found: only printed lines") if form.bare else NoDigitFound("no digit found")
         # the marks far smaller at this scale than the first look promised: that look measured a
@@ -322,6 +325,22 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     out.cells = [up(c) for c in form.cells]
     out.lined = form.lined
     return out
+
+
+def _marks_at(grey: np.ndarray, f: float, shaded: bool, page: bool, trays: bool, dense: bool, grid: bool,
+              smooth: float = 0.0) -> tuple[np.ndarray, float, np.ndarray | None, tuple[list[Group], np.ndarray, Printed]]:
+    """The ink at scale `f` (its paper followed into shadows; the picture first smoothed by a
+    Gaussian of `smooth` pixels), levelled, its threshold, what undoes the levelling, and its
+    marks: on the picture as it will be read, a grid the first look found looked for on the lower
+    threshold too, where none of it is ink on the threshold."""
+    picture = _resize(grey, f)
+    ink = _page_ink(cv2.GaussianBlur(picture, (0, 0), smooth) if smooth else picture, shaded, page)
+    t = _threshold(ink)
+    inverse = None
+    angle = slope.skew(ink > t)
+    if angle != 0.0:
+        ink, inverse = slope.rotate(ink, angle)
+    return ink, t, inverse, _groups(ink, t, trays, dense, grid)
 
 
 #: A mark with this many holes or more is a net (squared paper, a table, its lines holding the
@@ -759,6 +778,20 @@ def _blob_left_out(mask: np.ndarray, groups: list[Group]) -> bool:
                 g.x0 <= x and g.y0 <= y and x + w <= g.x1 and y + h <= g.y1 for g in groups):
             return True
     return False
+
+
+#: A picture is grainy when the plain map's marks are more than `GRAIN_MARKS`, and this share of
+#: them are specks of at most `GRAIN_SPECK` pixels; it is then smoothed by a Gaussian of
+#: `GRAIN_BLUR` working pixels
+GRAIN_MARKS = 300
+GRAIN_SHARE = 0.8
+GRAIN_SPECK = 4
+GRAIN_BLUR = 1.0
+
+
+def _grainy(groups: list[Group]) -> bool:
+    """Grain, not writing: hundreds of marks, nearly all of a few pixels."""
+    return len(groups) > GRAIN_MARKS and sum(g.area <= GRAIN_SPECK for g in groups) >= GRAIN_SHARE * len(groups)
 
 
 def _on_edge(groups: list[Group], shape: tuple[int, int]) -> bool:
