@@ -1929,6 +1929,15 @@ def test_a_number_under_a_noisy_scans_grain_is_smoothed_and_read(clf) -> None:
     assert read_ >= 15 and bad == 0 and right >= 16, (read_, bad, right)
 
 
+def test_one_digit_read_for_a_picture_whose_marks_are_specks_is_doubted_where_others_were_left_out(
+        clf, monkeypatch: pytest.MonkeyPatch) -> None:
+    # grain the smoothing does not see: the picture is still read whole as its surest digit, but
+    # the single-digit reader left marks beside it that may be digits, and it goes to review
+    monkeypatch.setattr(segment, "GRAIN_MARKS", 10**9)
+    read_, bad, right = _grainy_numbers(clf, 20)
+    assert read_ >= 15 and bad == 0 and right <= 5, (read_, bad, right)
+
+
 def test_a_photos_grain_that_shows_only_at_the_reading_scale_is_smoothed_there(mnist: dict[str, np.ndarray], clf) -> None:
     # a dim photo's noise, averaged away at the working scale, came back where the marks are
     # found again at more pixels: 12,000 specks, "not a page of digits", and the picture read whole

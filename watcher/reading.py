@@ -330,6 +330,10 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         _x, _y, ww, wh = lay.whole.box
         why = ["the marks read together as one digit are as wide as two"] if ww > WIDE_AS_TWO * wh else []
         why += [TINY_DOUBT] if lay.tiny else []
+        if lay.left_out:
+            # the single-digit reader left marks beside it that may be digits: a number under a
+            # noisy scan's grain, its digits among hundreds of specks, read as its boldest digit
+            why.append(f"{lay.left_out} mark(s) beside the digit that may be digits too")
         return Reading([Digit(lay.whole.box, 0, int(best[k]), float(sure[k]))], float(sure[k]), why, 1, float(conf[k]))
     if loose_pieces > 2 and wide_out and (not digits or (wide_out == 1 and not_digits == len(lay.rejected) + 1)):
         # nothing reads but wide marks, or the one mark of the file that does not read is wide:

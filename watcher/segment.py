@@ -134,7 +134,7 @@ class Layout:
     split: Mark | None = None  # a single digit as wide as two, with its cuts: two touching digits may be it
     joins: list[tuple[int, Piece]] = field(default_factory=list)  # marks k and k + 1 as one digit
     flags: list[int] = field(default_factory=list)  # marks read only joined with the one before (a 5's flag)
-    left_out: int = 0  # a single digit's: marks beside it that may be digits too (normalise.Found.left_out)
+    left_out: int = 0  # a single digit's, or `whole`'s: marks beside it that may be digits too (normalise.Found.left_out)
     cells: list[Box] = field(default_factory=list)  # the cells of a form's boxes taken out: a digit in each
     lined: bool = False  # printed lines were taken out of it (a form's boxes, rules, an underline)
     tiny: bool = False  # several marks in a picture of at most TINY_SIDE pixels: two digits or one broken
@@ -205,6 +205,7 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
         whole.split = _split_single(ink, found, 1.0 / (f1 * scale))
         return whole
     out.whole = whole.first() if whole is not None else None
+    out.left_out = whole.left_out if whole is not None else 0
     out.tiny = tiny
     return out
 
