@@ -219,7 +219,7 @@ def _several(grey: np.ndarray, work: np.ndarray, ink: np.ndarray, f1: float, sca
     t = _threshold(ink)
     groups, lab, _form = _groups(ink, t)
     if _grainy(groups):
-        # a noisy photo or scan: its grain, hundreds of specks, outweighed thin faint digits, which
+        # a noisy photo or scan: its grain, a hundred specks or more, outweighed thin faint digits, which
         # were measured as specks too. Smoothed a little, the grain goes and the strokes stay
         work = cv2.GaussianBlur(work, (0, 0), GRAIN_BLUR)
         ink = ink_map(work)
