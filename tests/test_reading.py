@@ -1854,6 +1854,23 @@ def test_a_thin_1_bowed_a_little_at_a_numbers_left_edge_is_no_punched_hole(mnist
             assert r is not None and r.text == "12346" and not lay.rejected, (bow, k, r and r.text)
 
 
+def test_a_small_digit_photographed_dim_is_read_dark_on_paper_and_one_on_a_board_light(
+        mnist: dict[str, np.ndarray], clf) -> None:
+    # a 28 x 28 picture had its polarity from its median alone: dark ink on paper at 0.3-0.45
+    # grey was read inverted. Chalk on a board of the same grey still reads as chalk
+    rng = np.random.default_rng(5)
+    x, y = mnist["x_test"][:60], mnist["y_test"][:60]
+    for light, board in ((0.35, False), (0.45, False), (0.8, True)):
+        right = 0
+        for digit, label in zip(x, y, strict=True):
+            ink = digit.astype(np.float32) / 255
+            grey = (0.2 + 0.6 * ink) if board else (1 - ink) * light + 0.03
+            img = np.clip(grey * 255 + rng.normal(0, 2, grey.shape), 0, 255).astype(np.uint8)
+            r = read([segment.find(img)], clf.predict, clf.calibration)[0]
+            right += r is not None and r.text == str(label)
+        assert right >= 57, (light, board, right)
+
+
 def _photographed(img: np.ndarray, rng: np.random.Generator, light: np.ndarray, noise: float,
                   bar: bool = True) -> np.ndarray:
     """`img` photographed: lit by `light`, a little blurred, noisy, a JPEG, a window's dark title

@@ -211,7 +211,10 @@ def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False, shaded: bo
         n = len(flat)
         k50, k90 = _rank(n, 0.5), _rank(n, 0.9)
         part = np.partition(flat, [k50, k90, n - 1 - k90])
-        if float(part[k50]) < 0.5:
+        mid = float(part[k50])
+        if mid < 0.5 and (mid <= DARK_SURE or float(g.max()) - mid > mid - float(g.min())):
+            # dark paper, unless it is paper photographed dim (0.1-0.5 grey): the writing departs
+            # furthest from the typical pixel, lighter on a board, darker on paper
             g = 1.0 - g
             paper = float(np.float32(1.0) - part[n - 1 - k90])
         else:
@@ -514,7 +517,8 @@ def _small_ink_map(a: np.ndarray) -> np.ndarray:
     n = len(flat)
     k50, k90 = _rank(n, 0.5), _rank(n, 0.9)
     part = np.partition(flat, [k50, k90, n - 1 - k90])
-    inverted = float(_GREY8[part[k50]]) < 0.5
+    mid = float(_GREY8[part[k50]])
+    inverted = mid < 0.5 and (mid <= DARK_SURE or float(_GREY8[a.max()]) - mid > mid - float(_GREY8[a.min()]))
     paper = float(_GREY8_INVERTED[part[n - 1 - k90]]) if inverted else float(_GREY8[part[k90]])
     dark = _dark8(inverted, max(paper, 0.05))
     # darkness falls as grey rises, so the darkest pixel is the lowest value (highest, inverted)
