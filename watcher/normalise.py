@@ -143,6 +143,14 @@ def dark_paper(g: np.ndarray) -> bool:
     return bool(part[n - 1 - few] > -part[few])
 
 
+def _small_dark_paper(mid: float, lo: float, hi: float) -> bool:
+    """`dark_paper` for a picture of at most `SMALL_SIDE` pixels, from its median and extremes:
+    dark paper, unless it is paper photographed dim (0.1-0.5 grey), where the writing departs
+    furthest from the typical pixel, lighter on a board, darker on paper (so small a picture has
+    no shade beside lit paper). `ink_map` and `_small_ink_map` both ask it: they must agree."""
+    return mid < 0.5 and (mid <= DARK_SURE or hi - mid > mid - lo)
+
+
 def _small_window(k: int) -> int:
     """The side of `_shaded_paper`'s small max filter, for a wide one of side `k`: wider than a stroke."""
     return _odd(k / 8)
@@ -211,10 +219,7 @@ def ink_map(grey: np.ndarray, coarse: int = 1, shadows: bool = False, shaded: bo
         n = len(flat)
         k50, k90 = _rank(n, 0.5), _rank(n, 0.9)
         part = np.partition(flat, [k50, k90, n - 1 - k90])
-        mid = float(part[k50])
-        if mid < 0.5 and (mid <= DARK_SURE or float(g.max()) - mid > mid - float(g.min())):
-            # dark paper, unless it is paper photographed dim (0.1-0.5 grey): the writing departs
-            # furthest from the typical pixel, lighter on a board, darker on paper
+        if _small_dark_paper(float(part[k50]), float(g.min()), float(g.max())):
             g = 1.0 - g
             paper = float(np.float32(1.0) - part[n - 1 - k90])
         else:
@@ -517,8 +522,7 @@ def _small_ink_map(a: np.ndarray) -> np.ndarray:
     n = len(flat)
     k50, k90 = _rank(n, 0.5), _rank(n, 0.9)
     part = np.partition(flat, [k50, k90, n - 1 - k90])
-    mid = float(_GREY8[part[k50]])
-    inverted = mid < 0.5 and (mid <= DARK_SURE or float(_GREY8[a.max()]) - mid > mid - float(_GREY8[a.min()]))
+    inverted = _small_dark_paper(float(_GREY8[part[k50]]), float(_GREY8[a.min()]), float(_GREY8[a.max()]))
     paper = float(_GREY8_INVERTED[part[n - 1 - k90]]) if inverted else float(_GREY8[part[k90]])
     dark = _dark8(inverted, max(paper, 0.05))
     # darkness falls as grey rises, so the darkest pixel is the lowest value (highest, inverted)
