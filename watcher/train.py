@@ -289,28 +289,38 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
     t_ens = time.time()
     serving = M.ensemble([M.member(keras.models.load_model(p, safe_mode=True, compile=False), f"member{k}")
                           for k, p in enumerate(paths)])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    serving.save(out)
+    trained = sum(float(r["seconds"]) for r in results)
+    return last_stage(data, out, members, results, limit, workers, verbose, seconds_before=trained, t0=t_ens)
+
+
+def last_stage(data: Mnist, out: Path, members: Sequence[Member], results: list[dict[str, Any]],
+               limit: int | None, workers: int, verbose: int = 1, seconds_before: float = 0.0,
+               t0: float | None = None) -> TrainResult:
+    """The ensemble saved at `out` (the members averaged) is taught which marks are not digits
+    (`rejection`), saved over itself, exported and calibrated; `<model>.json` is written beside it.
+    Its own function so that a changed rejection recipe can be measured from a saved ensemble."""
+    import keras
+
+    from watcher import model as M
+    from watcher.calibrate import fit_served
+    from watcher.reading import calibrated
+    from watcher.rejection import Recipe, teach
+
+    t0 = t0 or time.time()
+    recipe = Recipe() if not limit else Recipe(negatives=max(200, limit // 2), mnist=limit, epochs=1,
+                                               font_digits=max(100, limit // 8))
+    teach(out, data, recipe, workers, verbose).save(out)
+    serving = keras.models.load_model(out, safe_mode=True, compile=False)
     xv, yv = validation(data, members[0].seed, workers, limit)
     val_probs = np.asarray(serving.predict(xv[..., None], batch_size=1024, verbose=0))
     xt, okt = normalise_many(data.x_test)  # once, for the Keras model and for its export
     yt = data.y_test.astype(np.int64)
     probs = _test_probs(_keras_predict(serving), xt, okt)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    serving.save(out)
-    # last stage: teach the ensemble that marks which are not digits have no likely digit
-    from watcher.reading import calibrated
-    from watcher.rejection import Recipe, teach
-
-    recipe = Recipe() if not limit else Recipe(negatives=max(200, limit // 2), mnist=limit, epochs=1,
-                                               font_digits=max(100, limit // 8))
-    teach(out, data, recipe, workers, verbose).save(out)
-    serving = keras.models.load_model(out, safe_mode=True, compile=False)
-    val_probs = np.asarray(serving.predict(xv[..., None], batch_size=1024, verbose=0))
-    probs = _test_probs(_keras_predict(serving), xt, okt)
     served = export(out)
     served_clf = M.load(served, verify=False)
     # calibrated on the held-out digits (what is a digit at all is the raw scores' job: `reading`)
-    from watcher.calibrate import fit_served
-
     _, _, x_held, y_held = _split(data, limit)  # numbers drawn from digits no stage trained on
     power, weights = fit_served(served_clf.predict, xv, yv, x_held, y_held, n=1500 if not limit else 200)
     val_probs = calibrated(val_probs, power)
@@ -322,7 +332,7 @@ def train(data_path: Path | None, out: Path, members: Sequence[Member] = MEMBERS
         mnist_test_accuracy=float((probs.argmax(1) == yt).mean()),
         val_accuracy=float((val_probs.argmax(1) == yv).mean()), temperature=None,
         test_ece=ece(probs[okt], yt[okt]), review_threshold=suggest_threshold(val_probs, yv),
-        seconds=round(sum(float(r["seconds"]) for r in results) + time.time() - t_ens, 1),
+        seconds=round(seconds_before + time.time() - t0, 1),
         machine=_machine(), members=results, limit=limit, served=str(served), served_version=M.file_version(served),
         served_mnist_test_accuracy=float((served_probs.argmax(1) == yt).mean()), confidence_power=power,
         reading_calibration=list(weights) or None, rejection=asdict(recipe),
