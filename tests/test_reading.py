@@ -2582,6 +2582,7 @@ def test_letters_drawn_here_are_never_ok(clf) -> None:
         r = classify([p], clf.predict, clf.calibration)[0]
         row = make_row(f"letter{k}.png", "", p, r, 0.85, clf.version)
         assert row.status != "ok", (ch, row)
+        assert row.error.startswith("review: " if row.status == "review" else "no digit found"), (ch, row)
 
 
 def test_a_symbol_whose_parts_stand_over_or_in_a_mark_is_never_ok(mnist: dict[str, np.ndarray], clf) -> None:
@@ -2873,8 +2874,30 @@ def test_read_digit_sends_a_file_of_several_to_review(tmp_path: Path, mnist: dic
     cv2.imwrite(str(path), d.image)
     p = prepare(str(path), 10_000_000, 10_000_000)
     r = classify([p], clf.predict, clf.calibration)[0]
-    assert make_row("n.png", "", p, r, 0.0, clf.version, one_digit=True).status == "review"
-    assert make_row("n.png", "", p, r, 0.0, clf.version, one_digit=False).status == "ok"
+    several = make_row("n.png", "", p, r, 0.0, clf.version, one_digit=True)
+    assert several.status == "review" and several.error == "review: several marks in a file of one digit"
+    plain = make_row("n.png", "", p, r, 0.0, clf.version, one_digit=False)
+    assert plain.status == "ok" and plain.error == ""
+
+
+def test_a_row_in_review_says_why_and_the_reason_follows_the_rule() -> None:
+    """A file in review may show a high confidence (a mark left out as no digit, a wide mark read
+    as one digit, a low raw score): its `error` column says why, and says something exactly when
+    the row rule sends it to review."""
+    from watcher.pipeline import needs_review, review_reason
+
+    assert review_reason(0.99, 0.99, [], 0.85) == ""
+    assert review_reason(0.60, 0.99, [], 0.85) == "review: confidence under 0.85"
+    assert review_reason(0.99, 0.8499, [], 0.85) == "review: may not be digits (the model's raw score 0.849)"
+    assert review_reason(0.99, 0.99, ["1 mark(s) not read as digits"], 0.85) == "review: 1 mark(s) not read as digits"
+    assert review_reason(0.5, 0.4, ["a", "b"], 0.9) == (
+        "review: confidence under 0.9; may not be digits (the model's raw score 0.400); a; b")
+    grid = np.linspace(0, 1, 21)
+    for c in grid:
+        for raw in grid:
+            for doubts in ([], ["x"]):
+                assert bool(review_reason(float(c), float(raw), doubts, 0.85)) == needs_review(
+                    float(c), float(raw), bool(doubts), 0.85)
 
 
 def test_labels_for_evaluate_score_what_they_say(tmp_path: Path) -> None:

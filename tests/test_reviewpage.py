@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -144,6 +145,11 @@ def test_keyboard_only_correct_accept_reject_undo_then_the_final_table(
             name = page.inner_text("#name")
             row = next(r for f, r in by_file.items() if f.lstrip("'") == name)
             assert page.inner_text("#reading") == row["digit"]
+            # why it is here: the row's reason (at a review threshold of 1, a confidence or raw score under 1)
+            parts = row["error"].removeprefix("review: ").split("; ")
+            assert row["error"].startswith("review: ") and all(
+                re.fullmatch(r"confidence under 1|may not be digits \(the model's raw score 0\.\d{3}\)", x) for x in parts), row
+            assert page.inner_text("#why") == row["error"].removeprefix("review: ")
             if k == 1:
                 keys, after = ["Enter"], row["digit"]  # accept the reading shown
             elif k == 2:
@@ -195,6 +201,7 @@ def test_keyboard_only_correct_accept_reject_undo_then_the_final_table(
             assert (table[name]["status"], table[name]["digit"]) == ("error", "")
         else:
             assert (table[name]["status"], table[name]["digit"], table[name]["confidence"]) == ("ok", after, "1.0000")
+            assert table[name]["error"] == ""  # decided: no longer in review, no reason left
         assert table[name]["decided_by"] == "reviewer@127.0.0.1"
 
 

@@ -53,6 +53,7 @@ class Item:
     confidence: str
     time: str
     path: str  # in review/
+    why: str = ""  # why it is in review (the row's `error` column; empty in rows of versions before it)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ class Desk:
         rows = [r for r in self.review_rows() if r["claim"] not in decided]
         where = self.locate(rows, self.review)
         return [Item(r["claim"], r["file"], r.get("text") or r.get("digit", ""), r.get("confidence", ""), r.get("time", ""),
-                     where[r["claim"]]) for r in rows if r["claim"] in where]
+                     where[r["claim"]], r.get("error") or "") for r in rows if r["claim"] in where]
 
     # ---- deciding ------------------------------------------------------------------------------
 

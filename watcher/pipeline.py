@@ -7,6 +7,7 @@ recording the rows and moving the files is the daemon's job, in that order.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,19 @@ def needs_review(confidence: float, raw: float, doubts: bool, review_below: floa
     return min(confidence, raw) < review_below or doubts
 
 
+def review_reason(confidence: float, raw: float, doubts: Sequence[str], review_below: float) -> str:
+    """Why a reading goes to review, for the row's `error` column and the review page (empty when
+    it does not): a file in review may show a high confidence, and its row should say why."""
+    if confidence >= review_below and raw >= review_below and not doubts:
+        return ""  # the common case, once a row: nothing to build
+    why = []
+    if confidence < review_below:
+        why.append(f"confidence under {review_below:g}")
+    if raw < review_below:
+        why.append(f"may not be digits (the model's raw score {math.floor(raw * 1000) / 1000:.3f})")
+    return "review: " + "; ".join(why + list(doubts)) if why or doubts else ""
+
+
 def make_row(rel: str, claim_id: str, p: Prepared, r: Reading | None, review_below: float,
              model_version: str, when: str | None = None, one_digit: bool = False) -> Row:
     """`when`: the batch's time (one clock read per batch); now if not given. `one_digit`: the
@@ -131,10 +145,10 @@ def make_row(rel: str, claim_id: str, p: Prepared, r: Reading | None, review_bel
         return Row(name, "", "", "error", f"no digit found ({'; '.join(r.doubts)})", when, p.sha256,
                    model_version, claim_id, "", "0")
     doubts = r.doubts + (["several marks in a file of one digit"] if one_digit and r.marks > 1 else [])
-    status = "review" if needs_review(r.confidence, r.raw, bool(doubts), review_below) else "ok"
+    why = review_reason(r.confidence, r.raw, doubts, review_below)
     digit = str(r.digits[0].digit) if len(r.digits) == 1 else ""
-    return Row(name, digit, f"{r.confidence:.4f}", status, "", when, p.sha256, model_version, claim_id,
-               r.text, str(len(r.digits)))
+    return Row(name, digit, f"{r.confidence:.4f}", "review" if why else "ok", why, when, p.sha256, model_version,
+               claim_id, r.text, str(len(r.digits)))
 
 
 def digit_rows(claim_id: str, rel: str, r: Reading | None) -> list[DigitRow]:

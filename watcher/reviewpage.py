@@ -125,7 +125,8 @@ class Runners:
 
 
 def item_json(i: Item) -> dict[str, str]:
-    return {"claim": i.claim, "file": shown_name(i.file), "reading": i.reading, "confidence": i.confidence, "time": i.time}
+    return {"claim": i.claim, "file": shown_name(i.file), "reading": i.reading, "confidence": i.confidence, "time": i.time,
+            "why": i.why.removeprefix("review: ")}
 
 
 def make_app(outbox: Path, password: str = "", predict: Callable[[np.ndarray], np.ndarray] | None = None,

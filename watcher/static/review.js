@@ -77,6 +77,7 @@
     const src = "/image/" + encodeURIComponent(cur.claim);
     if ($("image").getAttribute("src") !== src) { $("boxes").replaceChildren(); $("image").setAttribute("src", src); }
     $("confidence").textContent = cur.confidence;
+    $("why").textContent = cur.why || "";
     showReading();
     showRunners();
     drawBoxes();
