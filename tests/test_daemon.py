@@ -47,6 +47,31 @@ def test_run_once_processes_what_is_there_and_exits_0(tmp_path: Path, mnist: dic
     assert "broken.png: error: corrupt" in r.stderr
 
 
+def test_a_file_sent_to_review_says_why_in_its_row_and_the_log(
+        tmp_path: Path, daemon_factory: type[DaemonProc]) -> None:
+    """A letter dropped alone goes to review; its row's `error` column and the daemon's log line
+    name the reason, so a person reading either knows what to look at."""
+    import cv2
+
+    from watcher import negatives
+
+    inbox, outbox = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    big = np.zeros((112, 112), np.uint8)
+    cv2.putText(big, "K", (20, 90), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 8, cv2.LINE_AA)
+    letter = 255 - cv2.resize(negatives.mnist_frame(big), (140, 140), interpolation=cv2.INTER_CUBIC)
+    d = daemon_factory(inbox, outbox)
+    d.wait_ready()
+    cv2.imwrite(str(tmp_path / "letter.png"), letter)
+    os.rename(tmp_path / "letter.png", inbox / "letter.png")
+    (row,) = wait_rows(outbox, 1, 30)
+    assert row["status"] == "review" and row["error"].startswith("review: "), row
+    assert wait_moved(outbox, 1) == 1 and (outbox / "review" / "letter.png").exists()
+    assert d.stop() == 0
+    assert f"letter.png -> {row['text']} ({row['confidence']}) {row['error']}, " in d.output()
+
+
 def test_running_daemon_sees_files_before_and_after_start_and_stops_on_sigterm(
         tmp_path: Path, mnist: dict[str, np.ndarray], daemon_factory: type[DaemonProc]) -> None:
     inbox, outbox, src = tmp_path / "in", tmp_path / "out", tmp_path / "src"

@@ -440,13 +440,13 @@ class Daemon:
         if len(rows) == 1 and rows[0].status != "error":
             r = rows[0]
             logger.info("{} -> {} ({}){}, {:.1f} ms", r.file, r.text, r.confidence,
-                        " review" if r.status == "review" else "", prepared[0].seconds * 1000 + per_file)
+                        f" {r.error}" if r.status == "review" else "", prepared[0].seconds * 1000 + per_file)
         elif len(rows) > 1:
             logger.info("batch of {} in {:.0f} ms: {} ok, {} review, {} failed", len(rows), dt * 1000,
                         statuses["ok"], statuses["review"], statuses["error"])
             for r in rows:
                 if r.status != "error":
-                    logger.debug("{} -> {} ({}){}", r.file, r.digit, r.confidence, " review" if r.status == "review" else "")
+                    logger.debug("{} -> {} ({}){}", r.file, r.text, r.confidence, f" {r.error}" if r.status == "review" else "")
 
     # ---- health, model swaps -------------------------------------------------------------------
 
