@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EXE, REPO, DaemonProc, free_port, http_get, metric, rows, wait_rows, write_digits
+from conftest import EXE, REPO, DaemonProc, free_port, http_get, metric, rows, wait_moved, wait_rows, write_digits
 from watcher.results import COLUMNS
 
 RESULT_DIRS = ("processed", "review", "failed")
@@ -285,6 +285,9 @@ def test_full_outbox_loses_nothing_and_recovers(tmp_path: Path, small_fs: Path, 
     d.wait_ready()
     drop(src, inbox, names[:10])
     wait_rows(outbox, 10, 30)
+    # a batch's files move out just after its rows are written: wait for them before the disk fills
+    # (filled at once, a loaded machine had moved none of the 10 yet, and they waited as claimed)
+    assert wait_moved(outbox, 10) == 10
     filler = small_fs / "filler"
     with open(filler, "wb") as f:  # disk full
         try:
