@@ -123,14 +123,14 @@ def needs_review(confidence: float, raw: float, doubts: bool, review_below: floa
 def review_reason(confidence: float, raw: float, doubts: Sequence[str], review_below: float) -> str:
     """Why a reading goes to review, for the row's `error` column and the review page (empty when
     it does not): a file in review may show a high confidence, and its row should say why."""
-    if confidence >= review_below and raw >= review_below and not doubts:
-        return ""  # the common case, once a row: nothing to build
+    if not needs_review(confidence, raw, bool(doubts), review_below):
+        return ""
     why = []
     if confidence < review_below:
         why.append(f"confidence under {review_below:g}")
     if raw < review_below:
         why.append(f"may not be digits (the model's raw score {math.floor(raw * 1000) / 1000:.3f})")
-    return "review: " + "; ".join(why + list(doubts)) if why or doubts else ""
+    return "review: " + "; ".join(why + list(doubts))
 
 
 def make_row(rel: str, claim_id: str, p: Prepared, r: Reading | None, review_below: float,
