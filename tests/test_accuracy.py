@@ -109,6 +109,47 @@ def test_evaluate_command_writes_pictures(tmp_path: Path) -> None:
     assert np.isfinite(float(r.stdout.split("accuracy")[1].split()[0]))
 
 
+def test_the_worst_sheet_puts_sure_misreadings_first_and_says_why_the_rest_went_to_review(
+        clf: M.Classifier, tmp_path: Path) -> None:
+    """`evaluate --labels`' sheet of the worst files: a file `ok` and wrong comes first (nobody
+    would look at it), then files in review and failed ones, each captioned with its reason."""
+    import cv2
+
+    from watcher import compose, negatives
+    from watcher.datasets import load_mnist
+
+    data = load_mnist(need(MNIST))
+    d = compose.number(data.x_test, data.y_test, np.random.default_rng(3), n=3, field="plain", touching=False)
+    cv2.imwrite(str(tmp_path / "right.png"), d.image)
+    cv2.imwrite(str(tmp_path / "mislabeled.png"), d.image)
+    big = np.zeros((112, 112), np.uint8)
+    cv2.putText(big, "K", (20, 90), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 255, 8, cv2.LINE_AA)
+    cv2.imwrite(str(tmp_path / "letter.png"), 255 - cv2.resize(negatives.mnist_frame(big), (140, 140)))
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((140, 140), 245, np.uint8))
+    wrong_text = "".join(str((int(c) + 1) % 10) for c in d.text)
+    items = [(tmp_path / "right.png", d.text), (tmp_path / "mislabeled.png", wrong_text),
+             (tmp_path / "letter.png", "5"), (tmp_path / "blank.png", "3")]
+    rep = E.evaluate_readings(clf, items, 0.85, "worst")
+    by = {x.path.name: x for x in rep.results}
+    assert by["right.png"].right and by["mislabeled.png"].status == "ok"  # a sure reading, of other digits
+    assert by["letter.png"].status == "review" and by["blank.png"].status == "error"
+    assert [x.path.name for x in E.worst(rep)] == ["mislabeled.png", "letter.png", "blank.png"]
+    assert [x.path.name for x in E.worst(rep, limit=1)] == ["mislabeled.png"]
+    cell, cols = 200, 4
+    drawn = cv2.imread(str(E.worst_sheet(rep, tmp_path / "worst.png", cols=cols, cell=cell)), cv2.IMREAD_GRAYSCALE)
+    assert drawn is not None
+    sheet = np.asarray(drawn)
+    assert sheet.shape == (cell + E.CAPTION, cols * cell)
+    reason_band = sheet[cell + 42:cell + E.CAPTION]  # the third caption line: why
+    ink = [(reason_band[:, k * cell:(k + 1) * cell] < 160).sum() for k in range(cols)]
+    assert ink[0] == 0 and ink[1] > 20 and ink[2] > 20 and ink[3] == 0  # an `ok` file has no reason; no fourth file
+    tiles = [sheet[4:cell - 4, k * cell + 4:(k + 1) * cell - 4] for k in range(3)]
+    assert all(t.std() > 5 for t in tiles[:2])  # the files as dropped, not blank tiles
+    # a long reason is cut short to its own tile (it ran into the next file's caption)
+    long = E._fit(by["letter.png"].error * 3, 0.38, cell - 8)
+    assert long.endswith("...") and cv2.getTextSize(long, cv2.FONT_HERSHEY_SIMPLEX, 0.38, 1)[0][0] <= cell - 8
+
+
 def test_letters_and_digits_in_a_hand_no_stage_trained_on(clf: M.Classifier, tmp_path: Path) -> None:
     """The handwriting fonts held out of training (`negatives.HELD_OUT`) stand in for a hand the
     model never saw: through the daemon's reading code, its letters are seldom `ok` and its

@@ -308,32 +308,57 @@ def evaluate_readings(clf: Classifier, items: list[tuple[Path, str]], threshold:
         ece_single=ece_single, ece_several=ece_several, results=results)
 
 
-def worst_sheet(rep: ReadingReport, out: Path, limit: int = 24, cols: int = 4, cell: int = 320) -> Path:
-    """The worst files (wrong and confident first, then wrong, then sent to review) as they were
-    dropped, with every digit's box and reading drawn on them and the expected reading below."""
+def worst(rep: ReadingReport, limit: int = 24) -> list[FileResult]:
+    """The files read wrong, worst first: `ok` and wrong (the surest first: what nobody would
+    look at), then the rest, surest first."""
     wrong = [x for x in rep.results if not x.right]
     wrong.sort(key=lambda x: (x.status != "ok", -x.confidence))
-    picked = wrong[:limit]
+    return wrong[:limit]
+
+
+#: The captions under each file of the worst sheet: name, status and confidence; what was wanted
+#: and read; why it went to review or failed
+CAPTION = 64
+
+
+def worst_sheet(rep: ReadingReport, out: Path, limit: int = 24, cols: int = 4, cell: int = 320) -> Path:
+    """The worst files (`worst`) as they were dropped, with every digit's box and reading drawn on
+    them, the expected reading below, and why each went to review or failed."""
+    picked = worst(rep, limit)
     rows = max(1, (len(picked) + cols - 1) // cols)
-    sheet = np.full((rows * (cell + 44), cols * cell, 3), 255, np.uint8)
+    sheet = np.full((rows * (cell + CAPTION), cols * cell, 3), 255, np.uint8)
     for k, x in enumerate(picked):
         r, c = divmod(k, cols)
-        y0, x0 = r * (cell + 44), c * cell
+        y0, x0 = r * (cell + CAPTION), c * cell
         try:
             _, img = decode.load(str(x.path), 200_000_000, 200_000_000)
             tile = _draw(img, x.reading, cell - 8)
         except (FileFailure, ValueError, cv2.error):
             tile = np.full((cell - 8, cell - 8, 3), 200, np.uint8)
         sheet[y0 + 4:y0 + 4 + tile.shape[0], x0 + 4:x0 + 4 + tile.shape[1]] = tile
-        cap1 = f"{x.path.name} {x.status} {x.confidence:.2f}"
-        cap2 = f"want {x.want or '(none)'} got {x.got or '-'}"[:44]
-        cv2.putText(sheet, cap1, (x0 + 4, y0 + cell + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(sheet, cap2, (x0 + 4, y0 + cell + 34), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 160), 1, cv2.LINE_AA)
+        captions = ((f"{x.path.name} {x.status} {x.confidence:.2f}", 0.42, (0, 0, 0)),
+                    (f"want {x.want or '(none)'} got {x.got or '-'}", 0.42, (0, 0, 160)),
+                    (x.error.removeprefix("review: "), 0.38, (90, 90, 90)))
+        for line, (text, size, colour) in enumerate(captions):
+            cv2.putText(sheet, _fit(text, size, cell - 8), (x0 + 4, y0 + cell + 14 + 20 * line),
+                        cv2.FONT_HERSHEY_SIMPLEX, size, colour, 1, cv2.LINE_AA)
     if not picked:
         cv2.putText(sheet, "every file read right", (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), sheet)
     return out
+
+
+def _fit(text: str, size: float, width: int) -> str:
+    """`text` cut short ("...") to fit `width` pixels in OpenCV's simplex font at `size`."""
+    def wide(t: str) -> int:
+        return int(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, size, 1)[0][0])
+
+    if wide(text) <= width:
+        return text
+    while text and wide(text + "...") > width:
+        text = text[:-1]
+    return text + "..."
 
 
 def _draw(img: np.ndarray, r: Reading | None, side: int) -> np.ndarray:
