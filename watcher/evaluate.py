@@ -19,7 +19,7 @@ from watcher import decode
 from watcher.datasets import load_labels, load_mnist
 from watcher.errors import FileFailure
 from watcher.model import Classifier
-from watcher.pipeline import Prepared, classify, make_row, needs_review, prepare_all
+from watcher.pipeline import REVIEW_PREFIX, Prepared, classify, make_row, needs_review, prepare_all
 from watcher.reading import Reading, calibrated
 from watcher.train import calibration_error, ece, normalise_many
 
@@ -338,7 +338,7 @@ def worst_sheet(rep: ReadingReport, out: Path, limit: int = 24, cols: int = 4, c
         sheet[y0 + 4:y0 + 4 + tile.shape[0], x0 + 4:x0 + 4 + tile.shape[1]] = tile
         captions = ((f"{x.path.name} {x.status} {x.confidence:.2f}", 0.42, (0, 0, 0)),
                     (f"want {x.want or '(none)'} got {x.got or '-'}", 0.42, (0, 0, 160)),
-                    (x.error.removeprefix("review: "), 0.38, (90, 90, 90)))
+                    (x.error.removeprefix(REVIEW_PREFIX), 0.38, (90, 90, 90)))
         for line, (text, size, colour) in enumerate(captions):
             cv2.putText(sheet, _fit(text, size, cell - 8), (x0 + 4, y0 + cell + 14 + 20 * line),
                         cv2.FONT_HERSHEY_SIMPLEX, size, colour, 1, cv2.LINE_AA)

@@ -120,6 +120,10 @@ def needs_review(confidence: float, raw: float, doubts: bool, review_below: floa
     return min(confidence, raw) < review_below or doubts
 
 
+#: What a review row's `error` column starts with (the reason follows); shown without it elsewhere
+REVIEW_PREFIX = "review: "
+
+
 def review_reason(confidence: float, raw: float, doubts: Sequence[str], review_below: float) -> str:
     """Why a reading goes to review, for the row's `error` column and the review page (empty when
     it does not): a file in review may show a high confidence, and its row should say why."""
@@ -130,7 +134,7 @@ def review_reason(confidence: float, raw: float, doubts: Sequence[str], review_b
         why.append(f"confidence under {review_below:g}")
     if raw < review_below:
         why.append(f"may not be digits (the model's raw score {math.floor(raw * 1000) / 1000:.3f})")
-    return "review: " + "; ".join(why + list(doubts))
+    return REVIEW_PREFIX + "; ".join(why + list(doubts))
 
 
 def make_row(rel: str, claim_id: str, p: Prepared, r: Reading | None, review_below: float,

@@ -39,7 +39,7 @@ from starlette.templating import Jinja2Templates
 from watcher import decode
 from watcher.corrections import Decision, Desk, Item, shown_name, write_final_table
 from watcher.errors import ConfigError, FileFailure, ReviewRefused
-from watcher.pipeline import prepare
+from watcher.pipeline import REVIEW_PREFIX, prepare
 
 HERE = Path(__file__).resolve().parent
 CLAIM = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -126,7 +126,7 @@ class Runners:
 
 def item_json(i: Item) -> dict[str, str]:
     return {"claim": i.claim, "file": shown_name(i.file), "reading": i.reading, "confidence": i.confidence, "time": i.time,
-            "why": i.why.removeprefix("review: ")}
+            "why": i.why.removeprefix(REVIEW_PREFIX)}
 
 
 def make_app(outbox: Path, password: str = "", predict: Callable[[np.ndarray], np.ndarray] | None = None,
