@@ -2495,6 +2495,29 @@ def test_digits_of_two_rows_touching_on_a_plain_page_are_cut_where_they_meet() -
     assert segment._split_stacked([shade], wedge, med) == [shade]
 
 
+def test_digits_of_two_rows_touching_above_a_thin_tail_are_cut_where_they_meet() -> None:
+    """A 6 whose foot touches the 7 under it, in the next row of a dense page, the 7's stem
+    running on below the band about the middle as thin as the join: the stem's rows were as
+    little ink as the join's, so no row of least ink had more ink below it, and the two were
+    left one mark two digits high, read as one "4" (and a 3 over a 9's tail likewise). The join
+    is a valley, the stem none: cut at the join."""
+    med = 41
+    lab = np.zeros((110, 60), np.int32)
+    lab[0:38, 10:40] = 1  # the 6's body, bold
+    lab[38:42, 22:27] = 1  # where it touches the 7 under it: 5 px
+    lab[42:48, 8:40] = 1  # the 7's bar
+    lab[48:100, 28:33] = 1  # its stem, 5 px all down, past the band's foot (row 70)
+    pair = segment.Group(8, 0, 40, 100, [1], int((lab == 1).sum()))
+    parts = segment._split_stacked([pair], lab, med)
+    assert len(parts) == 2, [(g.y0, g.y1) for g in parts]
+    top, bottom = parts
+    assert top.y0 == 0 and 38 <= top.y1 <= 42  # the 6, whole
+    assert 41 <= bottom.y0 <= 42 and bottom.y1 == 100  # the 7, its bar with it
+    rows = (lab == 1).sum(axis=1)[:100]
+    assert 38 <= segment._stack_cut(rows) <= 41
+    assert segment._stack_cut(np.arange(100)) is None  # ink growing all the way down: no valley
+
+
 def _dense_page_from_jpeg(mnist: dict[str, np.ndarray], clf, tmp_path: Path, **kw: object) -> tuple[int, int]:
     """A 600-dpi page of 50 x 25 digits (seed 1) saved as JPEG and read as the daemon reads
     it (`prepare`, `classify`): (digits found, edit distance to its 1,250 digits)."""

@@ -1145,23 +1145,37 @@ def _split_stacked(groups: list[Group], lab: np.ndarray, med: float) -> list[Gro
         if g.h < SPLIT_TALL * med:
             out.append(g)
             continue
-        a, b = g.y0 + int((0.5 - STACK_BAND) * g.h), g.y0 + int((0.5 + STACK_BAND) * g.h) + 1
-        rows = np.isin(lab[g.y0:g.y1, g.x0:g.x1], g.labels).sum(axis=1)  # ink along each row
-        ink = rows[a - g.y0:b - g.y0]
-        least = a + np.flatnonzero(ink == ink.min())  # the rows of least ink
-        # two marks meet there only where each holds more ink than the join: a wedge of a table's
-        # corner or a shadow widening down the picture has none above, and is no stack
         parts = None
-        if (rows[:least[0] - g.y0].max(initial=0) > ink.min()
-                and rows[least[-1] - g.y0 + 1:].max(initial=0) > ink.min()):
-            # of the rows of least ink, the one nearest the middle: a 7's stem is as thin all down
-            # as where it meets the digit under it, and cut at the band's top it left too little above
-            parts = _halves(g, lab, int(least[np.argmin(np.abs(least - (g.y0 + g.y1) / 2))]), med, gap=0)
+        y = _stack_cut(np.isin(lab[g.y0:g.y1, g.x0:g.x1], g.labels).sum(axis=1))
+        if y is not None:
+            parts = _halves(g, lab, g.y0 + y, med, gap=0)
         if parts is None:
             out.append(g)
         else:
             todo += reversed(parts)
     return out
+
+
+def _stack_cut(rows: np.ndarray) -> int | None:
+    """Where a mark two digits high (`rows`: its ink along each row) is cut: of the rows about its
+    middle (`STACK_BAND`) that hold less ink than some row above them and some row below (a
+    valley: two marks meet there; a wedge of a table's corner or a shadow widening down the
+    picture has none), one of least ink, the one nearest the middle (a 7's stem is as thin all
+    down as where it meets the digit under it, and cut at the band's top it left too little
+    above). None where the band has no valley. The least ink of the whole band was taken before,
+    and no cut made unless more ink lay above and below all such rows: a thin tail below the join
+    (a 9's or a 7's stem, in the next row) as thin as the join hid it, and the two digits were
+    read as one."""
+    h = len(rows)
+    above = np.concatenate(([0], np.maximum.accumulate(rows)[:-1]))  # the most ink in any row above
+    below = np.concatenate((np.maximum.accumulate(rows[::-1])[::-1][1:], [0]))  # ... and below
+    a, b = int((0.5 - STACK_BAND) * h), int((0.5 + STACK_BAND) * h) + 1
+    band = np.arange(a, min(b, h))
+    valley = band[(rows[band] < above[band]) & (rows[band] < below[band])]
+    if not len(valley):
+        return None
+    least = valley[rows[valley] == rows[valley].min()]
+    return int(least[np.argmin(np.abs(least - h / 2))])
 
 
 def _halves(g: Group, lab: np.ndarray, y: int, med: float, gap: int = formlines.RULE_THICK) -> list[Group] | None:
