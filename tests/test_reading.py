@@ -2560,6 +2560,42 @@ def test_a_600_dpi_ruled_page_whose_rows_touch_is_read_from_its_jpeg_at_half_siz
     assert errors <= 0.012 * 1250  # 11 of 1,250
 
 
+def test_a_dense_ruled_page_whose_rules_and_digits_make_a_net_keeps_its_1s(mnist: dict[str, np.ndarray], clf,
+                                                                            tmp_path: Path) -> None:
+    """A dense ruled page (seed 6) whose rules and the digits touching them are, at the first look
+    of the reading scale, one net under half the page's height: the net's holes (30 px, between
+    the rules and the digits on them) were taken for the digits' height (40), so every 1 standing
+    on a rule was longer than a box's side must be and was taken out with the rules (132 of its
+    143 1s read, 1,239 of 1,250 digits, 32 wrong). The digits are measured without the rules."""
+    d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(6), rows=50, cols=25, ruled=True)
+    path = tmp_path / "page.jpg"
+    cv2.imwrite(str(path), d.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    r = classify([prepare(str(path), 200_000_000, 200_000_000)], clf.predict, clf.calibration)[0]
+    assert r is not None
+    got, want = r.text.replace(" ", ""), d.text.replace(" ", "")
+    assert abs(got.count("1") - want.count("1")) <= 3, (got.count("1"), want.count("1"))  # 145 of 143
+    assert len(got) >= 0.998 * len(want)  # 1,252
+    assert edit_distance(got, want) <= 0.015 * len(want)  # 15
+
+
+def test_a_net_of_rules_and_digits_is_measured_by_its_digits_and_a_grid_by_its_cells() -> None:
+    """`_ruled_height`: rules found as lines across the page, digits touching them: the digits'
+    height, measured without the rules; no rules (a faint grid's net): None, its cells' height
+    stands; a measure no taller than the cells, or over `NET_TALL` of them: None too."""
+    mask = np.zeros((400, 600), np.uint8)
+    for y in range(50, 400, 60):
+        mask[y:y + 2, :] = 1  # rules, 2 px thin, across the page
+        for x in range(20, 580, 40):
+            mask[y - 40:y, x:x + 12] = 1  # a digit standing on it, 40 px high ...
+            mask[y - 30:y - 10, x + 4:x + 8] = 0  # ... with a hole in it
+    assert segment._ruled_height(mask, 30.0) == pytest.approx(40, abs=2)
+    assert segment._ruled_height(mask, 45.0) is None  # a measure no taller than the cells: theirs stands
+    no_rules = mask.copy()
+    no_rules[np.arange(400) % 60 >= 50] = 0
+    assert segment._ruled_height(no_rules, 30.0) is None
+    assert segment._ruled_height(mask, 10.0) is None  # marks over `NET_TALL` cells high: not the net's digits
+
+
 def test_a_dense_page_whose_rules_are_as_dark_as_the_pen_is_read_at_its_digits_size(
         mnist: dict[str, np.ndarray], clf, tmp_path: Path) -> None:
     """Rules as dark as the pen on a page of 50 rows: at the first look (8 px digits) each digit
