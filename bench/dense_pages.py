@@ -4,7 +4,10 @@ and read as the daemon reads them (`prepare`, `classify`). Prints, for each kind
 and right (1 - edit distance over the digits written), page by page and in all, against the
 issue's bar: 99% found, 99% right.
 
-    python bench/dense_pages.py [--seeds 1 2 3 4 5 6 7 8 9] [--kinds plain ruled squared] [--mnist ../shared/data/mnist.npz]
+`--rows 30 --cols 20`: pages as `make_sets` draws them, rows 1.8 digits apart.
+
+    python bench/dense_pages.py [--seeds 1 2 3 4 5 6 7 8 9] [--kinds plain ruled squared]
+                                [--rows 50 --cols 25] [--mnist ../shared/data/mnist.npz]
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 10)))
     ap.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS))
+    ap.add_argument("--rows", type=int, default=50, help="rows a page (30 x 20: make_sets' pages, 1.8 digits apart)")
+    ap.add_argument("--cols", type=int, default=25)
     ap.add_argument("--mnist", type=Path, default=Path("../shared/data/mnist.npz"))
     a = ap.parse_args()
     data = load_mnist(a.mnist if a.mnist.exists() else None)
@@ -37,7 +42,7 @@ def main() -> None:
         for kind in a.kinds:
             found = wrong = wanted = 0
             for seed in a.seeds:
-                d = compose.page(data.x_test, data.y_test, np.random.default_rng(seed), rows=50, cols=25,
+                d = compose.page(data.x_test, data.y_test, np.random.default_rng(seed), rows=a.rows, cols=a.cols,
                                  **KINDS[kind])  # type: ignore[arg-type]
                 path = Path(tmp) / f"{kind}{seed}.jpg"
                 cv2.imwrite(str(path), d.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
