@@ -687,29 +687,31 @@ def _net_height(mask: np.ndarray, height: float, share: float = 1.0) -> float:
         left = _without_rules((slope.rotate(mask.astype(np.float32), angle)[0] > 0.5).view(np.uint8), least)
         if left is None:
             return height
-    _n, lab, st = formlines.components(left)
-    if len(st) <= 1:
+    measured = _marks_height(left, mask.shape)
+    if measured is None:
         return height
-    measured = _digit_height(st, mask.shape, lab)
     return min(height, measured) if spans else max(height, measured)
 
 
 def _ruled_height(mask: np.ndarray, net: float) -> float | None:
     """The digits' height on a page whose ink is a net of cells `net` high, where the net is
     rules found as lines with digits touching them, not a grid: the marks measured without the
-    rules (`_without_rules`), a digit or more and under `NET_TALL` cells high; None otherwise. The
+    rules (`_without_rules`), where that is taller than the cells and under `NET_TALL` of them;
+    None otherwise (a faint grid's net, no rule found: its cells' height stands). The
     holes between a ruled page's rules and the digits standing on them are shorter than a digit:
     taken for the digits' height, every 1 standing on a rule was longer than a box's side must
     be and taken out with the rules (a dense ruled page: 10 to 18 of its 143 1s lost, at some
     scales only, where the net held less than half the page's height)."""
     left = _without_rules(mask)
-    if left is None:
-        return None
+    measured = None if left is None else _marks_height(left, mask.shape)
+    return measured if measured is not None and net < measured <= NET_TALL * net else None
+
+
+def _marks_height(left: np.ndarray, shape: tuple[int, ...]) -> float | None:
+    """The digits' height (`_digit_height`, in a picture of `shape`) on a mask whose rules were
+    taken out; None where no mark is left."""
     _n, lab, st = formlines.components(left)
-    if len(st) <= 1:
-        return None
-    measured = _digit_height(st, mask.shape, lab)
-    return measured if net < measured <= NET_TALL * net else None
+    return None if len(st) <= 1 else _digit_height(st, (shape[0], shape[1]), lab)
 
 
 def _without_rules(mask: np.ndarray, least: int = 2) -> np.ndarray | None:
@@ -1157,8 +1159,8 @@ STACK_ROW = 2
 
 
 def _split_stacked(groups: list[Group], lab: np.ndarray, med: float) -> list[Group]:
-    """Marks two digits high on a page of rows, cut in two where they hold least ink about their
-    middle (a valley: more ink above and below), at the middle one of such rows: a digit's tail
+    """Marks two digits high on a page of rows, cut in two at a valley of their ink (`_stack_cut`)
+    where the rows beside them meet (`_rows_meet`), or else about their middle: a digit's tail
     touching the digit below it, in the next row, made one mark of the two,
     read as one digit or none (a page with rows 1.1 digits apart: 1,158 marks for 1,250 digits).
     A part still two digits high is cut again (three rows touching); on ruled paper, what is still
