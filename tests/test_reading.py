@@ -3162,7 +3162,8 @@ def test_cuts_that_read_alike_are_one_reading_and_pieces_that_are_no_digit_no_ri
     spans = [(0, 4), (0, 1), (1, 4), (0, 2), (2, 4), (1, 2), (2, 3), (3, 4), (0, 3)]
     labels = np.array([8, 3, 1, 3, 1, 5, 7, 4, 0])
     conf = np.array([0.15, 0.95, 0.93, 0.9, 0.92, 0.12, 0.12, 0.12, 0.12])
-    m = segment.Mark(0, [segment.Piece((0, 0, 10, 10), np.zeros(784, np.float32)) for _ in spans], spans, ends=4)
+    # boxes of a shape every digit is drawn in (wider pieces are weighed down: see the test below)
+    m = segment.Mark(0, [segment.Piece((0, 0, 8, 10), np.zeros(784, np.float32)) for _ in spans], spans, ends=4)
     path, share = reading._best_path(m, conf, labels)
     assert [int(labels[k]) for k in path] == [3, 1]
     both = reading.CUT_PRIOR * (0.95 * 0.93 + 0.9 * 0.92)
@@ -3174,6 +3175,39 @@ def test_cuts_that_read_alike_are_one_reading_and_pieces_that_are_no_digit_no_ri
     rival[[5, 6, 7]] = 0.9
     _, shared = reading._best_path(m, rival, labels)
     assert shared < share - 0.3
+
+
+def test_a_piece_wider_than_its_digit_is_drawn_loses_to_the_cut_that_parts_the_1_in_it() -> None:
+    """ "913", the 1 pressed against the 9: the piece holding both reads 9 (0.84) and beats the
+    path that parts the 1 (0.93, paying for one more cut) while its width is a 9's. As wide as
+    no 9 in MNIST is drawn (1.18 times its height, the widest 1% from 1.05), it holds more than a
+    9, and the 1 is read."""
+    spans = [(0, 3), (0, 1), (1, 2), (2, 3), (0, 2)]
+    labels = np.array([3, 9, 1, 3, 9])
+    conf = np.array([0.13, 1.0, 0.93, 1.0, 0.84])
+
+    def read_as(nine_and_one_wide: int) -> str:
+        boxes = [(0, 0, 186, 93), (0, 6, 70, 87), (70, 9, 31, 84), (91, 1, 95, 92), (0, 0, nine_and_one_wide, 93)]
+        pieces = [segment.Piece(b, np.zeros(784, np.float32)) for b in boxes]
+        path, _share = reading._best_path(segment.Mark(0, pieces, spans, ends=3), conf, labels)
+        return "".join(str(int(labels[k])) for k in path)
+
+    assert read_as(84) == "93"  # 0.9 times as wide as tall: a 9 may be, and the fewer cuts win
+    assert read_as(110) == "913"
+
+
+def test_how_wide_each_digit_is_drawn_is_measured_on_mnists_training_split() -> None:
+    """`reading.WIDEST` is the 99th percentile of each digit's ink box, width over height, in the
+    55,000 training digits `train` learns from (the test split never)."""
+    from conftest import MNIST, need
+
+    with np.load(need(MNIST)) as d:
+        x, y = d["x_train"][:55_000] > 80, d["y_train"][:55_000]
+    cols, rows = x.any(1), x.any(2)
+    width = 28 - cols[:, ::-1].argmax(1) - cols.argmax(1)
+    height = 28 - rows[:, ::-1].argmax(1) - rows.argmax(1)
+    measured = [float(np.quantile((width / height)[y == c], 0.99)) for c in range(10)]
+    assert np.allclose(reading.WIDEST, measured, atol=0.01), measured
 
 
 def test_digits_of_a_table_that_touch_the_rule_between_their_rows_are_read_in_their_rows(

@@ -626,6 +626,23 @@ def _covers(box: Box, boxes: list[Box]) -> bool:
     return _within(box, big) == len(big)
 
 
+#: How wide each digit is drawn: the 99th percentile of its ink box's width over height in MNIST's
+#: training split (`tests/test_reading.py` measures it again). A piece read as a digit wider than
+#: that holds more than the digit: a 1 pressed against a 9 read with it as one sure 9.
+WIDEST = (1.43, 0.95, 1.67, 1.25, 1.25, 1.67, 1.18, 1.25, 1.25, 1.05)
+#: ... and its score falls by e for each `WIDE_FALL` of width over height beyond it
+WIDE_FALL = 0.2
+
+
+def _plausible(m: Mark, conf: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The pieces' scores as readings of the mark: each lowered where the piece is wider than its
+    digit is ever drawn (`WIDEST`). Only which cut wins and how surely uses them; whether a mark
+    is a digit at all is asked of its own score."""
+    aspect = np.array([p.box[2] / max(1, p.box[3]) for p in m.pieces])
+    over = np.maximum(aspect - np.take(WIDEST, labels), 0.0)
+    return conf * np.exp(-over / WIDE_FALL)
+
+
 def _best_path(m: Mark, conf: np.ndarray, labels: np.ndarray,
                piece_min: float = SPLIT_PIECE_MIN) -> tuple[list[int], float]:
     """The pieces (indices into `m.pieces`) that read the mark: the whole mark, or the path of
@@ -637,6 +654,7 @@ def _best_path(m: Mark, conf: np.ndarray, labels: np.ndarray,
     digits 0.3-0.5 sure where they were right 97% of the time)."""
     if len(m.pieces) == 1:
         return [0], 1.0
+    conf = _plausible(m, conf, labels)
     weighted = conf * CUT_PRIOR  # every piece after the first pays for its cut (undone below)
     logc = np.log(np.maximum(weighted, 1e-9))
     into: dict[int, list[int]] = {}
