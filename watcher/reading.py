@@ -649,8 +649,9 @@ def _plausible(m: Mark, conf: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def _best_path(m: Mark, conf: np.ndarray, labels: np.ndarray,
                piece_min: float = SPLIT_PIECE_MIN) -> tuple[list[int], float]:
     """The pieces (indices into `m.pieces`) that read the mark: the whole mark, or the path of
-    pieces from cut 0 to cut `ends` with the highest product of confidences, every piece a
-    likely digit (`piece_min`). With it, its share of the ways to read the mark: of the whole
+    pieces from cut 0 to cut `ends` with the highest product of confidences (each lowered where
+    its piece is wider than its digit is drawn: `_plausible`), every piece a likely digit
+    (`piece_min`). With it, its share of the ways to read the mark: of the whole
     and every path of likely digits, those that give the same digits (`labels`: each piece's)
     count for it. Cuts a few pixels apart that read alike are one reading, not rivals, and a
     path through pieces that are no digit is no reading (counted, they had made a right cut's
