@@ -289,6 +289,32 @@ def test_a_dim_photo_of_paper_is_dark_writing_and_a_board_light_writing() -> Non
         assert dark_paper(crop)
 
 
+def test_a_bold_digit_photographed_dim_is_dark_writing_and_a_mid_grey_board_light_writing() -> None:
+    """A bold digit (a marker, a crop binarised by a scanner) photographed dim has its paper
+    0.4-0.6 grey and strokes a twelfth of the picture wide. Against a blur a tenth of the picture
+    wide, the paper beside such a stroke departed lighter than the stroke departed darker, and
+    the picture was taken for light writing on a board: its paper read as the ink (wild-dev's
+    bold 0 and 6 so photographed read "11" and "1111110"). The wide median, which the paper
+    outnumbers, must say so too; a board as grey, thin chalk on it, is light writing still."""
+    from watcher.normalise import dark_paper
+
+    rng = np.random.default_rng(5)
+
+    def photo(img: np.ndarray, light: float, noise: float) -> np.ndarray:
+        g = img.astype(np.float32) / 255 * light + rng.normal(0, noise / 255, img.shape)
+        return np.clip(g, 0, 1).astype(np.float32)
+
+    for digit in "02689":
+        crop = np.full((210, 180), 255, np.uint8)
+        cv2.putText(crop, digit, (30, 175), cv2.FONT_HERSHEY_SIMPLEX, 5, 0, 16, cv2.LINE_AA)
+        for dim in (0.4, 0.5, 0.58):  # 7 of these 15 were taken for a board
+            g = photo(crop, dim, 4)
+            assert 0.3 < float(np.median(g)) < 0.6
+            assert not dark_paper(g), (digit, dim)
+    for paper in (90, 120, 140):  # 0.35-0.55 grey
+        assert dark_paper(photo(_numbers_on(paper, 235, (640, 480), 3, 4), 1.0, 3))
+
+
 def test_a_page_s_paper_follows_the_light_falling_off_across_the_sheet() -> None:
     """The light falls off towards one side of a photographed sheet. The max filter's paper is
     carried from the brighter paper a window away onto the dimmer, and there the paper itself

@@ -117,30 +117,48 @@ DIM_SIDE = 512
 
 def dark_paper(g: np.ndarray) -> bool:
     """Light writing on dark paper: the typical pixel (paper) is dark. When the typical pixel is
-    mid-grey (a dim or unevenly lit photo), what stands out from its surroundings decides: the
-    writing is the strongest departure from a wide blur, darker on paper, lighter on a board.
-    Where it is dim (`DIM_PAPER`), from a wide median instead: a dim photo of paper with its lit
-    part beside a shade (the median pixel the shade's, the lit paper lighter than it by more than
-    the ink is darker) and a small crop of a board's bold strokes (as wide as a blur's window)
-    are both told right by it."""
+    mid-grey (a dim or unevenly lit photo), what stands out from its surroundings decides,
+    darker on paper, lighter on a board. Where it is dim (`DIM_PAPER`), the strongest departure
+    from a wide median: a dim photo of paper with its lit part beside a shade (the median pixel
+    the shade's, the lit paper lighter than it by more than the ink is darker) and a small crop
+    of a board's bold strokes (as wide as a blur's window) are both told right by it. Greyer, from
+    a wide blur, and the wide median must agree: against the blur, the paper beside a bold digit's
+    strokes departs lighter than they depart darker (wild-dev's bold crops photographed dim, their
+    paper 0.4-0.5, were read as boards: a 6 as "1111110"), and against the median a lit patch
+    beside a shade does (the median alone read two photographed numbers half in shade as boards:
+    "306797" as "5", and "569" as nothing)."""
     mid = _quantile(g, 0.5)
     if mid >= 0.6 or mid <= DARK_SURE:
         return mid < 0.5
-    h, w = g.shape
     if mid <= DIM_PAPER:
-        f = min(1.0, DIM_SIDE / max(h, w))
-        small = g if f == 1.0 else cv2.resize(g, (max(1, round(w * f)), max(1, round(h * f))),
-                                               interpolation=cv2.INTER_AREA)
-        u8 = np.round(np.clip(small, 0.0, 1.0) * 255).astype(np.uint8)
-        k = _odd(DIM_WINDOW * max(u8.shape))
-        r = (cv2.GaussianBlur(u8, (3, 3), 0).astype(np.float32) - cv2.medianBlur(u8, k)).ravel()
-    else:
-        k = _odd(max(h, w) / 10)
-        r = (cv2.GaussianBlur(g, (3, 3), 0) - cv2.blur(g, (k, k))).ravel()
+        return _lighter_than_median(g)
+    return _lighter_than_blur(g) and _lighter_than_median(g)
+
+
+def _departs_lighter(r: np.ndarray) -> bool:
+    """The lightest departures (`DEPARTURE_RANK`) outweigh the darkest."""
     n = r.size
     few = _rank(n, DEPARTURE_RANK)
     part = np.partition(r, [few, n - 1 - few])
     return bool(part[n - 1 - few] > -part[few])
+
+
+def _lighter_than_blur(g: np.ndarray) -> bool:
+    """What departs most from a blur a tenth of the picture wide is lighter than it."""
+    k = _odd(max(g.shape) / 10)
+    return _departs_lighter((cv2.GaussianBlur(g, (3, 3), 0) - cv2.blur(g, (k, k))).ravel())
+
+
+def _lighter_than_median(g: np.ndarray) -> bool:
+    """What departs most from the median of a window half the picture wide (`DIM_WINDOW`, on a
+    copy at most `DIM_SIDE` long) is lighter than it."""
+    h, w = g.shape
+    f = min(1.0, DIM_SIDE / max(h, w))
+    small = g if f == 1.0 else cv2.resize(g, (max(1, round(w * f)), max(1, round(h * f))),
+                                           interpolation=cv2.INTER_AREA)
+    u8 = np.round(np.clip(small, 0.0, 1.0) * 255).astype(np.uint8)
+    k = _odd(DIM_WINDOW * max(u8.shape))
+    return _departs_lighter((cv2.GaussianBlur(u8, (3, 3), 0).astype(np.float32) - cv2.medianBlur(u8, k)).ravel())
 
 
 def _small_dark_paper(mid: float, lo: float, hi: float) -> bool:
