@@ -2319,6 +2319,26 @@ def test_a_grid_s_pieces_outnumbering_the_digits_are_not_taken_for_the_pen() -> 
     assert reading._thin_ones(lay, paths, best) == set(range(6, 16))
 
 
+def test_a_1_a_pixel_thick_where_lines_were_taken_out_is_a_line_s_edge_whatever_the_rest() -> None:
+    """A tight crop of a bold 4 laid on a grey table: its crop's sides were taken for a box, the 4
+    went with them, and three slivers of the crop's edge a pixel thick were all that was left,
+    read "111" `ok` (no other mark to measure the pen by). Where printed lines were taken out, a
+    1 a pixel thick among three marks or more is a line's edge; elsewhere, and alone in a field,
+    it is a stroke the pen drew."""
+    z = np.zeros((28, 28), np.float32)
+
+    def slivers(n: int, stroke: float, lined: bool) -> set[int]:
+        lay = segment.Layout([segment.Mark(k, [segment.Piece((21 + 70 * k, 28, 1, 40), z, stroke)]) for k in range(n)],
+                             lined=lined)
+        return reading._thin_ones(lay, [([k], [0], 1.0) for k in range(n)], np.ones(n, np.int64))
+
+    for n in (3, 4):
+        assert slivers(n, 1.03, lined=True) == set(range(n))
+        assert slivers(n, 1.03, lined=False) == set()
+        assert slivers(n, 2.5, lined=True) == set()  # a pen's 1s, all alike
+    assert slivers(1, 1.03, lined=True) == set()
+
+
 def test_rows_of_a_page_run_together_along_their_rules_are_not_one_digit() -> None:
     """A photographed ruled page whose rows each ran together along their rule at the first look,
     with a shaded corner's speckle the biggest mark: every mark lay within the single-digit

@@ -392,6 +392,9 @@ STROKE_THIN_PLAIN = 0.25
 STROKE_LINE = 0.6
 LINE_GAP = 0.5
 LINE_SHIFT = 0.2
+#: Where printed lines were taken out, a mark read whole as 1 whose stroke is under this many
+#: working pixels is a line's edge left standing, whatever the other marks (three at least)
+HAIRLINE = 1.5
 #: The pen's stroke is measured on the marks not read whole as 1 where there are this many
 PEN_MARKS = 3
 
@@ -410,7 +413,11 @@ def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]
     pieces that no look took for a grid were read as 1s under a page of 7s. The pen is
     measured on the marks not read as 1 where there are `PEN_MARKS` of them: a photographed squared
     page's upright lines, left in pieces where they lean, outnumbered its digits and were taken
-    for the pen (486 digits read for 140)."""
+    for the pen (486 digits read for 140). Where printed lines were taken out, a 1 a pixel thick
+    (`HAIRLINE`) is a line's edge whatever the other marks: a tight crop of a bold 4 laid on a
+    grey table, its crop's sides taken for a box, left three such slivers and no other mark
+    ("111", `ok`). Under three marks nothing is doubted here: a thin 1 alone in a field is read
+    (taken as an edge there too, two thin 1s read right, in review, were lost)."""
     if len(lay.marks) < 3:
         return set()
     ones = [mi for mi, (idx, path, _s) in enumerate(paths) if path == [0] and int(best[idx[0]]) == 1]
@@ -420,6 +427,7 @@ def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]
     bar = (STROKE_THIN if lay.lined else STROKE_THIN_PLAIN) * pen
     thin = {mi for mi in ones if lay.marks[mi].pieces[0].stroke < bar}
     if lay.lined:
+        thin |= {mi for mi in ones if lay.marks[mi].pieces[0].stroke < HAIRLINE}
         thin |= _in_line([mi for mi in ones if lay.marks[mi].pieces[0].stroke < STROKE_LINE * pen], lay)
     return thin
 
