@@ -424,10 +424,9 @@ def _thin_ones(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]
     read_one = set(ones)
     others = [m.pieces[0].stroke for mi, m in enumerate(lay.marks) if mi not in read_one]
     pen = float(np.median(others if len(others) >= PEN_MARKS else [m.pieces[0].stroke for m in lay.marks]))
-    bar = (STROKE_THIN if lay.lined else STROKE_THIN_PLAIN) * pen
+    bar = max(STROKE_THIN * pen, HAIRLINE) if lay.lined else STROKE_THIN_PLAIN * pen
     thin = {mi for mi in ones if lay.marks[mi].pieces[0].stroke < bar}
     if lay.lined:
-        thin |= {mi for mi in ones if lay.marks[mi].pieces[0].stroke < HAIRLINE}
         thin |= _in_line([mi for mi in ones if lay.marks[mi].pieces[0].stroke < STROKE_LINE * pen], lay)
     return thin
 
