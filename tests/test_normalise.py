@@ -311,6 +311,9 @@ def test_a_bold_digit_photographed_dim_is_dark_writing_and_a_mid_grey_board_ligh
             g = photo(crop, dim, 4)
             assert 0.3 < float(np.median(g)) < 0.6
             assert not dark_paper(g), (digit, dim)
+    ring = np.full((200, 190), 255, np.uint8)  # a big bold 0, its inside ringed by more ink than
+    cv2.ellipse(ring, (95, 100), (50, 66), 0, 0, 360, 0, 36)  # paper: a wide median was ink there
+    assert not dark_paper(photo(ring, 0.45, 4))
     for paper in (90, 120, 140):  # 0.35-0.55 grey
         assert dark_paper(photo(_numbers_on(paper, 235, (640, 480), 3, 4), 1.0, 3))
 

@@ -1905,7 +1905,9 @@ def test_a_bold_digit_photographed_dim_is_read_dark_on_its_paper(mnist: dict[str
     """A bold digit photographed dim (its paper 0.45 grey, a little blurred and noisy, a JPEG):
     its strokes, a twentieth of the picture wide, were taken for the paper of a board and its
     paper for chalk, and the digit read as pieces of the paper round it (11 of these 30 right;
-    wild-dev's bold crops so photographed read "11" for 0, "1111110" for 6)."""
+    wild-dev's bold crops so photographed read "11" for 0, "1111110" for 6). Asked of a wide
+    median instead of the typical pixel, the inside of a big bold 0 still departed lighter: three
+    0s of these 30 were read as boards (27 right)."""
     rng = np.random.default_rng(2)
     right = 0
     for k in range(30):
@@ -1921,7 +1923,7 @@ def test_a_bold_digit_photographed_dim_is_read_dark_on_its_paper(mnist: dict[str
         want = str(mnist["y_test"][k])
         assert r is None or not silent(r, want), (k, r)
         right += r is not None and r.text == want
-    assert right >= 25, right  # 27
+    assert right >= 29, right  # 30
 
 
 def test_small_writing_beside_a_soft_shades_edge_is_read_with_the_paper_followed(clf) -> None:

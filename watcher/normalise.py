@@ -121,18 +121,19 @@ def dark_paper(g: np.ndarray) -> bool:
     darker on paper, lighter on a board. Where it is dim (`DIM_PAPER`), the strongest departure
     from a wide median: a dim photo of paper with its lit part beside a shade (the median pixel
     the shade's, the lit paper lighter than it by more than the ink is darker) and a small crop
-    of a board's bold strokes (as wide as a blur's window) are both told right by it. Greyer, from
-    a wide blur, and the wide median must agree: against the blur, the paper beside a bold digit's
+    of a board's bold strokes (as wide as a blur's window) are both told right by it. Greyer, a
+    wide blur and the typical pixel must agree: against the blur, the paper beside a bold digit's
     strokes departs lighter than they depart darker (wild-dev's bold crops photographed dim, their
-    paper 0.4-0.5, were read as boards: a 6 as "1111110"), and against the median a lit patch
-    beside a shade does (the median alone read two photographed numbers half in shade as boards:
-    "306797" as "5", and "569" as nothing)."""
+    paper 0.4-0.5, were read as boards: a 6 as "1111110"); against the typical pixel, a lit patch
+    beside a shade does, which the blur does not see. Against a wide median instead of the typical
+    pixel, the inside of a big bold 0 (half ink round it) departs lighter too; asked alone, that
+    median read two photographed numbers half in shade as boards ("306797" as "5")."""
     mid = _quantile(g, 0.5)
     if mid >= 0.6 or mid <= DARK_SURE:
         return mid < 0.5
     if mid <= DIM_PAPER:
         return _lighter_than_median(g)
-    return _lighter_than_blur(g) and _lighter_than_median(g)
+    return _lighter_than_blur(g) and _lighter_than_typical(g, mid)
 
 
 def _departs_lighter(r: np.ndarray) -> bool:
@@ -147,6 +148,11 @@ def _lighter_than_blur(g: np.ndarray) -> bool:
     """What departs most from a blur a tenth of the picture wide is lighter than it."""
     k = _odd(max(g.shape) / 10)
     return _departs_lighter((cv2.GaussianBlur(g, (3, 3), 0) - cv2.blur(g, (k, k))).ravel())
+
+
+def _lighter_than_typical(g: np.ndarray, mid: float) -> bool:
+    """What departs most from the picture's typical (median) pixel is lighter than it."""
+    return _departs_lighter((cv2.GaussianBlur(g, (3, 3), 0) - np.float32(mid)).ravel())
 
 
 def _lighter_than_median(g: np.ndarray) -> bool:
