@@ -133,7 +133,10 @@ def dark_paper(g: np.ndarray) -> bool:
         return mid < 0.5
     if mid <= DIM_PAPER:
         return _lighter_than_median(g)
-    return _lighter_than_blur(g) and _lighter_than_typical(g, mid)
+    smooth = cv2.GaussianBlur(g, (3, 3), 0)
+    k = _odd(max(g.shape) / 10)
+    return (_departs_lighter((smooth - cv2.blur(g, (k, k))).ravel())  # from the blur; then, only
+            and _departs_lighter((smooth - np.float32(mid)).ravel()))  # where it says board, the typical pixel
 
 
 def _departs_lighter(r: np.ndarray) -> bool:
@@ -142,17 +145,6 @@ def _departs_lighter(r: np.ndarray) -> bool:
     few = _rank(n, DEPARTURE_RANK)
     part = np.partition(r, [few, n - 1 - few])
     return bool(part[n - 1 - few] > -part[few])
-
-
-def _lighter_than_blur(g: np.ndarray) -> bool:
-    """What departs most from a blur a tenth of the picture wide is lighter than it."""
-    k = _odd(max(g.shape) / 10)
-    return _departs_lighter((cv2.GaussianBlur(g, (3, 3), 0) - cv2.blur(g, (k, k))).ravel())
-
-
-def _lighter_than_typical(g: np.ndarray, mid: float) -> bool:
-    """What departs most from the picture's typical (median) pixel is lighter than it."""
-    return _departs_lighter((cv2.GaussianBlur(g, (3, 3), 0) - np.float32(mid)).ravel())
 
 
 def _lighter_than_median(g: np.ndarray) -> bool:
