@@ -2,8 +2,8 @@
 labels.csv (`file,text`) for `digit-watcher evaluate --labels`: numbers of 2-8 digits (plain,
 box, underline, comb cells; a third touching; a set in a row of printed boxes, one digit in
 each, and one with the boxes printed against each other; a set photographed, on a table or under
-a shadow; a set on a notebook's ruled paper; and a set drawn as MNIST's 28x28 tiles side by
-side, as the simplest other renderer would), a form's short fields (`fields-short`: one or two
+a shadow, and one as a small note on a darker desk; a set on a notebook's ruled paper; and a set
+drawn as MNIST's 28x28 tiles side by side, as the simplest other renderer would), a form's short fields (`fields-short`: one or two
 digits in a box, on an underline or in comb cells), notes (`notes-photo`: a few lines on a small
 sheet, the writing sloped, photographed) and 600-dpi A4 pages (ruled, plain, squared, a table), all
 from MNIST's **test** split (never trained on), and `fonts-held-out`: single letters and digits
@@ -71,6 +71,8 @@ def main() -> None:
                             field="cells", cells_gap=(0.0, 0.15)))
     # the same numbers photographed: on a table that shows round the sheet, or under a shadow
     print(compose.write_set(a.out / "numbers-photo", data.x_test, data.y_test, a.numbers, seed=7, photo="any"))
+    # the same numbers on a small note (3-9% of the picture) photographed on a darker desk
+    print(compose.write_set(a.out / "numbers-desk", data.x_test, data.y_test, a.numbers, seed=16, photo="desk"))
     # plain numbers (a third touching) written on a notebook's ruled paper
     print(compose.write_set(a.out / "numbers-ruled", data.x_test, data.y_test, a.numbers, seed=8, field="plain",
                             paper="ruled"))

@@ -215,3 +215,35 @@ def test_a_sheet_crossed_by_a_sharp_shadow_and_a_little_blurred_is_found_whole()
         inside = (slice(50, 330), slice(50, 630))  # the sheet, in light and in shade
         assert np.array_equal(painted[inside], photo[inside]), blur
         assert np.allclose(painted[-30:, :30], PAPER, atol=0.05)  # the table's lit corner painted the paper by it
+
+
+def _thin_note(h: int, w: int) -> np.ndarray:
+    """A note of a few digits in a thin, light pen (float grey), its paper `PAPER`."""
+    ink = np.zeros((h, w), np.uint8)
+    for k, x in enumerate(range(w // 8, 6 * w // 8, w // 8)):
+        cv2.putText(ink, str(k + 3), (x, h // 2 + h // 16), cv2.FONT_HERSHEY_SIMPLEX, h / 200, 255, 1)
+    return np.where(ink > 0, np.float32(0.6), np.float32(PAPER)).astype(np.float32)
+
+
+def test_a_small_note_on_a_desk_is_found_its_thin_writing_seen_on_the_picture_as_it_came() -> None:
+    """A note photographed on a desk from arm's length is 3-9% of the picture: under the tenth a
+    sheet had to be, the desk was taken for the paper. Its thin strokes fade into its paper on the
+    sheet finder's small copy, so the writing is looked for on the picture as it came."""
+    photo = np.full((1500, 2000), TABLE, np.float32)
+    photo[600:840, 700:1200] = _thin_note(240, 500)  # 4% of the picture
+    work = cv2.resize(photo, (512, 384), interpolation=cv2.INTER_AREA)
+    assert find_sheet(work) is None  # on the working copy alone, nothing is written on it
+    found = find_sheet(work, photo)
+    assert found is not None
+    painted = found.paint(photo)
+    assert np.allclose(painted[:400, :], found.paper, atol=0.02)  # the desk painted paper
+    assert np.array_equal(painted[640:800, 740:1160], photo[640:800, 740:1160])  # the writing kept
+    # as big, but a bold light 0 drawn on a dark canvas: round, its hole no writing on a note
+    canvas = np.full((1500, 2000), TABLE, np.float32)
+    cv2.ellipse(canvas, (1000, 750), (180, 230), 0, 0, 360, PAPER, -1)
+    cv2.ellipse(canvas, (1000, 750), (40, 90), 0, 0, 360, TABLE, -1)
+    assert find_sheet(cv2.resize(canvas, (512, 384), interpolation=cv2.INTER_AREA), canvas) is None
+    # a sliver of paper under 2% of the picture is a label or a glint, not a sheet
+    tiny = np.full((1500, 2000), TABLE, np.float32)
+    tiny[700:820, 900:1100] = _thin_note(120, 200)
+    assert find_sheet(cv2.resize(tiny, (512, 384), interpolation=cv2.INTER_AREA), tiny) is None

@@ -180,7 +180,7 @@ def find(img: np.ndarray, scale: float = 1.0) -> Layout:
     h, w = grey.shape
     f1 = min(1.0, WORK_SIDE / max(h, w))
     work = _resize(grey, f1)
-    sheet = find_sheet(work)
+    sheet = find_sheet(work, grey)
     if sheet is not None:  # a photo of a sheet on a table: the table painted paper
         grey, work = sheet.paint(grey), sheet.paint(work)
     ink = ink_map(work)

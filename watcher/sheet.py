@@ -23,9 +23,15 @@ import numpy as np
 
 #: Pixels of the copy the sheet is looked for on: a sheet is big, its edge is all that counts.
 PROBE_PIXELS = 60_000
-#: The sheet's share of the picture: a smaller bright region is a label or a sticker, and a
-#: surround of less than a twentieth is a thin band that the reader already leaves out.
-SHEET_SHARE = (0.1, 0.95)
+#: The sheet's share of the picture: a surround of less than a twentieth is a thin band that
+#: the reader already leaves out. A note or a card photographed on a desk from arm's length is
+#: 3-9% of the picture (a phone's view at 40 cm is about 40 x 30 cm): under `SMALL_SHEET` the
+#: region must be a rectangle, `RECTANGULAR` of the smallest one round it (`_a_note`), and its
+#: writing is looked for on the picture as it came where the probe copy has too little of it
+#: (`_written_fine`). Below 2% a bright region is a label, a sticker or a glint.
+SHEET_SHARE = (0.02, 0.95)
+SMALL_SHEET = 0.1
+RECTANGULAR = 0.85
 #: The surround's median over the sheet's: darker than this, or it is paper in shade.
 SURROUND_DARKER = 0.75
 #: The sheet's area over its convex hull's: a sheet is a quadrilateral, seen in perspective.
@@ -66,9 +72,10 @@ class Sheet:
         return out
 
 
-def find_sheet(grey: np.ndarray) -> Sheet | None:
+def find_sheet(grey: np.ndarray, fine: np.ndarray | None = None) -> Sheet | None:
     """The sheet on a table, or greyer than a lid round it, in `grey` (float in [0, 1]: a working
-    copy is enough), or None."""
+    copy is enough), or None. `fine`: the picture as it came (uint8 or float grey), where a small
+    sheet's writing is looked for when the working copy has too little of it."""
     h, w = grey.shape[:2]
     f = min(1.0, (PROBE_PIXELS / (h * w)) ** 0.5)
     if min(h, w) * f < 24:
@@ -80,7 +87,8 @@ def find_sheet(grey: np.ndarray) -> Sheet | None:
     small = grey if f == 1.0 else cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
                                              interpolation=cv2.INTER_AREA)
     small = small.astype(np.float32, copy=False)
-    found = _sheet(small) if dark else None  # a sheet much greyer than its lid is "dark" round a lid too
+    # a sheet much greyer than its lid is "dark" round a lid too
+    found = _sheet(small, grey if fine is None else fine) if dark else None
     return found if found is not None or not light else _on_lid(small)
 
 
@@ -170,9 +178,10 @@ class _Probe:
     u8: np.ndarray
     either: np.ndarray
     darker: np.ndarray
+    fine: np.ndarray | None = None  # the copy the probe was taken from, where a small sheet's writing is looked for
 
 
-def _probe(s: np.ndarray) -> _Probe:
+def _probe(s: np.ndarray, fine: np.ndarray | None = None) -> _Probe:
     """`_Probe` of the probe copy `s`: measured once, asked of each level the sheet is looked at."""
     u8 = (cv2.GaussianBlur(s, (3, 3), 0) * 255).astype(np.uint8)
     grey = u8.astype(np.float32) + np.float32(8)
@@ -182,13 +191,13 @@ def _probe(s: np.ndarray) -> _Probe:
         near = cv2.medianBlur(u8, k).astype(np.float32) + np.float32(8)
         np.maximum(either, np.abs(grey - near) / near, out=either)
         np.maximum(darker, (near - grey) / near, out=darker)
-    return _Probe(u8, either, darker)
+    return _Probe(u8, either, darker, fine)
 
 
-def _sheet(s: np.ndarray) -> Sheet | None:
+def _sheet(s: np.ndarray, fine: np.ndarray | None = None) -> Sheet | None:
     """The sheet on the probe copy `s` (float grey), or None: at Otsu's threshold, or at lower
     ones (`SHADED_LEVELS`) where none is found at Otsu's or a lower one adds a shaded part."""
-    p = _probe(s)
+    p = _probe(s, fine)
     otsu, bright = cv2.threshold(p.u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     found = _sheet_at(s, p, bright)
     above = bright > 0
@@ -236,6 +245,8 @@ def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = Fa
     share = float(np.count_nonzero(inside)) / inside.size
     if not SHEET_SHARE[0] <= share <= SHEET_SHARE[1]:
         return None
+    if share < SMALL_SHEET and not _a_note(outline):
+        return None
     if cv2.contourArea(outline) < CONVEX * cv2.contourArea(cv2.convexHull(outline)):
         return None
     if float(np.count_nonzero(bright[inside])) < SOLID * np.count_nonzero(inside):
@@ -258,7 +269,8 @@ def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = Fa
         return None
     # nothing written on it: the bright region is the writing itself, a bold light stroke on a
     # dark canvas (a "1" drawn white on black was painted away as the table round a sheet)
-    if np.count_nonzero((p.darker > WRITING_STEP) & within) < SHEET_MARKS:
+    if np.count_nonzero((p.darker > WRITING_STEP) & within) < SHEET_MARKS and not (
+            share < SMALL_SHEET and _written_fine(p, within)):
         return None
     # the sheet is convex: a bite out of the region is a shade over its edge (darker than the level
     # it was found at), not table, and the digit in it was painted over (a note's last digit lost,
@@ -294,6 +306,35 @@ def _paper_out(s: np.ndarray, inner: np.ndarray, paper: float) -> np.ndarray:
     ys, xs = np.nonzero(inner == 255)
     values = np.minimum(near[ys, xs], 1.0).astype(np.float32)
     return values[np.clip(nearest - 1, 0, len(values) - 1)]
+
+
+def _written_fine(p: _Probe, within: np.ndarray) -> bool:
+    """Writing on a small sheet, looked for on the finer copy the probe was taken from: a note's
+    thin strokes, under a probe pixel wide, fade into its paper there."""
+    if p.fine is None or p.fine.shape[0] <= within.shape[0] or not within.any():
+        return False
+    up = p.fine.shape[0] / within.shape[0]
+    ys, xs = np.nonzero(within)
+    top, bottom, left, right = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    y0, y1 = int(top * up), min(p.fine.shape[0], int(bottom * up))
+    x0, x1 = int(left * up), min(p.fine.shape[1], int(right * up))
+    if y1 <= y0 or x1 <= x0:
+        return False
+    crop = p.fine[y0:y1, x0:x1]
+    crop = crop if crop.dtype == np.uint8 else (np.clip(crop, 0, 1) * 255).astype(np.uint8)
+    on = cv2.resize(within[top:bottom, left:right].astype(np.uint8), (x1 - x0, y1 - y0),
+                    interpolation=cv2.INTER_NEAREST) > 0
+    grey = cv2.GaussianBlur(crop, (3, 3), 0).astype(np.float32) + np.float32(8)
+    near = cv2.medianBlur(crop, MARK_WINDOWS[1]).astype(np.float32) + np.float32(8)
+    return int(np.count_nonzero(((near - grey) / near > WRITING_STEP) & on)) >= SHEET_MARKS * up
+
+
+def _a_note(outline: np.ndarray) -> bool:
+    """A small bright region (under `SMALL_SHEET` of the picture) is a sheet only as a rectangle,
+    `RECTANGULAR` of the smallest one round it: a bold light 0 on a dark canvas is a solid,
+    convex region with "writing" (its hole) on it too, but round."""
+    (_c, (w, h), _a) = cv2.minAreaRect(outline)
+    return cv2.contourArea(outline) >= RECTANGULAR * w * h
 
 
 def _corners(outline: np.ndarray) -> np.ndarray | None:
