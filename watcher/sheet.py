@@ -278,8 +278,11 @@ def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = Fa
     mask = np.zeros_like(bright)
     cv2.drawContours(mask, [cv2.convexHull(outline)], -1, 255, cv2.FILLED)
     # pulled in by three pixels, from the picture's border too: a sliver of table narrower than a
-    # pixel here is averaged into the paper, and would be left dark along the border
-    inner = cv2.erode(mask, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    # pixel here is averaged into the paper, and would be left dark along the border. A small
+    # sheet by one: each of its pixels here is many in the picture, and three of them painted
+    # over the tops of a note's first row (a canvas of 20 digits read "01154...": the 2 and 3 cut)
+    pull = 3 if share < SMALL_SHEET else 7
+    inner = cv2.erode(mask, np.ones((pull, pull), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
     return Sheet(inner, paper, _paper_out(s, inner, paper))
 
 
