@@ -5,7 +5,8 @@ The table is darker than the paper, so the ink map takes it for ink (or, when it
 the picture, for the paper, and the sheet for ink), and its edge along the sheet reads as a rule
 or a row of 1s. When the picture holds one bright, solid, convex region with writing on it and
 a darker surround that has nothing written on it, everything outside that region is painted the
-paper grey of the sheet's nearest place, and the picture is read as a scan of the sheet.
+paper grey of the sheet's nearest place, and the picture is read as a scan of the sheet. A note
+on a desk may be a small part of the picture: a region under a tenth of it must be a rectangle.
 A lid (or the white canvas an editor leaves round a picture it turned) is lighter than a grey or
 coloured sheet: the ink map's paper, the brightest grey near each place, is the lid's along the
 sheet's edges, so a band of the sheet inside them is ink, and it joined a page's digits into one
