@@ -185,14 +185,21 @@ class _Probe:
 def _probe(s: np.ndarray, fine: np.ndarray | None = None) -> _Probe:
     """`_Probe` of the probe copy `s`: measured once, asked of each level the sheet is looked at."""
     u8 = (cv2.GaussianBlur(s, (3, 3), 0) * 255).astype(np.uint8)
-    grey = u8.astype(np.float32) + np.float32(8)
     either = np.zeros(u8.shape, np.float32)
     darker = np.zeros(u8.shape, np.float32)
     for k in MARK_WINDOWS:
-        near = cv2.medianBlur(u8, k).astype(np.float32) + np.float32(8)
-        np.maximum(either, np.abs(grey - near) / near, out=either)
-        np.maximum(darker, (near - grey) / near, out=darker)
+        d = _darker(u8, k)
+        np.maximum(either, np.abs(d), out=either)
+        np.maximum(darker, d, out=darker)
     return _Probe(u8, either, darker, fine)
+
+
+def _darker(u8: np.ndarray, k: int) -> np.ndarray:
+    """How much darker each pixel is than the median of the `k`-wide window round it, as a share of
+    that median (lighter: negative), both lifted by 8 grey levels: in the dark, a few levels of noise are no writing."""
+    grey = u8.astype(np.float32) + np.float32(8)
+    near = cv2.medianBlur(u8, k).astype(np.float32) + np.float32(8)
+    return (near - grey) / near
 
 
 def _sheet(s: np.ndarray, fine: np.ndarray | None = None) -> Sheet | None:
@@ -328,9 +335,8 @@ def _written_fine(p: _Probe, within: np.ndarray) -> bool:
     crop = crop if crop.dtype == np.uint8 else (np.clip(crop, 0, 1) * 255).astype(np.uint8)
     on = cv2.resize(within[top:bottom, left:right].astype(np.uint8), (x1 - x0, y1 - y0),
                     interpolation=cv2.INTER_NEAREST) > 0
-    grey = cv2.GaussianBlur(crop, (3, 3), 0).astype(np.float32) + np.float32(8)
-    near = cv2.medianBlur(crop, MARK_WINDOWS[1]).astype(np.float32) + np.float32(8)
-    return int(np.count_nonzero(((near - grey) / near > WRITING_STEP) & on)) >= SHEET_MARKS * up
+    darker = _darker(cv2.GaussianBlur(crop, (3, 3), 0), MARK_WINDOWS[1])  # as `_probe` measures it
+    return int(np.count_nonzero((darker > WRITING_STEP) & on)) >= SHEET_MARKS * up
 
 
 def _a_note(outline: np.ndarray) -> bool:
