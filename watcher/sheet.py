@@ -253,7 +253,8 @@ def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = Fa
     share = float(np.count_nonzero(inside)) / inside.size
     if not SHEET_SHARE[0] <= share <= SHEET_SHARE[1]:
         return None
-    if share < SMALL_SHEET and not _a_note(outline):
+    small = share < SMALL_SHEET  # a note on a desk, a small part of the picture
+    if small and not _a_note(outline):
         return None
     if cv2.contourArea(outline) < CONVEX * cv2.contourArea(cv2.convexHull(outline)):
         return None
@@ -277,8 +278,7 @@ def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = Fa
         return None
     # nothing written on it: the bright region is the writing itself, a bold light stroke on a
     # dark canvas (a "1" drawn white on black was painted away as the table round a sheet)
-    if np.count_nonzero((p.darker > WRITING_STEP) & within) < SHEET_MARKS and not (
-            share < SMALL_SHEET and _written_fine(p, within)):
+    if np.count_nonzero((p.darker > WRITING_STEP) & within) < SHEET_MARKS and not (small and _written_fine(p, within)):
         return None
     # the sheet is convex: a bite out of the region is a shade over its edge (darker than the level
     # it was found at), not table, and the digit in it was painted over (a note's last digit lost,
@@ -289,7 +289,7 @@ def _sheet_at(s: np.ndarray, p: _Probe, bright: np.ndarray, dark_only: bool = Fa
     # pixel here is averaged into the paper, and would be left dark along the border. A small
     # sheet by one: each of its pixels here is many in the picture, and three of them painted
     # over the tops of a note's first row (a canvas of 20 digits read "01154...": the 2 and 3 cut)
-    pull = 3 if share < SMALL_SHEET else 7
+    pull = 3 if small else 7
     inner = cv2.erode(mask, np.ones((pull, pull), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
     return Sheet(inner, paper, _paper_out(s, inner, paper))
 
@@ -335,7 +335,7 @@ def _written_fine(p: _Probe, within: np.ndarray) -> bool:
     crop = crop if crop.dtype == np.uint8 else (np.clip(crop, 0, 1) * 255).astype(np.uint8)
     on = cv2.resize(within[top:bottom, left:right].astype(np.uint8), (x1 - x0, y1 - y0),
                     interpolation=cv2.INTER_NEAREST) > 0
-    darker = _darker(cv2.GaussianBlur(crop, (3, 3), 0), MARK_WINDOWS[1])  # as `_probe` measures it
+    darker = _darker(cv2.GaussianBlur(crop, (3, 3), 0), MARK_WINDOWS[1])  # `_probe`'s wider window: thin strokes stand out in it
     return int(np.count_nonzero((darker > WRITING_STEP) & on)) >= SHEET_MARKS * up
 
 
