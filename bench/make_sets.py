@@ -5,7 +5,8 @@ each, and one with the boxes printed against each other; a set photographed, on 
 a shadow, and one as a small note on a darker desk; a set on a notebook's ruled paper; and a set
 drawn as MNIST's 28x28 tiles side by side, as the simplest other renderer would), a form's short fields (`fields-short`: one or two
 digits in a box, on an underline or in comb cells), notes (`notes-photo`: a few lines on a small
-sheet, the writing sloped, photographed) and 600-dpi A4 pages (ruled, plain, squared, a table), all
+sheet, the writing sloped, photographed) and 600-dpi A4 pages (ruled, plain, squared, a table, and
+ruled under a printed title and instructions: `pages-headed`), all
 from MNIST's **test** split (never trained on), and `fonts-held-out`: single letters and digits
 (`file,text,kind,char`) in the handwriting fonts no training stage sees (`negatives.HELD_OUT`),
 drawn, bent and rendered as the rejection stage draws its own: how a hand the model never saw is
@@ -94,6 +95,9 @@ def main() -> None:
     # a table, a digit written large in each printed cell: the digits of two rows often touch the rule between them
     print(compose.write_set(a.out / "pages-table", data.x_test, data.y_test, a.pages, seed=13, kind="page",
                             table=True))
+    # a data-collection sheet: a title, an instruction and a "Name: ____" line printed above the grid
+    print(compose.write_set(a.out / "pages-headed", data.x_test, data.y_test, a.pages, seed=17, kind="page",
+                            ruled=True, header=True))
     if a.marks:
         print(write_font_marks(a.out / "fonts-held-out", a.marks, seed=5))
 

@@ -270,15 +270,38 @@ def _slope(canvas: np.ndarray, degrees: float) -> np.ndarray:
     return cv2.warpAffine(canvas, m, (w, h))
 
 
+#: What a data-collection sheet prints above its grid: words with no digit in them
+TITLES = ("Handwritten Digits Collection", "Digit Recognition Survey", "Handwriting Sample Sheet", "Data Collection Form")
+INSTRUCTIONS = ("Please write one digit in each space, using a black or blue pen.",
+                "Write the digits clearly and do not let them touch the lines.",
+                "Copy each row below carefully in your own handwriting.")
+HERSHEY = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX)
+
+
+def _header(canvas: np.ndarray, rng: np.random.Generator, top: int, left: int) -> None:
+    """Print a title, an instruction and a "Name: ____" line (ink 1) in the sheet's top margin
+    (`top` pixels), in one of OpenCV's Hershey fonts: a data-collection sheet's printed words."""
+    font = HERSHEY[int(rng.integers(len(HERSHEY)))]
+    unit = cv2.getTextSize("H", font, 1.0, 1)[0][1]  # a capital's height at scale 1
+    lines = (TITLES[int(rng.integers(len(TITLES)))], INSTRUCTIONS[int(rng.integers(len(INSTRUCTIONS)))],
+             "Name: ____________________     Group: ________")
+    band = np.zeros((top, canvas.shape[1]), np.uint8)  # OpenCV draws text on 8-bit pictures only
+    for text, cap, base in zip(lines, (0.26, 0.16, 0.16), (0.36, 0.64, 0.9), strict=True):
+        scale = cap * top / unit
+        cv2.putText(band, text, (left, int(base * top)), font, scale, 255, max(1, round(cap * top / 12)), cv2.LINE_AA)
+    np.maximum(canvas[:top], band.astype(np.float32) / 255.0, out=canvas[:top])
+
+
 def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows: int = 30, cols: int = 20,
          ruled: bool = False, height: int = 110, size: tuple[int, int] = (4960, 7016), squared: bool = False,
-         table: bool = False, rule: tuple[float, int] = (0.8, 3)) -> Drawn:
+         table: bool = False, rule: tuple[float, int] = (0.8, 3), header: bool = False) -> Drawn:
     """A sheet (600-dpi A4 by default) with a grid of rows x columns of digits, plain, ruled, or
     squared (an exercise book's grid, printed lighter than the pen, about a digit's height apart),
     or a table (`table`: a printed cell round each digit, written large). `rule`: a ruled sheet's
-    lines, their ink (the pen's is 1) and thickness in pixels."""
+    lines, their ink (the pen's is 1) and thickness in pixels. `header`: words printed in the top
+    margin (`_header`), which are no digits."""
     if table:
-        return _table(digits, labels, rng, rows, cols, size)
+        return _table(digits, labels, rng, rows, cols, size, header)
     width, height_px = size
     canvas = np.zeros((height_px, width), np.float32)
     if squared:
@@ -289,6 +312,8 @@ def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows:
         for y in range(int(rng.integers(0, step)), height_px, step):
             canvas[y:y + thick, :] = shade
     top, left = int(0.06 * height_px), int(0.08 * width)
+    if header:
+        _header(canvas, rng, top, left)
     dy = (height_px - 2 * top) / rows
     dx = (width - 2 * left) / cols
     lines = []
@@ -306,7 +331,7 @@ def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows:
 
 
 def _table(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows: int, cols: int,
-           size: tuple[int, int]) -> Drawn:
+           size: tuple[int, int], header: bool = False) -> Drawn:
     """A printed table, a digit in each cell written large (0.65-0.85 of its height, narrower than
     the cell): a quarter of them stand on the rule below, a quarter hang from the rule above, so
     that a digit and the one under it often both touch the rule between them; the rest sit
@@ -314,6 +339,8 @@ def _table(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, row
     width, height_px = size
     canvas = np.zeros((height_px, width), np.float32)
     top, left = int(0.06 * height_px), int(0.08 * width)
+    if header:
+        _header(canvas, rng, top, left)
     dy = (height_px - 2 * top) / rows
     dx = (width - 2 * left) / cols
     shade, thick = float(rng.uniform(0.5, 0.9)), max(1, round(dy / 70))
