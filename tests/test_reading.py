@@ -952,6 +952,40 @@ def test_on_a_page_of_sure_digits_a_line_a_fifth_of_the_pen_thick_is_left_out(mn
         assert any("3 mark(s) as thin as a printed line left out" in why for why in r.doubts) and not ok(r), r.doubts
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_words_printed_above_a_pages_grid_are_not_read_as_digits(mnist: dict[str, np.ndarray], clf,
+                                                                      tmp_path: Path, seed: int) -> None:
+    """A data-collection sheet prints a title, an instruction and a "Name: ____" line above its
+    grid: their l, i and o read as sure 1s and 0s (4 to 9 digits more on these pages of 80, 80 to 90
+    on a 600-dpi page of 600). Their lines are left out, and the page goes to review saying so."""
+    for kind in ({}, {"ruled": True}, {"squared": True}):
+        d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(seed), rows=8, cols=10, height=60,
+                         size=(1654, 2339), header=True, **kind)  # type: ignore[arg-type]
+        path = tmp_path / "page.png"
+        cv2.imwrite(str(path), d.image)
+        r = classify([prepare(str(path), 10**8, 10**8, clf.predict, clf.calibration)], clf.predict, clf.calibration)[0]
+        assert r is not None
+        got, want = r.text.replace(" ", ""), d.text.replace(" ", "")
+        assert edit_distance(got, want) <= 2, (kind, got, want)
+        assert any("line(s) that do not read as digits left out" in why for why in r.doubts), r.doubts
+
+
+def test_a_line_of_marks_mostly_not_sure_digits_is_printed_words() -> None:
+    """`_text_lines`: a line of five marks or more, under half of them sure digits and their scores
+    low in the mean, is words; a line of digits with a few doubtful ones, or a short line, is not."""
+    blank = np.zeros((28, 28), np.float32)
+    lines = [6, 6, 4, 7]  # marks a line
+    marks = [segment.Mark(ln, [segment.Piece((40 * k, 60 * ln, 20, 24), blank, 3.0)])
+             for ln, n in enumerate(lines) for k in range(n)]
+    conf = np.concatenate([[0.95, 0.3, 0.2, 0.4, 0.3, 0.99],  # words: "l" a sure 1, "o" a sure 0
+                           [0.99, 0.6, 0.99, 0.7, 0.99, 0.5],  # digits, three of them doubtful
+                           [0.2, 0.3, 0.2, 0.3],  # too short to tell
+                           [0.95, 0.92, 0.3, 0.2, 0.35, 0.25, 0.3]])
+    paths: list[reading.MarkPath] = [([i], [0], 1.0) for i in range(len(conf))]
+    text = reading._text_lines(segment.Layout(marks), paths, conf, [bool(c >= 0.9) for c in conf])
+    assert text == set(range(6)) | set(range(16, 23))
+
+
 def test_on_a_page_a_flat_piece_of_a_line_is_read_down_to_the_usual_floor_only() -> None:
     """On a page of sure digits a mark of a digit's size is a digit however badly drawn, and is
     read down to the page's floor; a flat piece of a grid's line (a pixel tall) is not of a digit's

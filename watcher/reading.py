@@ -64,6 +64,13 @@ LINE_ONE_STROKE = 4.0
 #: first read as a doubtful pair or more at the usual floor: two touching digits ("31" reads
 #: whole as a 4) are read so, as they were when left out
 LINE_WIDE_PEN = 0.5
+#: On a page, a line of at least `TEXT_MARKS` marks, under `TEXT_SURE` of them sure digits and the
+#: geometric mean of their raw scores under `TEXT_MEAN`, is left out as printed words: a header's
+#: lines read 0-41% sure and 0.17-0.42 in the mean on 600-dpi pages; the least sure line of digits
+#: on rendered, dense and photographed pages and notes 57% and 0.65
+TEXT_MARKS = 5
+TEXT_SURE = 0.5
+TEXT_MEAN = 0.5
 #: A file that is one mark, read as one digit below this raw score, is read as touching digits
 #: instead when each piece of its best cut reads at `SPLIT_SINGLE_SURE` or more ("10" in a box,
 #: the 1 touching the 0, read as 8 before). It goes to review either way.
@@ -272,7 +279,10 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     # in a page of digits (many marks, nearly all surely digits) a mark of a digit's size is a
     # digit, however badly drawn: it is read (with its low confidence) rather than left out
     sure_marks = [bool(conf[idx].min() >= 0.9) for idx, _p, _s in paths]
-    page = len(paths) >= PAGE_MARKS and sum(sure_marks) >= 0.8 * len(paths)
+    text = _text_lines(lay, paths, conf, sure_marks)
+    rest = [s for mi, s in enumerate(sure_marks) if mi not in text]
+    page = len(rest) >= PAGE_MARKS and sum(rest) >= 0.8 * len(rest)
+    text = text if page else set()
     floor = PAGE_FLOOR if page else NOT_A_DIGIT_BELOW
     joined = _joined(lay, paths, conf, k)
     wholes = [int(best[idx[0] - path[0]]) for idx, path, _s in paths]  # each mark read whole
@@ -284,6 +294,10 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     for mi, (m, (idx, path, share), below) in enumerate(zip(lay.marks, paths, floors, strict=True)):
         if mi - 1 in joined:
             continue  # read with the mark before it
+        if mi in text:
+            not_digits += 1  # printed words on a page of digits
+            unread_boxes.append(m.pieces[0].box)
+            continue
         if mi in lay.flags:
             not_digits += 1  # a dash that did not read as part of the digit before it
             unread_boxes.append(m.pieces[0].box)
@@ -342,6 +356,9 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
         return _assemble(lay, best, conf, sure, calibration, loose_pieces=2, paths=paths)
     if not_digits:
         doubts.append(f"{not_digits} mark(s) not read as digits")
+    if text:
+        doubts.append(f"{len({lay.marks[mi].line for mi in text})} line(s) that do not read as digits left out "
+                      "(printed words?)")
     if lay.tiny:
         doubts.append(TINY_DOUBT)
     # a printer's line, not a pen's 1: thinner than the pen's strokes too (a 1 drawn with a paint
@@ -506,6 +523,26 @@ def _split_cell(row: list[Box]) -> bool:
 #: A digit in pieces lies on one or two lines of marks; a column of marks on more (a number
 #: photographed sideways, its digits one above another) read whole is a tall thin "1".
 WHOLE_LINES = 2
+
+
+def _text_lines(lay: Layout, paths: list[MarkPath], conf: np.ndarray, sure_marks: list[bool]) -> set[int]:
+    """The marks of lines that read as no line of digits: `TEXT_MARKS` marks or more, under
+    `TEXT_SURE` of them sure digits and their scores' geometric mean under `TEXT_MEAN`. On a page
+    of digits such a line is printed words (a form's title, its instructions, "Name: ____"), whose
+    l, i and o read as sure 1s and 0s among letters read as nothing sure (25 to 95 digits more on
+    a 600-dpi page of 600). The caller leaves them out only on a page: in a number or an equation a line
+    is a few marks, and its letters are read and doubted one by one."""
+    lines: dict[int, list[int]] = {}
+    for mi, m in enumerate(lay.marks):
+        lines.setdefault(m.line, []).append(mi)
+    out: set[int] = set()
+    for marks in lines.values():
+        if len(marks) < TEXT_MARKS or sum(sure_marks[mi] for mi in marks) >= TEXT_SURE * len(marks):
+            continue
+        scores = np.array([conf[paths[mi][0]].min() for mi in marks])
+        if float(np.exp(np.mean(np.log(np.maximum(scores, 1e-9))))) < TEXT_MEAN:
+            out.update(marks)
+    return out
 
 
 def _lines_of_marks(lay: Layout, whole: Box) -> int:
