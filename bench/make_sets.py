@@ -6,7 +6,8 @@ a shadow, and one as a small note on a darker desk; a set on a notebook's ruled 
 drawn as MNIST's 28x28 tiles side by side, as the simplest other renderer would), a form's short fields (`fields-short`: one or two
 digits in a box, on an underline or in comb cells), notes (`notes-photo`: a few lines on a small
 sheet, the writing sloped, photographed) and 600-dpi A4 pages (ruled, plain, squared, a table, and
-ruled under a printed title and instructions: `pages-headed`), all
+ruled under a printed title and instructions: `pages-headed`, or written in pencil:
+`pages-pencil`), all
 from MNIST's **test** split (never trained on), and `fonts-held-out`: single letters and digits
 (`file,text,kind,char`) in the handwriting fonts no training stage sees (`negatives.HELD_OUT`),
 drawn, bent and rendered as the rejection stage draws its own: how a hand the model never saw is
@@ -98,6 +99,9 @@ def main() -> None:
     # a data-collection sheet: a title, an instruction and a "Name: ____" line printed above the grid
     print(compose.write_set(a.out / "pages-headed", data.x_test, data.y_test, a.pages, seed=17, kind="page",
                             ruled=True, header=True))
+    # the same written in pencil: the digits a third to a half as dark as the pen, in grains
+    print(compose.write_set(a.out / "pages-pencil", data.x_test, data.y_test, a.pages, seed=18, kind="page",
+                            ruled=True, pencil=True))
     if a.marks:
         print(write_font_marks(a.out / "fonts-held-out", a.marks, seed=5))
 

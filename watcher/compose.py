@@ -292,14 +292,24 @@ def _header(canvas: np.ndarray, rng: np.random.Generator, top: int, left: int) -
     np.maximum(canvas[:top], band.astype(np.float32) / 255.0, out=canvas[:top])
 
 
+def _pencil(ink: np.ndarray, rng: np.random.Generator, dark: float) -> np.ndarray:
+    """A digit's ink as pencil leaves it on paper's tooth: `dark` as dark as the pen, in grains
+    (a field of noise smoothed over 1.5 pixels, each point 0.1-1.4 of that)."""
+    g = np.asarray(cv2.GaussianBlur(rng.normal(0.0, 1.0, ink.shape).astype(np.float32), (0, 0), 1.5), np.float32)
+    out: np.ndarray = ink * dark * np.clip(1.0 + 0.5 * g / max(float(g.std()), 1e-6), 0.1, 1.4)
+    return out
+
+
 def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows: int = 30, cols: int = 20,
          ruled: bool = False, height: int = 110, size: tuple[int, int] = (4960, 7016), squared: bool = False,
-         table: bool = False, rule: tuple[float, int] = (0.8, 3), header: bool = False) -> Drawn:
+         table: bool = False, rule: tuple[float, int] = (0.8, 3), header: bool = False,
+         pencil: bool = False) -> Drawn:
     """A sheet (600-dpi A4 by default) with a grid of rows x columns of digits, plain, ruled, or
     squared (an exercise book's grid, printed lighter than the pen, about a digit's height apart),
     or a table (`table`: a printed cell round each digit, written large). `rule`: a ruled sheet's
     lines, their ink (the pen's is 1) and thickness in pixels. `header`: words printed in the top
-    margin (`_header`), which are no digits."""
+    margin (`_header`), which are no digits. `pencil`: the digits written in pencil (`_pencil`),
+    a third to a half as dark as the pen and grainy."""
     if table:
         return _table(digits, labels, rng, rows, cols, size, header)
     width, height_px = size
@@ -317,6 +327,7 @@ def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows:
     dy = (height_px - 2 * top) / rows
     dx = (width - 2 * left) / cols
     lines = []
+    dark = float(rng.uniform(0.35, 0.55)) if pencil else 1.0
     for r in range(rows):
         pick = rng.integers(0, len(digits), cols)
         yline = int(top + r * dy)
@@ -324,6 +335,7 @@ def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, rows:
             cv2.line(canvas, (0, yline + int(0.8 * dy)), (width, yline + int(0.8 * dy)), rule[0], rule[1])
         for c, i in enumerate(pick):
             ink = _digit_ink(digits[i], height, rng)
+            ink = _pencil(ink, rng, dark) if pencil else ink
             y0 = yline + int(0.8 * dy) - ink.shape[0] - int(rng.integers(2, 10))
             _paste(canvas, ink * 1.0, int(left + c * dx + rng.integers(0, max(1, int(dx - ink.shape[1])))), y0)
         lines.append("".join(str(int(labels[i])) for i in pick))
