@@ -952,6 +952,14 @@ def test_on_a_page_of_sure_digits_a_line_a_fifth_of_the_pen_thick_is_left_out(mn
         assert any("3 mark(s) as thin as a printed line left out" in why for why in r.doubts) and not ok(r), r.doubts
 
 
+def read_as_filed(img: np.ndarray, path: Path, clf) -> Reading:
+    """`img` written to `path` and read as the daemon reads a file (a page found and read whole)."""
+    cv2.imwrite(str(path), img)
+    r = classify([prepare(str(path), 10**8, 10**8, clf.predict, clf.calibration)], clf.predict, clf.calibration)[0]
+    assert r is not None
+    return r
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_words_printed_above_a_pages_grid_are_not_read_as_digits(mnist: dict[str, np.ndarray], clf,
                                                                       tmp_path: Path, seed: int) -> None:
@@ -961,10 +969,7 @@ def test_the_words_printed_above_a_pages_grid_are_not_read_as_digits(mnist: dict
     for kind in ({}, {"ruled": True}, {"squared": True}):
         d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(seed), rows=8, cols=10, height=60,
                          size=(1654, 2339), header=True, **kind)  # type: ignore[arg-type]
-        path = tmp_path / "page.png"
-        cv2.imwrite(str(path), d.image)
-        r = classify([prepare(str(path), 10**8, 10**8, clf.predict, clf.calibration)], clf.predict, clf.calibration)[0]
-        assert r is not None
+        r = read_as_filed(d.image, tmp_path / "page.png", clf)
         got, want = r.text.replace(" ", ""), d.text.replace(" ", "")
         assert edit_distance(got, want) <= 2, (kind, got, want)
         assert any("line(s) that do not read as digits left out" in why for why in r.doubts), r.doubts
@@ -981,11 +986,7 @@ def test_a_page_written_in_pencil_is_read_from_its_strokes_filled(mnist: dict[st
         for kind in ({}, {"ruled": True}):
             d = compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(seed), rows=10, cols=12,
                              height=110, size=(2480, 2600), pencil=True, **kind)  # type: ignore[arg-type]
-            path = tmp_path / "page.png"
-            cv2.imwrite(str(path), d.image)
-            r = classify([prepare(str(path), 10**8, 10**8, clf.predict, clf.calibration)], clf.predict,
-                         clf.calibration)[0]
-            assert r is not None
+            r = read_as_filed(d.image, tmp_path / "page.png", clf)
             wrong += edit_distance(r.text.replace(" ", ""), d.text.replace(" ", ""))
     assert wrong <= 20, wrong
     pen = normalise.ink_map(compose.page(mnist["x_test"], mnist["y_test"], np.random.default_rng(1), rows=10, cols=12,

@@ -316,7 +316,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             loose, loose_share = _best_path(m, conf[idx[0]:idx[0] + len(m.pieces)],
                                             best[idx[0]:idx[0] + len(m.pieces)], piece_min=0.0)
             picked = [idx[0] + i for i in loose]
-            gm = float(np.exp(np.mean(np.log(np.maximum(conf[picked], 1e-9)))))
+            gm = _geometric_mean(conf[picked])
             if len(loose) >= (2 if below < loose_below[mi] else loose_pieces) and gm >= LOOSE_MEAN:
                 idx, path, share = picked, loose, loose_share
                 unsure += 1
@@ -525,22 +525,31 @@ def _split_cell(row: list[Box]) -> bool:
 WHOLE_LINES = 2
 
 
+def _by_line(lay: Layout) -> dict[int, list[int]]:
+    """The indices of the layout's marks, line by line."""
+    lines: dict[int, list[int]] = {}
+    for mi, m in enumerate(lay.marks):
+        lines.setdefault(m.line, []).append(mi)
+    return lines
+
+
+def _geometric_mean(scores: np.ndarray) -> float:
+    """How sure a set of scores is together: one near 0 pulls it down as a product would."""
+    return float(np.exp(np.mean(np.log(np.maximum(scores, 1e-9)))))
+
+
 def _text_lines(lay: Layout, paths: list[MarkPath], conf: np.ndarray, sure_marks: list[bool]) -> set[int]:
     """The marks of lines that read as no line of digits: `TEXT_MARKS` marks or more, under
     `TEXT_SURE` of them sure digits and their scores' geometric mean under `TEXT_MEAN`. On a page
     of digits such a line is printed words (a form's title, its instructions, "Name: ____"), whose
-    l, i and o read as sure 1s and 0s among letters read as nothing sure (25 to 95 digits more on
+    l, i and o read as sure 1s and 0s among letters read as nothing sure (23 to 94 digits more on
     a 600-dpi page of 600). The caller leaves them out only on a page: in a number or an equation a line
     is a few marks, and its letters are read and doubted one by one."""
-    lines: dict[int, list[int]] = {}
-    for mi, m in enumerate(lay.marks):
-        lines.setdefault(m.line, []).append(mi)
     out: set[int] = set()
-    for marks in lines.values():
+    for marks in _by_line(lay).values():
         if len(marks) < TEXT_MARKS or sum(sure_marks[mi] for mi in marks) >= TEXT_SURE * len(marks):
             continue
-        scores = np.array([conf[paths[mi][0]].min() for mi in marks])
-        if float(np.exp(np.mean(np.log(np.maximum(scores, 1e-9))))) < TEXT_MEAN:
+        if _geometric_mean(np.array([conf[paths[mi][0]].min() for mi in marks])) < TEXT_MEAN:
             out.update(marks)
     return out
 
@@ -576,10 +585,7 @@ def _line_floors(lay: Layout, sure_marks: list[bool], floor: float,
             low = PAGE_DIGIT_HEIGHT * float(np.median(sure))
             floors = [NOT_A_DIGIT_BELOW if m.pieces[0].box[3] < low else floor for m in lay.marks]
         return floors, floors
-    lines: dict[int, list[int]] = {}
-    for mi, m in enumerate(lay.marks):
-        lines.setdefault(m.line, []).append(mi)
-    for marks in lines.values():
+    for marks in _by_line(lay).values():
         sure = [mi for mi in marks if sure_marks[mi]]
         if len(sure) < max(2, LINE_SURE * (len(marks) - 1)):
             continue
