@@ -451,11 +451,101 @@ def styled(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> 
     return Drawn(out, "".join(str(int(labels[i])) for i in pick))
 
 
+#: `equation`'s operators between numbers; the last one before the last term is never a ÷
+OPERATORS = ("+", "-", "x", "÷", "=")
+
+
+def _stroke(points: Sequence[tuple[float, float]], size: tuple[int, int], thick: int,
+            rng: np.random.Generator) -> np.ndarray:
+    """A pen's path through `points` (in a box of `size` (h, w), 0-1 each way), each point moved a
+    little as a hand would: ink [0, 1] with a margin of the pen's width round the box."""
+    h, w = size
+    img = np.zeros((h + 2 * thick, w + 2 * thick), np.float32)
+    p = np.array(points, np.float32) * [w, h] + thick + rng.normal(0, 0.03 * min(h, w) + 0.3, (len(points), 2))
+    cv2.polylines(img, [p.astype(np.int32)], False, 1.0, thick, cv2.LINE_AA)
+    return img
+
+
+def _operator(kind: str, height: int, thick: int, rng: np.random.Generator) -> np.ndarray:
+    """A handwritten +, -, x (times), ÷ or =, 0.35-0.6 of a digit's height across; or "var": a
+    variable x written as two arcs back to back, as algebra is written."""
+    s = int(height * rng.uniform(0.35, 0.6))
+    if kind == "+":
+        return np.maximum(_stroke([(0.5, 0), (0.5, 1)], (s, s), thick, rng), _stroke([(0, 0.5), (1, 0.5)], (s, s), thick, rng))
+    if kind == "-":
+        return _stroke([(0, 0.5), (1, 0.5)], (max(2, s // 6), s), thick, rng)
+    if kind == "=":
+        return np.maximum(_stroke([(0, 0.15), (1, 0.15)], (s // 2, s), thick, rng),
+                          _stroke([(0, 0.85), (1, 0.85)], (s // 2, s), thick, rng))
+    if kind == "x":
+        return np.maximum(_stroke([(0, 0), (1, 1)], (s, s), thick, rng), _stroke([(1, 0), (0, 1)], (s, s), thick, rng))
+    if kind == "÷":
+        img = _stroke([(0, 0.5), (1, 0.5)], (s, s), thick, rng)
+        for y in (0.15, 0.85):
+            cv2.circle(img, (int(s / 2 + thick), int(y * s + thick)), max(1, thick // 2 + 1), 1.0, -1)
+        return img
+    if kind == "var":
+        s = int(height * rng.uniform(0.45, 0.65))
+        t = np.linspace(-1, 1, 12)
+        left = [(0.12 + 0.38 * float(np.cos(v * 1.3)), 0.5 + 0.5 * float(v)) for v in t]
+        right = [(0.88 - 0.38 * float(np.cos(v * 1.3)), 0.5 + 0.5 * float(v)) for v in t]
+        return np.maximum(_stroke(left, (s, s), thick, rng), _stroke(right, (s, s), thick, rng))
+    raise ValueError(f"no such operator: {kind}")
+
+
+def equation(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> Drawn:
+    """A sum or an equation written on one line ("7 + 91", "3x² - 12 = 45"): two to four terms
+    between handwritten operators (`OPERATORS`); a term is a number of 1-3 digits or, one time in
+    four, a variable x after a digit or alone, squared more often than not: its exponent a 2 of
+    0.4-0.55 of a digit's height raised over it. The digits 28-70 pixels high, scanned
+    (`scan`). `text`: the terms' digits, the exponent after its base ("3x² - 12 = 45" is "32 12 45"),
+    as people transcribe an equation; the operators and the x are no digits."""
+    height = int(rng.integers(28, 71))
+    thick = max(1, round(height * rng.uniform(0.06, 0.11)))
+    canvas = np.zeros((3 * height, 40 * height), np.float32)
+    x, base = int(height * rng.uniform(0.5, 1.0)), int(1.8 * height)
+    terms = []
+    n = int(rng.integers(2, 5))
+    for t in range(n):
+        if t:
+            kind = str(rng.choice(OPERATORS if t < n - 1 else OPERATORS[:3] + OPERATORS[4:]))
+            ink = _operator(kind, height, thick, rng)
+            x += int(height * rng.uniform(0.25, 0.6))
+            _paste(canvas, ink, x, int(base - 0.5 * height - ink.shape[0] / 2))
+            x += ink.shape[1] + int(height * rng.uniform(0.25, 0.6))
+        term = ""
+        if rng.random() < 0.25:
+            if rng.random() < 0.6:
+                i = int(rng.integers(len(digits)))
+                ink = _digit_ink(digits[i], height, rng)
+                _paste(canvas, ink, x, base - ink.shape[0])
+                x += ink.shape[1] + int(height * rng.uniform(0.05, 0.2))
+                term += str(int(labels[i]))
+            ink = _operator("var", height, thick, rng)
+            _paste(canvas, ink, x, base - ink.shape[0])
+            x += ink.shape[1] + int(0.05 * height)
+            if rng.random() < 0.6:
+                i = int(rng.choice(np.flatnonzero(labels == 2)))
+                ink = _digit_ink(digits[i], int(height * rng.uniform(0.4, 0.55)), rng)
+                _paste(canvas, ink, x, int(base - height * rng.uniform(1.0, 1.25)))
+                x += ink.shape[1]
+                term += "2"
+        else:
+            for _ in range(int(rng.integers(1, 4))):
+                i = int(rng.integers(len(digits)))
+                ink = _digit_ink(digits[i], height, rng)
+                _paste(canvas, ink, x, base - ink.shape[0] + int(rng.integers(-height // 12, height // 12 + 1)))
+                x += ink.shape[1] + int(height * rng.uniform(0.05, 0.35))
+                term += str(int(labels[i]))
+        terms.append(term)
+    return Drawn(scan(canvas[:, :x + height], rng), " ".join(t for t in terms if t))
+
+
 def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed: int, kind: str = "number",
               **kw: object) -> Path:
     """Render n files into `folder` with a labels.csv (`file,text`); returns the labels path.
-    `kind`: "number", "page", "tiles", "styled", "note" (a few lines photographed) or "field" (a
-    form's short field: one or two digits in a box, on an underline or in comb cells)."""
+    `kind`: "number", "page", "tiles", "styled", "equation", "note" (a few lines photographed) or
+    "field" (a form's short field: one or two digits in a box, on an underline or in comb cells)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
@@ -464,6 +554,8 @@ def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed
             d = tiles(digits, labels, rng)
         elif kind == "styled":
             d = styled(digits, labels, rng)
+        elif kind == "equation":
+            d = equation(digits, labels, rng)
         elif kind == "page":
             d = page(digits, labels, rng, **kw)  # type: ignore[arg-type]
         elif kind == "number":
