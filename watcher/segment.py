@@ -1572,12 +1572,42 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
             if near and min(near) <= best_d:
                 best, best_d = k, min(near)
         if best is None:
+            best = next((k for k, line in enumerate(lines) if _raised(g, line)), None)
+        if best is None:
             rest.append(g)
         else:
             lines[best].append(g)
     lines = [sorted(ln, key=lambda g: g.x0) for ln in lines] + _chain(rest, med)
     lines.sort(key=lambda ln: float(np.median([g.cy for g in ln])))
     return lines
+
+
+#: An exponent ("x²"): a mark at most `RAISED_HIGH` of the height of the line's marks beside it,
+#: standing up out of their top with its foot in the top `RAISED_FOOT` of them, at most
+#: `RAISED_GAP` of a digit's height after the mark before it (its base)
+RAISED_HIGH = 0.75
+RAISED_FOOT = 0.6
+RAISED_GAP = 0.35
+
+
+def _raised(g: Group, line: list[Group]) -> bool:
+    """`g` is an exponent of `line` (its marks in the order they joined it; the last few looked at):
+    it follows one of them closely, stands up out of their top, and is smaller than they are. No
+    mark of the line is level with it, so it would start a line of its own above, read before
+    the line it belongs to (and continued by the rest of an equation: "1x² - 0" read "1 20")."""
+    recent = line[-6:]
+    base = [m for m in recent if m.x1 <= g.x0 + 0.2 * g.w and g.x0 - m.x1 <= RAISED_GAP * max(m.h, g.h)]
+    if not base:
+        return False
+    b = max(base, key=lambda m: m.x1)
+    tall = max(m.h for m in recent)
+    top = min(m.y0 for m in recent if m.h >= RAISED_HIGH * tall)
+    if g.h <= RAISED_HIGH * tall and g.y0 < min(b.y0, top) and top < g.y1 <= top + RAISED_FOOT * tall:
+        return True
+    # over a small base (an x at the start of the line, "x² + 5x"): smaller than it (a line of
+    # digits above, starting just after one of the line's, is as tall as its digits), its foot above
+    # the base's middle and less than half the base's height above its top
+    return g.h <= 0.8 * b.h and g.y0 < b.y0 - 0.3 * b.h and b.y0 - 0.5 * b.h < g.y1 <= b.cy
 
 
 #: A line of at least this many marks is followed along its slope too (a straight line through
@@ -1633,6 +1663,13 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
                 continue
             ay0[1, best], ay1[1, best], ah[1, best], acy[1, best] = ay0[0, best], ay1[0, best], ah[0, best], acy[0, best]
         else:
+            # an exponent joins the line of its base, which stays the mark the next is compared with
+            up = np.flatnonzero((ax1[:k] <= g.x0 + 0.2 * g.w)
+                                & (g.x0 - ax1[:k] <= RAISED_GAP * np.maximum(ah[0, :k], g.h)))
+            home = next((int(j) for j in up if _raised(g, lines[j])), None)
+            if home is not None:
+                lines[home].append(g)
+                continue
             best = k
             lines.append([g])
             ay0[1, best], ay1[1, best], ah[1, best], acy[1, best] = g.y0, g.y1, g.h, g.cy
