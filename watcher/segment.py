@@ -113,6 +113,7 @@ class Mark:
     ends: int = 1
     cuts: Cuts | None = None
     wide: bool = False  # wide enough to be touching digits (`CUT_WIDTH`)
+    raised: bool = False  # an exponent ("x²"): not one of its line's digits for what they tell of the line
 
     def expand(self, bent: bool = True) -> list[Piece]:
         """Make the cut pieces (once) and return the new ones; `bent`: with bent cuts (`cuts.paths`)."""
@@ -538,6 +539,7 @@ class Group:
     y1: int
     labels: list[int]
     area: int
+    raised: bool = False  # an exponent, joined to the line of its base (`_raised`)
 
     @property
     def w(self) -> int:
@@ -1573,6 +1575,7 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
                 best, best_d = k, min(near)
         if best is None:
             best = next((k for k, line in enumerate(lines) if _raised(g, line)), None)
+        g.raised = best is not None and _raised(g, lines[best])  # near enough, and standing up out of it
         if best is None:
             rest.append(g)
         else:
@@ -1588,6 +1591,9 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
 RAISED_HIGH = 0.75
 RAISED_FOOT = 0.6
 RAISED_GAP = 0.35
+#: an exponent as small as a speck is kept down to this share of its line's marks' height (a dot,
+#: the top of a ÷, is smaller)
+RAISED_LEAST = 0.3
 
 
 def _raised(g: Group, line: list[Group]) -> bool:
@@ -1668,6 +1674,7 @@ def _chain(groups: list[Group], med: float) -> list[list[Group]]:
                                 & (g.x0 - ax1[:k] <= RAISED_GAP * np.maximum(ah[0, :k], g.h)))
             home = next((int(j) for j in up if _raised(g, lines[j])), None)
             if home is not None:
+                g.raised = True
                 lines[home].append(g)
                 continue
             best = k
@@ -1722,7 +1729,7 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
         specks = list(dots)
         for g in line:
             box = up((g.x0, g.y0, g.w, g.h))
-            if g.h < 0.45 * med and g.w < 0.45 * med:
+            if g.h < 0.45 * med and g.w < 0.45 * med and not (g.raised and g.h >= RAISED_LEAST * med):
                 if min(g.h, g.w) >= FAINT_PART * med and mid >= 0 and abs(g.cy - mid) <= FAINT_MID * med:
                     out.rejected.append(box)  # what the ink threshold kept of a faint digit: to review
                 if _dot_shaped((g.x0, g.y0, g.w, g.h), med):
@@ -1749,6 +1756,7 @@ def _layout(ink: np.ndarray, groups: list[Group], lab: np.ndarray, up: ToOrigina
             if _printed_bar(sel):
                 out.bars.append(len(out.marks))
             out.marks.append(_mark(li, crop, sel, (g.x0, g.y0), up, max(g.h, 0.8 * med)))
+            out.marks[-1].raised = g.raised
             prev = g
             kept.append(g)
             if len(out.marks) > MAX_MARKS:
