@@ -64,6 +64,22 @@ LINE_ONE_STROKE = 4.0
 #: first read as a doubtful pair or more at the usual floor: two touching digits ("31" reads
 #: whole as a 4) are read so, as they were when left out
 LINE_WIDE_PEN = 0.5
+#: Two marks read as 1s are a pair of brackets round the digits between them ("(555) 123-4567")
+#: when the first bows out to the left and the second to the right by at least `BRACKET_BOW` of
+#: their height (the middle of the stroke against its ends), each is at least `BRACKET_TALL` of the
+#: height of the digits between, and those are 1 to `BRACKET_MOST`. Brackets drawn by hand
+#: (`compose.phone_number`) bow by 0.04-0.1 of their height; half of MNIST's test 1s bow by under
+#: 0.016 and 10% by over 0.047, one way or the other: a pair bowing away from each other round
+#: digits is a pair of brackets
+BRACKET_BOW = 0.035
+BRACKET_TALL = 1.0
+BRACKET_MOST = 8
+#: ... both marks one narrow stroke, at most this wide for their height (a wide mark read whole as
+#: a 1 is touching digits whose cuts are read next: "685" bowed as a "(")
+BRACKET_NARROW = 0.6
+#: ... in a file of at most this many marks (`segment`'s page has more): on a page of 1s, two of
+#: every few hundred bow out away from each other (a page of 560 read 16 digits short)
+BRACKET_MARKS = 40
 #: On a page, a line of at least `TEXT_MARKS` marks, under `TEXT_SURE` of them sure digits and the
 #: geometric mean of their raw scores under `TEXT_MEAN`, is left out as printed words: a header's
 #: lines read 0-41% sure and 0.17-0.42 in the mean on 600-dpi pages; the least sure line of digits
@@ -288,6 +304,7 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
     wholes = [int(best[idx[0] - path[0]]) for idx, path, _s in paths]  # each mark read whole
     floors, loose_below = _line_floors(lay, sure_marks, floor, wholes)
     thin = _thin_ones(lay, paths, best)
+    brackets = _brackets(lay, paths, best) if len(lay.marks) <= BRACKET_MARKS else set()
     # a form's line left standing, or a grid's on a page (`_thin_ones`); on a page of sure digits
     # a piece of a faint grid that no look took for one, a fifth of the pen thick, too
     thin_out = lay.lined or page
@@ -298,8 +315,8 @@ def _assemble(lay: Layout, best: np.ndarray, conf: np.ndarray, sure: np.ndarray,
             not_digits += 1  # printed words on a page of digits
             unread_boxes.append(m.pieces[0].box)
             continue
-        if mi in lay.flags:
-            not_digits += 1  # a dash that did not read as part of the digit before it
+        if mi in lay.flags or mi in brackets:
+            not_digits += 1  # a dash that did not read as part of the digit before it; a bracket
             unread_boxes.append(m.pieces[0].box)
             continue
         if thin_out and mi in thin:
@@ -586,7 +603,8 @@ def _line_floors(lay: Layout, sure_marks: list[bool], floor: float,
             floors = [NOT_A_DIGIT_BELOW if m.pieces[0].box[3] < low else floor for m in lay.marks]
         return floors, floors
     for marks in _by_line(lay).values():
-        sure = [mi for mi in marks if sure_marks[mi]]
+        # an exponent is no digit of the line's size: "x² - 5" has one sure digit beside its x
+        sure = [mi for mi in marks if sure_marks[mi] and not lay.marks[mi].raised]
         if len(sure) < max(2, LINE_SURE * (len(marks) - 1)):
             continue
         tall = float(np.median([lay.marks[mi].pieces[0].box[3] for mi in sure]))
@@ -612,6 +630,47 @@ def _in_a_cell(box: Box, cells: list[Box]) -> bool:
     x, y, w, h = box
     cx, cy = x + w / 2, y + h / 2
     return any(c[0] <= cx < c[0] + c[2] and c[1] <= cy < c[1] + c[3] and w <= c[2] for c in cells)
+
+
+def _brackets(lay: Layout, paths: list[MarkPath], best: np.ndarray) -> set[int]:
+    """The marks read as 1s that are a pair of brackets round digits (`BRACKET_BOW`): a phone
+    number's "(555)" was read "15551", and `ok` where the model was sure of both 1s."""
+    out: set[int] = set()
+    for marks in _by_line(lay).values():
+        ones = [mi for mi in marks if paths[mi][1] == [0] and int(best[paths[mi][0][0]]) == 1
+                and not lay.marks[mi].wide and lay.marks[mi].pieces[0].box[2] <= BRACKET_NARROW * lay.marks[mi].pieces[0].box[3]]
+        bows = {mi: _bow(lay.marks[mi].pieces[0].x) for mi in ones}
+        for a in ones:
+            if a in out or bows[a] < BRACKET_BOW:
+                continue
+            for b in ones:
+                if b <= a or b - a - 1 > BRACKET_MOST or bows[b] > -BRACKET_BOW:
+                    continue
+                inside = [lay.marks[mi].pieces[0].box[3] for mi in marks if a < mi < b]
+                tall = float(np.median(inside)) if inside else 0.0
+                if inside and min(lay.marks[a].pieces[0].box[3], lay.marks[b].pieces[0].box[3]) >= BRACKET_TALL * tall:
+                    out |= {a, b}
+                    break
+    return out
+
+
+def _bow(x: np.ndarray) -> float:
+    """How far a stroke bows out to the left (positive: a "(") or right (negative: a ")") in its
+    28x28 map: the ink's mean column in the top and bottom fifths of its rows against the middle
+    fifth, over its height."""
+    weight = x.sum(axis=1)
+    rows = np.flatnonzero(weight > 0.05 * weight.max()) if weight.max() > 0 else np.zeros(0, np.int64)
+    if len(rows) < 5:
+        return 0.0
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    q = max(1, (y1 - y0) // 5)
+    cols = np.arange(x.shape[1], dtype=np.float64)
+
+    def across(a: int, b: int) -> float:
+        ink = x[a:b].sum(axis=0)
+        return float((ink * cols).sum() / max(float(ink.sum()), 1e-9))
+
+    return ((across(y0, y0 + q) + across(y1 - q, y1)) / 2 - across(y0 + 2 * q, y1 - 2 * q)) / (y1 - y0)
 
 
 def _one_stroke(x: np.ndarray, ratio: float) -> bool:
