@@ -5,7 +5,8 @@ each, and one with the boxes printed against each other; a set photographed, on 
 a shadow, and one as a small note on a darker desk; a set on a notebook's ruled paper; and a set
 drawn as MNIST's 28x28 tiles side by side, as the simplest other renderer would), a form's short fields (`fields-short`: one or two
 digits in a box, on an underline or in comb cells), sums and equations (`numbers-equations`:
-operators and a variable x between the numbers, its exponent raised), notes (`notes-photo`: a few lines on a small
+operators and a variable x between the numbers, its exponent raised), phone numbers
+(`numbers-phone`: "(555) 123-4567"), notes (`notes-photo`: a few lines on a small
 sheet, the writing sloped, photographed) and 600-dpi A4 pages (ruled, plain, squared, a table, and
 ruled under a printed title and instructions: `pages-headed`, or written in pencil:
 `pages-pencil`), all
@@ -91,6 +92,8 @@ def main() -> None:
     # sums and equations on one line ("3x² - 12 = 45", `compose.equation`): operators and a variable
     # x between the numbers, an exponent raised over it
     print(compose.write_set(a.out / "numbers-equations", data.x_test, data.y_test, a.numbers, seed=19, kind="equation"))
+    # phone numbers, "(555) 123-4567" (`compose.phone_number`): the brackets and the dash are no digits
+    print(compose.write_set(a.out / "numbers-phone", data.x_test, data.y_test, a.numbers, seed=20, kind="phone"))
     # a note: a few lines of digits on a small sheet, the writing sloped up to 8 degrees, photographed
     print(compose.write_set(a.out / "notes-photo", data.x_test, data.y_test, a.numbers // 2, seed=15, kind="note"))
     print(compose.write_set(a.out / "pages", data.x_test, data.y_test, a.pages, seed=2, kind="page", ruled=True))

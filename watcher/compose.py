@@ -541,11 +541,54 @@ def equation(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -
     return Drawn(scan(canvas[:, :x + height], rng), " ".join(t for t in terms if t))
 
 
+def phone_number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> Drawn:
+    """A phone number written by hand as "(555) 123-4567": an area code of 2-4 digits in brackets
+    (arcs 1-1.3 digits tall, bowing out by a fifth to a third of their height), then 3-4 digits,
+    a dash and 4 digits; the digits 28-70 pixels high, scanned. `text`: the three groups' digits,
+    a space between them; the brackets and the dash are no digits."""
+    height = int(rng.integers(28, 71))
+    thick = max(1, round(height * rng.uniform(0.06, 0.11)))
+    canvas = np.zeros((3 * height, 30 * height), np.float32)
+    x, base = height, int(1.8 * height)
+    groups = []
+
+    def write(n: int) -> None:
+        nonlocal x
+        group = ""
+        for _ in range(n):
+            i = int(rng.integers(len(digits)))
+            ink = _digit_ink(digits[i], height, rng)
+            _paste(canvas, ink, x, base - ink.shape[0] + int(rng.integers(-height // 12, height // 12 + 1)))
+            x += ink.shape[1] + int(height * rng.uniform(0.05, 0.3))
+            group += str(int(labels[i]))
+        groups.append(group)
+
+    def mark(ink: np.ndarray, gap: float) -> None:
+        nonlocal x
+        _paste(canvas, ink, x, int(base - height / 2 - ink.shape[0] / 2))
+        x += ink.shape[1] + int(gap * height)
+
+    tall = int(height * rng.uniform(1.0, 1.3))
+    wide = max(3, int(tall * rng.uniform(0.2, 0.35)))
+    t = np.linspace(-1, 1, 10)
+    mark(_stroke([(1 - 0.9 * float(np.cos(1.1 * v)), 0.5 + 0.5 * float(v)) for v in t], (tall, wide), thick, rng), 0.1)
+    write(int(rng.integers(2, 5)))
+    mark(_stroke([(0.9 * float(np.cos(1.1 * v)), 0.5 + 0.5 * float(v)) for v in t], (tall, wide), thick, rng),
+         float(rng.uniform(0.3, 0.6)))
+    write(int(rng.integers(3, 5)))
+    x += int(0.15 * height)
+    s = int(height * rng.uniform(0.3, 0.5))
+    mark(_stroke([(0, 0.5), (1, 0.5)], (max(2, s // 6), s), thick, rng), 0.15)
+    write(4)
+    return Drawn(scan(canvas[:, :x + height], rng), " ".join(groups))
+
+
 def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed: int, kind: str = "number",
               **kw: object) -> Path:
     """Render n files into `folder` with a labels.csv (`file,text`); returns the labels path.
-    `kind`: "number", "page", "tiles", "styled", "equation", "note" (a few lines photographed) or
-    "field" (a form's short field: one or two digits in a box, on an underline or in comb cells)."""
+    `kind`: "number", "page", "tiles", "styled", "equation", "phone", "note" (a few lines
+    photographed) or "field" (a form's short field: one or two digits in a box, on an underline or
+    in comb cells)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
@@ -556,6 +599,8 @@ def write_set(folder: Path, digits: np.ndarray, labels: np.ndarray, n: int, seed
             d = styled(digits, labels, rng)
         elif kind == "equation":
             d = equation(digits, labels, rng)
+        elif kind == "phone":
+            d = phone_number(digits, labels, rng)
         elif kind == "page":
             d = page(digits, labels, rng, **kw)  # type: ignore[arg-type]
         elif kind == "number":
