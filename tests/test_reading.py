@@ -980,8 +980,9 @@ def test_an_equations_exponents_are_read_after_their_bases(mnist: dict[str, np.n
                                                             seed: int) -> None:
     """Sums and equations written on one line (`compose.equation`: "7 = x² + 4", operators and a
     variable x between numbers of test digits): an exponent standing up out of the line was read
-    as a line of its own, first. Of these 60, 3 and 5 were read with all their digits out of order
-    on the code before (46 and 44 exact); now at most 1 (49 exact each when this was written)."""
+    as a line of its own, first, or dropped as a speck where it was small. Of these 60, 3 and 5
+    were read with all their digits out of order on the code before (46 and 44 exact); now none
+    (51 and 50 exact when this was written)."""
     rng = np.random.default_rng(seed)
     exact = out_of_order = 0
     for _ in range(60):
@@ -990,7 +991,43 @@ def test_an_equations_exponents_are_read_after_their_bases(mnist: dict[str, np.n
         got, want = r.text.replace(" ", ""), d.text.replace(" ", "")
         exact += got == want
         out_of_order += sorted(got) == sorted(want) and got != want
-    assert out_of_order <= 1 and exact >= 47, (out_of_order, exact)
+    assert out_of_order <= 1 and exact >= 48, (out_of_order, exact)
+
+
+def test_a_bracket_bows_out_and_a_one_does_not() -> None:
+    """`_bow` on 28x28 maps: a "(" bows out to the left (positive), a ")" to the right, a straight
+    1 leaning as far as a 1 does not at all."""
+    def drawn(points: list[tuple[int, int]]) -> np.ndarray:
+        img = np.zeros((28, 28), np.float32)
+        cv2.polylines(img, [np.array(points, np.int32)], False, 1.0, 2)
+        return img
+
+    arc = [(round(14 + 6 * (1 - float(np.cos(v)))), round(14 + 9 * float(np.sin(v)))) for v in np.linspace(-1.2, 1.2, 12)]
+    opening = drawn(arc)  # its ends to the right of its middle
+    closing = drawn([(28 - x, y) for x, y in arc])
+    assert reading._bow(opening) >= 2 * reading.BRACKET_BOW
+    assert reading._bow(closing) <= -2 * reading.BRACKET_BOW
+    assert abs(reading._bow(drawn([(10, 4), (18, 24)]))) < reading.BRACKET_BOW / 2
+    assert abs(reading._bow(np.zeros((28, 28), np.float32))) == 0.0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_phone_numbers_brackets_are_not_read_as_ones(mnist: dict[str, np.ndarray], clf, tmp_path: Path,
+                                                        seed: int) -> None:
+    """"(555) 123-4567" (`compose.phone_number`): both brackets read as sure 1s, on the code before
+    every one of these 30 numbers was read with two 1s too many (two of seed 2's `ok`). The two 1s
+    that bow out away from each other round a few digits as tall as they are are brackets: left
+    out, the file in review as any file with a mark that is no digit (29 and 28 of 30 exact for the
+    seeds when this was written)."""
+    rng = np.random.default_rng(seed)
+    exact = sure_wrong = 0
+    for _ in range(30):
+        d = compose.phone_number(mnist["x_test"], mnist["y_test"], rng)
+        r = read_as_filed(d.image, tmp_path / "phone.png", clf)
+        got, want = r.text.replace(" ", ""), d.text.replace(" ", "")
+        exact += got == want
+        sure_wrong += got != want and not r.doubts and min(r.confidence, r.raw) >= 0.85
+    assert exact >= 26 and sure_wrong == 0, (exact, sure_wrong)
 
 
 def test_a_page_written_in_pencil_is_read_from_its_strokes_filled(mnist: dict[str, np.ndarray], clf,
@@ -1066,6 +1103,8 @@ def test_an_exponent_is_read_in_its_place_after_its_base(name: str, marks: list[
     lines = segment._lines(groups)
     assert len(lines) == 1, (name, [[(g.x0, g.y0) for g in ln] for ln in lines])
     assert [g.x0 for g in lines[0]] == sorted(m[0] for m in marks), name
+    # the exponent is marked so: kept where it is as small as a speck, and no digit of the line's size
+    assert [g.x0 for g in groups if g.raised] == [next(x0 for x0, y0, x1, y1 in marks if y0 < 45 and y1 < 70)], name
 
 
 def test_a_line_above_another_is_no_exponent() -> None:
