@@ -960,6 +960,19 @@ def read_as_filed(img: np.ndarray, path: Path, clf) -> Reading:
     return r
 
 
+def read_drawn(draw: Callable[[np.ndarray, np.ndarray, np.random.Generator], compose.Drawn],
+               mnist: dict[str, np.ndarray], seed: int, n: int, clf, path: Path) -> list[tuple[str, str, Reading]]:
+    """n pictures `draw` makes of test digits (drawn in turn from one generator seeded `seed`),
+    each read as filed: the digits read and wanted (spaces left out), and the reading."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        d = draw(mnist["x_test"], mnist["y_test"], rng)
+        r = read_as_filed(d.image, path, clf)
+        out.append((r.text.replace(" ", ""), d.text.replace(" ", ""), r))
+    return out
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_words_printed_above_a_pages_grid_are_not_read_as_digits(mnist: dict[str, np.ndarray], clf,
                                                                       tmp_path: Path, seed: int) -> None:
@@ -983,14 +996,9 @@ def test_an_equations_exponents_are_read_after_their_bases(mnist: dict[str, np.n
     as a line of its own, first, or dropped as a speck where it was small. Of these 60, 3 and 5
     were read with all their digits out of order on the code before (46 and 44 exact); now none
     (51 and 50 exact when this was written)."""
-    rng = np.random.default_rng(seed)
-    exact = out_of_order = 0
-    for _ in range(60):
-        d = compose.equation(mnist["x_test"], mnist["y_test"], rng)
-        r = read_as_filed(d.image, tmp_path / "equation.png", clf)
-        got, want = r.text.replace(" ", ""), d.text.replace(" ", "")
-        exact += got == want
-        out_of_order += sorted(got) == sorted(want) and got != want
+    read = read_drawn(compose.equation, mnist, seed, 60, clf, tmp_path / "equation.png")
+    exact = sum(got == want for got, want, _r in read)
+    out_of_order = sum(sorted(got) == sorted(want) and got != want for got, want, _r in read)
     assert out_of_order <= 1 and exact >= 48, (out_of_order, exact)
 
 
@@ -1019,14 +1027,9 @@ def test_a_phone_numbers_brackets_are_not_read_as_ones(mnist: dict[str, np.ndarr
     that bow out away from each other round a few digits as tall as they are are brackets: left
     out, the file in review as any file with a mark that is no digit (29 and 28 of 30 exact for the
     seeds when this was written)."""
-    rng = np.random.default_rng(seed)
-    exact = sure_wrong = 0
-    for _ in range(30):
-        d = compose.phone_number(mnist["x_test"], mnist["y_test"], rng)
-        r = read_as_filed(d.image, tmp_path / "phone.png", clf)
-        got, want = r.text.replace(" ", ""), d.text.replace(" ", "")
-        exact += got == want
-        sure_wrong += got != want and not r.doubts and min(r.confidence, r.raw) >= 0.85
+    read = read_drawn(compose.phone_number, mnist, seed, 30, clf, tmp_path / "phone.png")
+    exact = sum(got == want for got, want, _r in read)
+    sure_wrong = sum(got != want and not r.doubts and min(r.confidence, r.raw) >= 0.85 for got, want, r in read)
     assert exact >= 26 and sure_wrong == 0, (exact, sure_wrong)
 
 

@@ -493,6 +493,21 @@ def _operator(kind: str, height: int, thick: int, rng: np.random.Generator) -> n
     raise ValueError(f"no such operator: {kind}")
 
 
+def _write_digits(canvas: np.ndarray, digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n: int,
+                  x: int, base: int, height: int, gap: float) -> tuple[int, str]:
+    """n test digits written on `canvas` from `x` along a line whose foot is `base`, each moved up
+    or down by up to a twelfth of their height, 0.05-`gap` of it apart: where the next begins, and
+    the digits written."""
+    text = ""
+    for _ in range(n):
+        i = int(rng.integers(len(digits)))
+        ink = _digit_ink(digits[i], height, rng)
+        _paste(canvas, ink, x, base - ink.shape[0] + int(rng.integers(-height // 12, height // 12 + 1)))
+        x += ink.shape[1] + int(height * rng.uniform(0.05, gap))
+        text += str(int(labels[i]))
+    return x, text
+
+
 def equation(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> Drawn:
     """A sum or an equation written on one line ("7 + 91", "3x² - 12 = 45"): two to four terms
     between handwritten operators (`OPERATORS`); a term is a number of 1-3 digits or, one time in
@@ -531,12 +546,7 @@ def equation(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -
                 x += ink.shape[1]
                 term += "2"
         else:
-            for _ in range(int(rng.integers(1, 4))):
-                i = int(rng.integers(len(digits)))
-                ink = _digit_ink(digits[i], height, rng)
-                _paste(canvas, ink, x, base - ink.shape[0] + int(rng.integers(-height // 12, height // 12 + 1)))
-                x += ink.shape[1] + int(height * rng.uniform(0.05, 0.35))
-                term += str(int(labels[i]))
+            x, term = _write_digits(canvas, digits, labels, rng, int(rng.integers(1, 4)), x, base, height, 0.35)
         terms.append(term)
     return Drawn(scan(canvas[:, :x + height], rng), " ".join(t for t in terms if t))
 
@@ -554,13 +564,7 @@ def phone_number(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generato
 
     def write(n: int) -> None:
         nonlocal x
-        group = ""
-        for _ in range(n):
-            i = int(rng.integers(len(digits)))
-            ink = _digit_ink(digits[i], height, rng)
-            _paste(canvas, ink, x, base - ink.shape[0] + int(rng.integers(-height // 12, height // 12 + 1)))
-            x += ink.shape[1] + int(height * rng.uniform(0.05, 0.3))
-            group += str(int(labels[i]))
+        x, group = _write_digits(canvas, digits, labels, rng, n, x, base, height, 0.3)
         groups.append(group)
 
     def mark(ink: np.ndarray, gap: float) -> None:
