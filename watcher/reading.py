@@ -77,8 +77,8 @@ BRACKET_MOST = 8
 #: ... both marks one narrow stroke, at most this wide for their height (a wide mark read whole as
 #: a 1 is touching digits whose cuts are read next: "685" bowed as a "(")
 BRACKET_NARROW = 0.6
-#: ... in a file of at most this many marks (`segment`'s page has more): on a page of 1s, two of
-#: every few hundred bow out away from each other (a page of 560 read 16 digits short)
+#: ... in a file of at most this many marks (`segment`'s page has more): among a page's hundreds
+#: of 1s, pairs bow out away from each other (a page of 1s read 17 digits wrong instead of 1)
 BRACKET_MARKS = 40
 #: On a page, a line of at least `TEXT_MARKS` marks, under `TEXT_SURE` of them sure digits and the
 #: geometric mean of their raw scores under `TEXT_MEAN`, is left out as printed words: a header's
