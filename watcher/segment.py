@@ -1575,7 +1575,9 @@ def _lines(groups: list[Group]) -> list[list[Group]]:
                 best, best_d = k, min(near)
         if best is None:
             best = next((k for k, line in enumerate(lines) if _raised(g, line)), None)
-        g.raised = best is not None and _raised(g, lines[best])  # near enough, and standing up out of it
+            g.raised = best is not None
+        else:
+            g.raised = _raised(g, lines[best])  # near enough, and standing up out of it
         if best is None:
             rest.append(g)
         else:
